@@ -1,0 +1,36 @@
+# A thin wrapper over meson + ninja. `make` builds ./build/berth.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON ?= meson
+
+.PHONY: all deps check demo bench fuzz clean unit cli asan
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	$(MESON) setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+# Installs (apt-get, only what is missing) every package the build and tests need.
+deps:
+	@scripts/deps.sh
+
+# Everything: unit tests, fuzz corpora replay, CLI tests (bats), then the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, N failed".
+check: deps
+	@scripts/check.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+bench: deps all
+	@bench/run.sh
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) fuzz/build

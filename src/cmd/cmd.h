@@ -1,0 +1,67 @@
+/* The command layer: the only code that prints results and errors, and picks exit codes.
+ * Each command is `int cmd_NAME(struct berth_ctx *ctx, int argc, char **argv)`, argv[0]
+ * being the command's name, returning the process exit code. */
+#ifndef BERTH_CMD_H
+#define BERTH_CMD_H
+
+#include <jansson.h>
+#include "err.h"
+#include "opt.h"
+
+/* Docker's exit codes. */
+#define EXIT_ENGINE 125  /* berth itself failed (bad flags, engine error in run) */
+#define EXIT_CANNOT_INVOKE 126
+#define EXIT_NOT_FOUND 127
+
+struct berth_ctx {
+	const char *root;        /* --root, BERTH_ROOT, config "root", /var/lib/berth */
+	const char *runroot;     /* --runroot, BERTH_RUNROOT, config "runroot", /run/berth */
+	const char *config_path; /* --config or /etc/berth/config.json */
+	json_t *config;          /* the parsed config file; an empty object when absent */
+	const char *cmd_name;    /* "images", "image inspect": used in messages */
+};
+
+/* Parse a command's options; prints help or a usage error itself.
+ * Returns 0 to go on, or -1 when the command must return *ret_code at once
+ * (0 after --help, 125 after a bad flag). */
+int cmd_parse(struct berth_ctx *ctx, const struct cmd_help *help, const struct opt *opts,
+	      int flags, int argc, char **argv, int *ret_first, int *ret_code);
+
+/* Check the operand count (Docker's wording and exit code 1):
+ * "berth rmi" requires at least 1 argument. Returns 0 or -1 after printing. */
+int cmd_check_args(struct berth_ctx *ctx, const struct cmd_help *help, int n, int min, int max);
+
+/* Print "berth: <cmd>: <message>" on stderr. */
+void cmd_error(struct berth_ctx *ctx, const struct berr *err);
+void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Every command of berth. */
+#define BERTH_COMMANDS(X)                                                                          \
+	X(version)                                                                                 \
+	X(info)                                                                                    \
+	X(images)                                                                                  \
+	X(import)                                                                                  \
+	X(load)                                                                                    \
+	X(save)                                                                                    \
+	X(tag)                                                                                     \
+	X(rmi)                                                                                     \
+	X(inspect)                                                                                 \
+	X(image_inspect)                                                                           \
+	X(history)                                                                                 \
+	X(image_prune)
+
+/* A command that is declared but not written yet. */
+#define CMD_STUB(name)                                                                             \
+	int cmd_##name(struct berth_ctx *ctx, int argc, char **argv)                               \
+	{                                                                                          \
+		(void)argc;                                                                        \
+		(void)argv;                                                                        \
+		cmd_errorf(ctx, "not implemented yet");                                            \
+		return EXIT_ENGINE;                                                                \
+	}
+
+#define X(name) int cmd_##name(struct berth_ctx *ctx, int argc, char **argv);
+BERTH_COMMANDS(X)
+#undef X
+
+#endif

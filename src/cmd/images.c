@@ -1,0 +1,3 @@
+#include "cmd.h"
+
+CMD_STUB(images)

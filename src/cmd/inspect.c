@@ -1,0 +1,4 @@
+#include "cmd.h"
+
+CMD_STUB(inspect)
+CMD_STUB(image_inspect)

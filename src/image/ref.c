@@ -1,0 +1,2 @@
+/* To be written: see ref.h. */
+#include "ref.h"

@@ -1,0 +1,2 @@
+/* To be written: see store.h. */
+#include "store.h"

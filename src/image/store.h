@@ -1,0 +1,169 @@
+/* The local image store: content-addressed blobs, unpacked layers, image records and
+ * references, under one root directory (--root, default /var/lib/berth). The on-disk format
+ * is documented in docs/internals/STORE.md.
+ *
+ * Concurrency: two flock(2) locks.
+ *  - the meta lock guards refs.json and images/; readers take it shared, writers exclusive,
+ *    for short sections only (never across a long download or unpack);
+ *  - the gc lock: every command that writes blobs or layers holds it shared from
+ *    store_gc_hold() until store_close(); store_gc() takes it exclusive without waiting and
+ *    skips the sweep when it can not, so an in-flight load never loses its fresh blobs.
+ * Every write is atomic (temp name carrying the writer's pid, fsync, rename); store_open()
+ * removes temp leftovers of dead writers, so a command killed at any point leaves the store
+ * consistent.
+ *
+ * All functions return 0 (or a positive count where stated) or -errno with *err set.
+ */
+#ifndef BERTH_IMAGE_STORE_H
+#define BERTH_IMAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+#include "err.h"
+
+struct store;
+
+/* Open (creating when missing) the store at root. The result is owned by the caller. */
+int store_open(const char *root, struct store **ret, struct berr **err);
+void store_close(struct store *s);
+static inline void store_closep(struct store **s)
+{
+	if (*s)
+		store_close(*s);
+}
+#define _cleanup_store_ __attribute__((cleanup(store_closep)))
+
+const char *store_root(const struct store *s);
+
+/* ---- locks ---- */
+int store_lock_meta(struct store *s, int exclusive, struct berr **err);
+void store_unlock_meta(struct store *s);
+/* Take the gc lock shared for the rest of this store handle's life. */
+int store_gc_hold(struct store *s, struct berr **err);
+
+/* ---- blobs ---- */
+/* 1 when the blob exists, 0 when not. */
+int store_blob_has(struct store *s, const char *digest);
+/* Open a blob read-only; the fd is the caller's. -ENOENT when missing. */
+int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *ret_size,
+		    struct berr **err);
+/* Read a whole blob of at most max bytes into a NUL-terminated buffer owned by the caller. */
+int store_blob_read(struct store *s, const char *digest, size_t max, char **ret_data,
+		    size_t *ret_len, struct berr **err);
+/* Store data as a sha256 blob; ret_digest (DIGEST_STR_MAX bytes) receives "sha256:...". */
+int store_blob_put(struct store *s, const void *data, size_t len, char *ret_digest,
+		   struct berr **err);
+
+/* Streaming blob writer: data goes to a temp file while being hashed (sha256, or the
+ * algorithm of the expected digest); commit verifies, fsyncs and renames into place. */
+struct blob_writer;
+int store_blob_writer_new(struct store *s, const char *expected_digest /* or NULL */,
+			  struct blob_writer **ret, struct berr **err);
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct berr **err);
+/* On success ret_digest receives the digest and ret_size the length. A mismatch with the
+ * expected digest gives -EBADMSG and stores nothing. The writer is freed either way. */
+int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_size,
+		       struct berr **err);
+/* Throw away the temp file and free the writer. NULL is fine. */
+void blob_writer_abort(struct blob_writer *w);
+
+/* ---- layers ---- */
+enum store_blob_keep {
+	STORE_KEEP_NONE = 0,     /* the blob is stored already (or not wanted) */
+	STORE_KEEP_RAW,          /* store the input bytes as they come (registry pulls) */
+	STORE_KEEP_UNCOMPRESSED, /* store the decompressed tar (import) */
+};
+
+struct store_layer_info {
+	char diff_id[DIGEST_STR_MAX];  /* sha256 of the uncompressed tar */
+	char chain_id[DIGEST_STR_MAX]; /* OCI ChainID: parent's chain and this diff_id */
+	uint64_t size;                 /* bytes of file content unpacked */
+	/* Set when a blob was kept (enum store_blob_keep): */
+	char blob_digest[DIGEST_STR_MAX];
+	uint64_t blob_size;
+	const char *blob_media_type; /* static string: OCI layer media type of what was kept */
+};
+
+/* Read a layer tar from fd (plain, gzip, zstd or xz: detected from the bytes), convert
+ * whiteouts to overlayfs form, and unpack it on top of parent_chain_id (NULL for a base
+ * layer) into the store, in one pass over the data. When expected_diff_id is given and the
+ * uncompressed tar does not hash to it, -EBADMSG and nothing is kept. When the layer
+ * already exists it is not unpacked twice (the data is still read to compute digests).
+ * Archives that try to write outside the layer (.., absolute names, links out, writes
+ * through symlinks) are refused with -EPERM and leave nothing behind. */
+int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
+		       const char *expected_diff_id, enum store_blob_keep keep,
+		       struct store_layer_info *ret, struct berr **err);
+/* Info of an unpacked layer; -ENOENT when missing. blob_* fields are left empty. */
+int store_layer_get(struct store *s, const char *chain_id, struct store_layer_info *ret,
+		    struct berr **err);
+/* Absolute path of the directory holding the layer's files (an overlay lowerdir).
+ * Owned by the caller; NULL on ENOMEM. */
+char *store_layer_dir(struct store *s, const char *chain_id);
+
+/* Compute a chain id from the parent chain (NULL for the first) and a diff_id. */
+void store_chain_id(const char *parent_chain_id, const char *diff_id, char *ret);
+
+/* ---- images ---- */
+struct store_image_layer {
+	char *digest;     /* the layer's blob in this store (as referenced by the manifest) */
+	char *media_type; /* of that blob */
+	uint64_t blob_size;
+	char *diff_id;
+	char *chain_id;
+	uint64_t size; /* unpacked bytes */
+};
+
+struct store_image {
+	char *id;                  /* "sha256:..." = digest of the config blob */
+	char *manifest_digest;     /* a manifest blob in this store describing the image */
+	char *manifest_media_type; /* OCI or Docker schema2 manifest type */
+	struct store_image_layer *layers;
+	size_t nlayers;
+	uint64_t size;  /* sum of the layers' unpacked sizes */
+	char *created;  /* the config's "created" (RFC 3339), may be NULL */
+	char *parent;   /* the image this one was committed or built from, or NULL */
+	char *last_tag_time; /* RFC 3339 with nanoseconds, or NULL */
+};
+
+/* Write (create or replace) an image record atomically. Caller holds the meta lock
+ * exclusive. Every blob and layer it names must be in the store already. */
+int store_image_put(struct store *s, const struct store_image *img, struct berr **err);
+/* Read one record; id is a full "sha256:<hex>". -ENOENT when missing. Shared lock held. */
+int store_image_get(struct store *s, const char *id, struct store_image **ret, struct berr **err);
+/* All records, in no particular order. The array and its records are the caller's. */
+int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
+		     struct berr **err);
+/* Remove a record (blobs and layers stay until store_gc()). Exclusive lock held. */
+int store_image_remove(struct store *s, const char *id, struct berr **err);
+void store_image_free(struct store_image *img);
+void store_image_list_free(struct store_image **imgs, size_t n);
+
+/* ---- references ---- */
+struct store_ref {
+	char *name; /* normalised: "docker.io/library/nginx:latest" or ".../nginx@sha256:..." */
+	char *id;   /* image id */
+};
+
+/* All references, sorted by name. Shared lock held. */
+int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, struct berr **err);
+void store_refs_free(struct store_ref *refs, size_t n);
+/* Point name at id (replacing an older target). Exclusive lock held. */
+int store_ref_set(struct store *s, const char *name, const char *id, struct berr **err);
+/* Remove name; -ENOENT when it was not there. Exclusive lock held. */
+int store_ref_remove(struct store *s, const char *name, struct berr **err);
+
+/* Resolve what a user typed to an image id (owned by the caller), as Docker does: a
+ * reference (normalised, ":latest" added), then a full id ("sha256:<hex>" or "<hex>"), then
+ * a unique id prefix. -ENOENT: "No such image: x"; ambiguous prefix: -EINVAL. Shared lock
+ * held. */
+int store_image_resolve(struct store *s, const char *input, char **ret_id, struct berr **err);
+
+/* ---- garbage collection ---- */
+/* Remove layers and blobs that no image record references, and temp leftovers of dead
+ * writers. Returns the number of bytes freed (>= 0), or 0 without sweeping when another
+ * command holds the gc lock. Caller holds the meta lock exclusive. */
+int64_t store_gc(struct store *s, struct berr **err);
+
+#endif

@@ -1,0 +1,320 @@
+#include "fs.h"
+#include "cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "banned.h"
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_fsync_dir_at(int dirfd, const char *path)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	const char *slash = strrchr(name, '/');
+	int n;
+	/* The temp name carries the pid so that a later cleanup can tell a dead writer's
+	 * leftover from a live one's. */
+	if (slash)
+		n = snprintf(tmp, sizeof(tmp), "%.*s/.tmp-%d-%s", (int)(slash - name), name, (int)getpid(),
+			     slash + 1);
+	else
+		n = snprintf(tmp, sizeof(tmp), ".tmp-%d-%s", (int)getpid(), name);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (slash) {
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
+		return fs_fsync_dir_at(dirfd, dir);
+	}
+	return fs_fsync_dir_at(dirfd, ".");
+}
+
+int fs_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
+{
+	size_t cap = 4096, len = 0;
+	char *data = malloc(cap + 1);
+	if (!data)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max + 1) {
+				free(data);
+				return -EFBIG;
+			}
+			cap *= 2;
+			char *n = realloc(data, cap + 1);
+			if (!n) {
+				free(data);
+				return -ENOMEM;
+			}
+			data = n;
+		}
+		ssize_t r = read(fd, data + len, cap - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = -errno;
+			free(data);
+			return e;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > max) {
+			free(data);
+			return -EFBIG;
+		}
+	}
+	data[len] = '\0';
+	*ret_data = data;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int fs_read_all_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fs_read_fd(fd, max, ret_data, ret_len);
+}
+
+int fs_mkdir_p_at(int dirfd, const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdirat(dirfd, p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdirat(dirfd, p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int rm_rf_children(int fd, dev_t dev)
+{
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int ret = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT && ret == 0)
+				ret = -errno;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (st.st_dev != dev) {
+				if (ret == 0)
+					ret = -EBUSY;
+				continue;
+			}
+			int cfd = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0) {
+				if (errno != ENOENT && ret == 0)
+					ret = -errno;
+				continue;
+			}
+			int r = rm_rf_children(cfd, dev);
+			if (r < 0 && ret == 0)
+				ret = r;
+			if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT &&
+			    ret == 0)
+				ret = -errno;
+		} else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && ret == 0) {
+			ret = -errno;
+		}
+	}
+	return ret;
+}
+
+int fs_rm_rf_at(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = rm_rf_children(fd, st.st_dev);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	return r;
+}
+
+int fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : fd;
+}
+
+int64_t fs_copy_fd(int in, int out)
+{
+	int64_t total = 0;
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			return total;
+		total += n;
+	}
+	char b[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, b, sizeof(b));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return total;
+		int r = write_all(out, b, (size_t)n);
+		if (r < 0)
+			return r;
+		total += n;
+	}
+}
+
+struct inode_seen {
+	dev_t dev;
+	ino_t ino;
+};
+
+static int tree_size(int fd, uint64_t *sum, struct inode_seen **seen, size_t *nseen)
+{
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (S_ISDIR(st.st_mode)) {
+			int cfd = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0)
+				return -errno;
+			int r = tree_size(cfd, sum, seen, nseen);
+			if (r < 0)
+				return r;
+		} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+			if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+				int dup = 0;
+				for (size_t i = 0; i < *nseen; i++)
+					if ((*seen)[i].ino == st.st_ino && (*seen)[i].dev == st.st_dev) {
+						dup = 1;
+						break;
+					}
+				if (dup)
+					continue;
+				struct inode_seen *n = realloc(*seen, (*nseen + 1) * sizeof(**seen));
+				if (!n)
+					return -ENOMEM;
+				*seen = n;
+				n[(*nseen)++] = (struct inode_seen){st.st_dev, st.st_ino};
+			}
+			*sum += (uint64_t)st.st_size;
+		}
+	}
+	return 0;
+}
+
+int fs_tree_size_at(int dirfd, const char *name, uint64_t *ret)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t sum = 0;
+	struct inode_seen *seen = NULL;
+	size_t nseen = 0;
+	int r = tree_size(fd, &sum, &seen, &nseen);
+	free(seen);
+	if (r < 0)
+		return r;
+	*ret = sum;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* File-system helpers relative to directory fds. All return 0 (or a count) on success and
+ * -errno on failure; none prints. */
+#ifndef BERTH_UTIL_FS_H
+#define BERTH_UTIL_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Write data to dirfd/name atomically: a temp file in the same directory, fsync, rename,
+ * fsync of the directory. A reader sees the old content or the new, never a mix. */
+int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Read a whole file (at most max bytes; -EFBIG past it) into a fresh NUL-terminated
+ * buffer owned by the caller. */
+int fs_read_all_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len);
+/* Read all of an open fd. Same ownership and limit as above. */
+int fs_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
+
+/* mkdir -p of path relative to dirfd (AT_FDCWD for cwd). */
+int fs_mkdir_p_at(int dirfd, const char *path, mode_t mode);
+
+/* rm -rf of dirfd/name; never follows symlinks and never crosses mount points.
+ * A missing name is success. */
+int fs_rm_rf_at(int dirfd, const char *name);
+
+/* fsync a directory by path relative to dirfd. */
+int fs_fsync_dir_at(int dirfd, const char *path);
+
+/* Open path inside the tree rooted at rootfd as the kernel resolves it with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): "..", absolute symlinks and
+ * absolute paths all stay inside rootfd. */
+int fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+
+/* Copy everything from fd in to fd out (sendfile/copy_file_range where possible).
+ * Returns bytes copied or -errno. */
+int64_t fs_copy_fd(int in, int out);
+
+/* Disk usage in bytes of a tree (apparent sizes of regular files, symlinks), hard links
+ * counted once. */
+int fs_tree_size_at(int dirfd, const char *name, uint64_t *ret);
+
+#endif
