@@ -90,6 +90,7 @@ int opt_parse(const struct opt *opts, int flags, int argc, char **argv, int *ret
 	for (; i < argc; i++) {
 		char *a = argv[i];
 		if (strcmp(a, "--") == 0) {
+			argv[nopt++] = a;
 			i++;
 			break;
 		}
