@@ -140,6 +140,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	if (!config)
+		config = getenv("BERTH_CONFIG");
 	ctx.config_path = config ? config : CONFIG_DEFAULT_PATH;
 	_cleanup_berr_ struct berr *err = NULL;
 	json_t *cfg = NULL;
