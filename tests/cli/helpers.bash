@@ -4,15 +4,34 @@
 # BERTH_ROOT, BERTH_RUNROOT and BERTH_CONFIG, so tests never touch /var/lib/berth and can run
 # side by side. Call `berth ...` for the binary and `run_berth [EXPECTED_RC] ARGS...` to
 # capture $output and check the exit status (default 0).
+#
+# Under a sanitizer build (ASAN_OPTIONS or UBSAN_OPTIONS set, as scripts/check.sh does for
+# ./build-asan) a sanitizer error fails the test even when the test ignores berth's status:
+# - ASan/LSan write their reports to $TEST_DIR/sanitizer/asan.<pid> (log_path), which
+#   berth_teardown prints and fails on;
+# - UBSan (gcc's combined runtime ignores log_path) reports on stderr: run_berth scans
+#   $output for it, and berth() records any abort (status 134, what abort_on_error gives)
+#   for berth_teardown. To expect 134 from a container, call "$BERTH" directly.
+# Temp dirs go under $TMPDIR (default /tmp) so that check.sh can keep its runs in one place.
 
 BERTH=${BERTH:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build/berth}
 
 berth_setup() {
-	TEST_DIR=$(mktemp -d /tmp/berth-bats.XXXXXX)
+	TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/berth-bats.XXXXXX")
 	export BERTH_ROOT=$TEST_DIR/root
 	export BERTH_RUNROOT=$TEST_DIR/run
 	export BERTH_CONFIG=$TEST_DIR/config.json
 	echo '{}' >"$BERTH_CONFIG"
+	if berth_sanitized; then
+		mkdir "$TEST_DIR/sanitizer"
+		# The last log_path wins, so this overrides one the caller may have set.
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$TEST_DIR/sanitizer/asan"
+	fi
+}
+
+# berth_sanitized: true when the berth under test runs with sanitizer options.
+berth_sanitized() {
+	[ -n "${ASAN_OPTIONS:-}${UBSAN_OPTIONS:-}" ]
 }
 
 berth_teardown() {
@@ -22,14 +41,29 @@ berth_teardown() {
 	for m in $(awk -v d="$TEST_DIR" '$2 ~ "^"d {print $2}' /proc/self/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null || true
 	done
+	local reports=
+	if [ -d "$TEST_DIR/sanitizer" ]; then
+		reports=$(find "$TEST_DIR/sanitizer" -type f)
+		[ -z "$reports" ] || cat $reports >&2
+	fi
 	rm -rf "$TEST_DIR"
+	if [ -n "$reports" ]; then
+		echo "FAIL: sanitizer error (report above)" >&2
+		return 1
+	fi
 }
 
 setup() { berth_setup; }
 teardown() { berth_teardown; }
 
 berth() {
-	"$BERTH" "$@"
+	local rc=0
+	"$BERTH" "$@" || rc=$?
+	if [ "$rc" -eq 134 ] && [ -d "${TEST_DIR:-}/sanitizer" ]; then
+		echo "berth $*: aborted (status 134): a sanitizer error, see stderr" \
+			>>"$TEST_DIR/sanitizer/aborted"
+	fi
+	return "$rc"
 }
 
 # run_berth [EXPECTED_STATUS] ARGS...: run berth, keep $output and $status, and fail the
@@ -40,10 +74,15 @@ run_berth() {
 		expected=$1
 		shift
 	fi
-	run "$BERTH" "$@"
+	run berth "$@"
 	if [ "$status" -ne "$expected" ]; then
 		echo "berth $*" >&2
 		echo "exit status $status, expected $expected; output:" >&2
+		echo "$output" >&2
+		return 1
+	fi
+	if berth_sanitized && [[ "$output" =~ "runtime error:"|"ERROR: AddressSanitizer"|"ERROR: LeakSanitizer" ]]; then
+		echo "berth $*: sanitizer error:" >&2
 		echo "$output" >&2
 		return 1
 	fi
