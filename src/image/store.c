@@ -1,2 +1,1241 @@
-/* To be written: see store.h. */
+/* The local image store; the layout and the locking are described in store.h and
+ * docs/internals/STORE.md. */
 #include "store.h"
+
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "fs.h"
+#include "log.h"
+#include "ref.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+/* Records and refs.json are small; anything bigger is not ours. */
+#define STORE_JSON_MAX (16u << 20)
+
+/* "<pid>-<16 hex>" */
+#define STORE_TMP_NAME_MAX 40
+
+struct store {
+	char *root;     /* absolute, canonical */
+	int root_fd;
+	int tmp_fd;     /* <root>/tmp */
+	int meta_fd;    /* <root>/locks/meta */
+	int gc_fd;      /* <root>/locks/gc */
+	int meta_state; /* 0: not held, 1: shared, 2: exclusive */
+	int gc_held;    /* gc lock held shared (store_gc_hold) */
+};
+
+static const char *const store_dirs[] = {
+	"blobs", "blobs/sha256", "blobs/sha512", "layers", "images", "tmp", "locks",
+};
+
+/* ---- small helpers ---- */
+
+static int flock_retry(int fd, int op)
+{
+	while (flock(fd, op) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static int store_tmp_name(char ret[STORE_TMP_NAME_MAX])
+{
+	uint64_t rnd;
+	ssize_t n = getrandom(&rnd, sizeof(rnd), 0);
+	if (n != (ssize_t)sizeof(rnd))
+		return n < 0 ? -errno : -EIO;
+	snprintf(ret, STORE_TMP_NAME_MAX, "%d-%016llx", (int)getpid(), (unsigned long long)rnd);
+	return 0;
+}
+
+/* Write dirfd/name atomically through a temp file in tmp/ (same file system). */
+static int store_write_atomic(struct store *s, int dirfd, const char *name, const void *data,
+			      size_t len, mode_t mode)
+{
+	char tmp[STORE_TMP_NAME_MAX];
+	int r = store_tmp_name(tmp);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd =
+		openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	const char *p = data;
+	size_t left = len;
+	while (left > 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto fail;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 ||
+	    renameat(s->tmp_fd, tmp, dirfd, name) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return fsync(dirfd) < 0 ? -errno : 0;
+fail:
+	unlinkat(s->tmp_fd, tmp, 0);
+	return r;
+}
+
+/* Full digest string to its hex part and blob directory, validating it. */
+static int blob_path(const char *digest, char *ret_path, size_t size, struct berr **err)
+{
+	struct digest d;
+	if (!digest)
+		return berr_set(err, EINVAL, "missing digest");
+	int r = digest_parse(digest, &d, err);
+	if (r < 0)
+		return r;
+	snprintf(ret_path, size, "blobs/%s/%s", d.alg == DIGEST_SHA512 ? "sha512" : "sha256",
+		 d.hex);
+	return 0;
+}
+
+static const char *digest_hex(const char *digest)
+{
+	const char *colon = strchr(digest, ':');
+	return colon ? colon + 1 : digest;
+}
+
+/* ---- temp leftovers ---- */
+
+/* Start time of a process in seconds since the epoch (rounded down), or -1. */
+static int64_t pid_start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_free_ char *stat = NULL;
+	if (fs_read_all_at(AT_FDCWD, path, 4096, &stat, NULL) < 0)
+		return -1;
+	/* The command name may hold spaces and parentheses: fields restart after the last
+	 * ')'. starttime is field 22, the 20th after it. */
+	char *p = strrchr(stat, ')');
+	if (!p)
+		return -1;
+	p++;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	if (!p)
+		return -1;
+	unsigned long long ticks = strtoull(p + 1, NULL, 10);
+	_cleanup_free_ char *pstat = NULL;
+	if (fs_read_all_at(AT_FDCWD, "/proc/stat", 1 << 20, &pstat, NULL) < 0)
+		return -1;
+	char *bt = strstr(pstat, "\nbtime ");
+	if (!bt)
+		return -1;
+	long long btime = strtoll(bt + 7, NULL, 10);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		return -1;
+	return (int64_t)btime + (int64_t)(ticks / (unsigned long long)hz);
+}
+
+/* Whether the temp entry name (written by "<pid>-...") belongs to a writer that is gone:
+ * the pid does not exist, or the process now holding that pid started after the entry was
+ * made (pid reuse). */
+static int tmp_entry_dead(int tmpfd, const char *name)
+{
+	char *end;
+	errno = 0;
+	long pid = strtol(name, &end, 10);
+	if (errno || end == name || *end != '-' || pid <= 0 || pid > 0x7fffffff)
+		return 1; /* not a name we make: nobody owns it */
+	if (pid == getpid())
+		return 0;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	struct stat st;
+	if (fstatat(tmpfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	int64_t started = pid_start_time((pid_t)pid);
+	/* /proc/stat's btime has one second resolution: allow two of slack. */
+	return started >= 0 && started > (int64_t)st.st_mtime + 2;
+}
+
+static int clean_tmp(struct store *s)
+{
+	int dfd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	int ret = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (!tmp_entry_dead(s->tmp_fd, de->d_name))
+			continue;
+		log_debug("store: removing leftover tmp/%s", de->d_name);
+		int r = fs_rm_rf_at(s->tmp_fd, de->d_name);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	return ret;
+}
+
+/* ---- open / close / locks ---- */
+
+int store_open(const char *root, struct store **ret, struct berr **err)
+{
+	_cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return berr_set(err, ENOMEM, "out of memory");
+	s->root_fd = s->tmp_fd = s->meta_fd = s->gc_fd = -1;
+	int r = fs_mkdir_p_at(AT_FDCWD, root, 0700);
+	if (r < 0)
+		return berr_errno(err, r, "create store '%s'", root);
+	s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0)
+		return berr_errno(err, errno, "open store '%s'", root);
+	s->root = realpath(root, NULL);
+	if (!s->root) {
+		r = berr_errno(err, errno, "open store '%s'", root);
+		goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(store_dirs); i++) {
+		if (mkdirat(s->root_fd, store_dirs[i], 0700) < 0 && errno != EEXIST) {
+			r = berr_errno(err, errno, "create '%s/%s'", root, store_dirs[i]);
+			goto fail;
+		}
+	}
+	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	s->meta_fd = openat(s->root_fd, "locks/meta", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+	s->gc_fd = openat(s->root_fd, "locks/gc", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->tmp_fd < 0 || s->meta_fd < 0 || s->gc_fd < 0) {
+		r = berr_errno(err, errno, "open store '%s'", root);
+		goto fail;
+	}
+	/* Leftovers can only be removed while no live writer may be using tmp/: that is
+	 * exactly when the gc lock is free. Otherwise the next open or gc will do it. */
+	if (flock(s->gc_fd, LOCK_EX | LOCK_NB) == 0) {
+		r = clean_tmp(s);
+		if (r < 0)
+			log_debug("store: cleaning tmp/: %s", strerror(-r));
+		flock(s->gc_fd, LOCK_UN);
+	}
+	*ret = TAKE_PTR(s);
+	return 0;
+fail:
+	store_close(TAKE_PTR(s));
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	/* Closing the lock files drops their flocks. */
+	if (s->gc_fd >= 0)
+		close(s->gc_fd);
+	if (s->meta_fd >= 0)
+		close(s->meta_fd);
+	if (s->tmp_fd >= 0)
+		close(s->tmp_fd);
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	free(s->root);
+	free(s);
+}
+
+const char *store_root(const struct store *s)
+{
+	return s->root;
+}
+
+int store_lock_meta(struct store *s, int exclusive, struct berr **err)
+{
+	int want = exclusive ? 2 : 1;
+	if (s->meta_state == want)
+		return 0;
+	int r = flock_retry(s->meta_fd, exclusive ? LOCK_EX : LOCK_SH);
+	if (r < 0)
+		return berr_errno(err, r, "lock store '%s'", s->root);
+	s->meta_state = want;
+	return 0;
+}
+
+void store_unlock_meta(struct store *s)
+{
+	if (s->meta_state)
+		flock(s->meta_fd, LOCK_UN);
+	s->meta_state = 0;
+}
+
+/* Take the meta lock for one call when the caller does not hold it. *taken tells
+ * meta_leave() whether to drop it again. Holding it shared when exclusive is needed is a
+ * caller bug: upgrading would not be atomic. */
+static int meta_enter(struct store *s, int exclusive, int *taken, struct berr **err)
+{
+	*taken = 0;
+	if (s->meta_state == 2 || (s->meta_state == 1 && !exclusive))
+		return 0;
+	if (s->meta_state == 1)
+		return berr_set(err, EDEADLK, "store meta lock is held shared, exclusive needed");
+	int r = store_lock_meta(s, exclusive, err);
+	if (r < 0)
+		return r;
+	*taken = 1;
+	return 0;
+}
+
+static void meta_leave(struct store *s, int taken)
+{
+	if (taken)
+		store_unlock_meta(s);
+}
+
+int store_gc_hold(struct store *s, struct berr **err)
+{
+	if (s->gc_held)
+		return 0;
+	int r = flock_retry(s->gc_fd, LOCK_SH);
+	if (r < 0)
+		return berr_errno(err, r, "lock store '%s'", s->root);
+	s->gc_held = 1;
+	return 0;
+}
+
+/* ---- blobs ---- */
+
+int store_blob_has(struct store *s, const char *digest)
+{
+	char path[DIGEST_STR_MAX + 32];
+	if (blob_path(digest, path, sizeof(path), NULL) < 0)
+		return 0;
+	struct stat st;
+	return fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *ret_size,
+		    struct berr **err)
+{
+	char path[DIGEST_STR_MAX + 32];
+	int r = blob_path(digest, path, sizeof(path), err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = openat(s->root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return berr_errno(err, errno, "open blob %s", digest);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_errno(err, errno, "open blob %s", digest);
+	if (!S_ISREG(st.st_mode))
+		return berr_set(err, EBADMSG, "blob %s is not a regular file", digest);
+	if (ret_size)
+		*ret_size = (uint64_t)st.st_size;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int store_blob_read(struct store *s, const char *digest, size_t max, char **ret_data,
+		    size_t *ret_len, struct berr **err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = store_blob_open(s, digest, &fd, NULL, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	r = fs_read_fd(fd, max, &data, &len);
+	if (r == -EFBIG)
+		return berr_set(err, EFBIG, "blob %s is larger than %zu bytes", digest, max);
+	if (r < 0)
+		return berr_errno(err, r, "read blob %s", digest);
+	/* Blobs read whole are manifests and configs: small, and worth checking since
+	 * everything else is trusted because of them. */
+	struct digest want, got;
+	digest_parse(digest, &want, NULL);
+	digest_buffer(want.alg, data, len, &got);
+	if (!digest_equal(&want, &got))
+		return berr_set(err, EBADMSG, "blob %s is corrupt", digest);
+	*ret_data = TAKE_PTR(data);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+struct blob_writer {
+	struct store *s;
+	int fd;
+	char tmp[STORE_TMP_NAME_MAX];
+	struct digester *h;
+	int has_expected;
+	struct digest expected;
+	uint64_t size;
+};
+
+int store_blob_writer_new(struct store *s, const char *expected_digest, struct blob_writer **ret,
+			  struct berr **err)
+{
+	struct digest expected = {.alg = DIGEST_SHA256};
+	if (expected_digest) {
+		int r = digest_parse(expected_digest, &expected, err);
+		if (r < 0)
+			return r;
+	}
+	int r = store_gc_hold(s, err);
+	if (r < 0)
+		return r;
+	struct blob_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return berr_set(err, ENOMEM, "out of memory");
+	w->s = s;
+	w->has_expected = expected_digest != NULL;
+	w->expected = expected;
+	w->h = digester_new(expected.alg);
+	r = store_tmp_name(w->tmp);
+	if (!w->h || r < 0) {
+		digester_free(w->h);
+		free(w);
+		return berr_errno(err, r < 0 ? r : -ENOMEM, "new blob");
+	}
+	w->fd = openat(s->tmp_fd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		r = berr_errno(err, errno, "create temp blob in '%s/tmp'", s->root);
+		digester_free(w->h);
+		free(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct berr **err)
+{
+	const char *p = data;
+	digester_update(w->h, data, len);
+	w->size += len;
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return berr_errno(err, errno, "write blob");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void blob_writer_abort(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	unlinkat(w->s->tmp_fd, w->tmp, 0);
+	digester_free(w->h);
+	free(w);
+}
+
+int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_size,
+		       struct berr **err)
+{
+	struct digest got;
+	char got_s[DIGEST_STR_MAX], path[DIGEST_STR_MAX + 32];
+	int r;
+	digester_final(w->h, &got);
+	digest_format(&got, got_s);
+	if (w->has_expected && !digest_equal(&got, &w->expected)) {
+		char want_s[DIGEST_STR_MAX];
+		r = berr_set(err, EBADMSG, "digest mismatch: expected %s, got %s",
+			     digest_format(&w->expected, want_s), got_s);
+		goto fail;
+	}
+	blob_path(got_s, path, sizeof(path), NULL);
+	if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0 ||
+	    renameat(w->s->tmp_fd, w->tmp, w->s->root_fd, path) < 0) {
+		r = berr_errno(err, errno, "store blob %s", got_s);
+		goto fail;
+	}
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	if (fs_fsync_dir_at(w->s->root_fd, path) < 0)
+		log_debug("store: fsync %s: %s", path, strerror(errno));
+	if (ret_digest)
+		memcpy(ret_digest, got_s, strlen(got_s) + 1);
+	if (ret_size)
+		*ret_size = w->size;
+	close(w->fd);
+	digester_free(w->h);
+	free(w);
+	return 0;
+fail:
+	blob_writer_abort(w);
+	return r;
+}
+
+int store_blob_put(struct store *s, const void *data, size_t len, char *ret_digest,
+		   struct berr **err)
+{
+	struct blob_writer *w = NULL;
+	int r = store_blob_writer_new(s, NULL, &w, err);
+	if (r < 0)
+		return r;
+	r = blob_writer_write(w, data, len, err);
+	if (r < 0) {
+		blob_writer_abort(w);
+		return r;
+	}
+	return blob_writer_commit(w, ret_digest, NULL, err);
+}
+
+/* ---- layers ---- */
+
+void store_chain_id(const char *parent_chain_id, const char *diff_id, char *ret)
+{
+	if (!parent_chain_id) {
+		snprintf(ret, DIGEST_STR_MAX, "%s", diff_id);
+		return;
+	}
+	/* OCI image spec, "ChainID": SHA256(ChainID(parent) + " " + DiffID). */
+	char buf[2 * DIGEST_STR_MAX + 2];
+	int n = snprintf(buf, sizeof(buf), "%s %s", parent_chain_id, diff_id);
+	struct digest d;
+	digest_buffer(DIGEST_SHA256, buf, (size_t)n, &d);
+	digest_format(&d, ret);
+}
+
+static int copy_digest_field(json_t *obj, const char *key, int optional, char *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		out[0] = '\0';
+		return optional ? 0 : -EBADMSG;
+	}
+	if (!json_is_string(v) || !digest_valid(json_string_value(v)))
+		return -EBADMSG;
+	snprintf(out, DIGEST_STR_MAX, "%s", json_string_value(v));
+	return 0;
+}
+
+int store_layer_get(struct store *s, const char *chain_id, struct store_layer_info *ret,
+		    struct berr **err)
+{
+	if (!digest_valid(chain_id))
+		return berr_set(err, EINVAL, "invalid layer id '%.80s'", chain_id ? chain_id : "");
+	char path[DIGEST_STR_MAX + 32];
+	snprintf(path, sizeof(path), "layers/%s/info.json", digest_hex(chain_id));
+	_cleanup_free_ char *data = NULL;
+	int r = fs_read_all_at(s->root_fd, path, STORE_JSON_MAX, &data, NULL);
+	if (r == -ENOENT)
+		return berr_set(err, ENOENT, "layer %s not found", chain_id);
+	if (r < 0)
+		return berr_errno(err, r, "read layer %s", chain_id);
+	json_error_t je;
+	_cleanup_json_ json_t *j = json_loads(data, 0, &je);
+	memset(ret, 0, sizeof(*ret));
+	json_t *size = j ? json_object_get(j, "size") : NULL;
+	char parent[DIGEST_STR_MAX];
+	if (!json_is_object(j) || copy_digest_field(j, "diff_id", 0, ret->diff_id) < 0 ||
+	    copy_digest_field(j, "chain_id", 0, ret->chain_id) < 0 ||
+	    copy_digest_field(j, "parent", 1, parent) < 0 || !json_is_integer(size) ||
+	    json_integer_value(size) < 0 || !streq(ret->chain_id, chain_id))
+		return berr_set(err, EBADMSG, "layer %s: info.json is corrupt", chain_id);
+	ret->size = (uint64_t)json_integer_value(size);
+	return 0;
+}
+
+char *store_layer_dir(struct store *s, const char *chain_id)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/layers/%s/diff", s->root, digest_hex(chain_id)) < 0)
+		return NULL;
+	return p;
+}
+
+/* ---- images ---- */
+
+static char *json_strdup(json_t *obj, const char *key, int optional, int *bad)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (!optional)
+			*bad = 1;
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		*bad = 1;
+		return NULL;
+	}
+	char *r = strdup(json_string_value(v));
+	if (!r)
+		*bad = 1;
+	return r;
+}
+
+static uint64_t json_u64(json_t *obj, const char *key, int *bad)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		*bad = 1;
+		return 0;
+	}
+	return (uint64_t)json_integer_value(v);
+}
+
+void store_image_free(struct store_image *img)
+{
+	if (!img)
+		return;
+	for (size_t i = 0; i < img->nlayers; i++) {
+		struct store_image_layer *l = &img->layers[i];
+		free(l->digest);
+		free(l->media_type);
+		free(l->diff_id);
+		free(l->chain_id);
+	}
+	free(img->layers);
+	free(img->id);
+	free(img->manifest_digest);
+	free(img->manifest_media_type);
+	free(img->created);
+	free(img->parent);
+	free(img->last_tag_time);
+	free(img);
+}
+
+void store_image_list_free(struct store_image **imgs, size_t n)
+{
+	if (!imgs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_image_free(imgs[i]);
+	free(imgs);
+}
+
+static inline void store_image_freep(struct store_image **p)
+{
+	store_image_free(*p);
+}
+#define _cleanup_image_ _cleanup_(store_image_freep)
+
+static int opt_digest_ok(const char *d)
+{
+	return !d || digest_valid(d);
+}
+
+/* Parse and check a record; NULL when it is not one. */
+static struct store_image *image_from_json(json_t *j)
+{
+	if (!json_is_object(j))
+		return NULL;
+	_cleanup_image_ struct store_image *img = calloc(1, sizeof(*img));
+	if (!img)
+		return NULL;
+	int bad = 0;
+	img->id = json_strdup(j, "id", 0, &bad);
+	img->manifest_digest = json_strdup(j, "manifest_digest", 1, &bad);
+	img->manifest_media_type = json_strdup(j, "manifest_media_type", 1, &bad);
+	img->created = json_strdup(j, "created", 1, &bad);
+	img->parent = json_strdup(j, "parent", 1, &bad);
+	img->last_tag_time = json_strdup(j, "last_tag_time", 1, &bad);
+	img->size = json_u64(j, "size", &bad);
+	json_t *layers = json_object_get(j, "layers");
+	if (bad || !json_is_array(layers) || !digest_valid(img->id) ||
+	    !opt_digest_ok(img->manifest_digest) || !opt_digest_ok(img->parent))
+		return NULL;
+	size_t n = json_array_size(layers);
+	if (n > 0) {
+		img->layers = calloc(n, sizeof(*img->layers));
+		if (!img->layers)
+			return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *lj = json_array_get(layers, i);
+		struct store_image_layer *l = &img->layers[i];
+		img->nlayers = i + 1;
+		if (!json_is_object(lj))
+			return NULL;
+		l->digest = json_strdup(lj, "digest", 1, &bad);
+		l->media_type = json_strdup(lj, "media_type", 1, &bad);
+		l->diff_id = json_strdup(lj, "diff_id", 0, &bad);
+		l->chain_id = json_strdup(lj, "chain_id", 0, &bad);
+		l->blob_size = json_u64(lj, "blob_size", &bad);
+		l->size = json_u64(lj, "size", &bad);
+		if (bad || !opt_digest_ok(l->digest) || !digest_valid(l->diff_id) ||
+		    !digest_valid(l->chain_id))
+			return NULL;
+	}
+	return TAKE_PTR(img);
+}
+
+static int json_set_str(json_t *obj, const char *key, const char *val)
+{
+	if (!val)
+		return 0;
+	return json_object_set_new(obj, key, json_string(val));
+}
+
+static json_t *image_to_json(const struct store_image *img)
+{
+	_cleanup_json_ json_t *j = json_object();
+	json_t *layers = json_array();
+	if (!j || !layers || json_object_set_new(j, "layers", layers) < 0)
+		return NULL;
+	int r = json_set_str(j, "id", img->id);
+	r |= json_set_str(j, "manifest_digest", img->manifest_digest);
+	r |= json_set_str(j, "manifest_media_type", img->manifest_media_type);
+	r |= json_object_set_new(j, "size", json_integer((json_int_t)img->size));
+	r |= json_set_str(j, "created", img->created);
+	r |= json_set_str(j, "parent", img->parent);
+	r |= json_set_str(j, "last_tag_time", img->last_tag_time);
+	for (size_t i = 0; i < img->nlayers; i++) {
+		const struct store_image_layer *l = &img->layers[i];
+		json_t *lj = json_object();
+		if (!lj || json_array_append_new(layers, lj) < 0)
+			return NULL;
+		r |= json_set_str(lj, "digest", l->digest);
+		r |= json_set_str(lj, "media_type", l->media_type);
+		r |= json_object_set_new(lj, "blob_size", json_integer((json_int_t)l->blob_size));
+		r |= json_set_str(lj, "diff_id", l->diff_id);
+		r |= json_set_str(lj, "chain_id", l->chain_id);
+		r |= json_object_set_new(lj, "size", json_integer((json_int_t)l->size));
+	}
+	return r ? NULL : TAKE_PTR(j);
+}
+
+static int image_check(struct store *s, const struct store_image *img, struct berr **err)
+{
+	if (!digest_valid(img->id))
+		return berr_set(err, EINVAL, "invalid image id '%.80s'", img->id ? img->id : "");
+	if (!store_blob_has(s, img->id))
+		return berr_set(err, ENOENT, "image %s: config blob is not in the store", img->id);
+	if (img->manifest_digest && !store_blob_has(s, img->manifest_digest))
+		return berr_set(err, ENOENT, "image %s: manifest %.140s is not in the store", img->id,
+				img->manifest_digest);
+	if (img->parent && !digest_valid(img->parent))
+		return berr_set(err, EINVAL, "image %s: invalid parent '%.80s'", img->id,
+				img->parent);
+	if (img->nlayers > 0 && !img->layers)
+		return berr_set(err, EINVAL, "image %s: missing layers", img->id);
+	const char *prev = NULL;
+	for (size_t i = 0; i < img->nlayers; i++) {
+		const struct store_image_layer *l = &img->layers[i];
+		char chain[DIGEST_STR_MAX];
+		if (!digest_valid(l->diff_id) || !digest_valid(l->chain_id))
+			return berr_set(err, EINVAL, "image %s: layer %zu: invalid diff or chain id",
+					img->id, i);
+		store_chain_id(prev, l->diff_id, chain);
+		if (!streq(chain, l->chain_id))
+			return berr_set(err, EINVAL,
+					"image %s: layer %zu: chain id %s does not follow from "
+					"its parent and diff id",
+					img->id, i, l->chain_id);
+		struct store_layer_info info;
+		int r = store_layer_get(s, l->chain_id, &info, err);
+		if (r < 0)
+			return berr_wrap(err, "image %s", img->id);
+		if (l->digest && !store_blob_has(s, l->digest))
+			return berr_set(err, ENOENT, "image %s: layer blob %.140s is not in the store",
+					img->id, l->digest);
+		prev = l->chain_id;
+	}
+	return 0;
+}
+
+int store_image_put(struct store *s, const struct store_image *img, struct berr **err)
+{
+	int r = image_check(s, img, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *j = image_to_json(img);
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!text)
+		return berr_set(err, ENOMEM, "out of memory");
+	char name[DIGEST_STR_MAX + 8];
+	snprintf(name, sizeof(name), "images/%s.json", digest_hex(img->id));
+	int taken;
+	r = meta_enter(s, 1, &taken, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		r = -errno;
+	else
+		r = store_write_atomic(s, dfd, name + strlen("images/"), text, strlen(text), 0600);
+	meta_leave(s, taken);
+	if (r < 0)
+		return berr_errno(err, r, "write image %s", img->id);
+	return 0;
+}
+
+static int image_load(struct store *s, const char *hexname, struct store_image **ret,
+		      struct berr **err)
+{
+	char path[DIGEST_STR_MAX + 16];
+	snprintf(path, sizeof(path), "images/%s", hexname);
+	_cleanup_free_ char *data = NULL;
+	int r = fs_read_all_at(s->root_fd, path, STORE_JSON_MAX, &data, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : berr_errno(err, r, "read %s", path);
+	json_error_t je;
+	_cleanup_json_ json_t *j = json_loads(data, 0, &je);
+	struct store_image *img = image_from_json(j);
+	size_t hl = strlen(hexname) - strlen(".json");
+	if (!img || strlen(digest_hex(img->id)) != hl ||
+	    strncmp(digest_hex(img->id), hexname, hl) != 0) {
+		store_image_free(img);
+		return berr_set(err, EBADMSG, "image record %s is corrupt", path);
+	}
+	*ret = img;
+	return 0;
+}
+
+int store_image_get(struct store *s, const char *id, struct store_image **ret, struct berr **err)
+{
+	if (!digest_valid(id))
+		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
+	char name[DIGEST_STR_MAX + 8];
+	snprintf(name, sizeof(name), "%s.json", digest_hex(id));
+	int taken;
+	int r = meta_enter(s, 0, &taken, err);
+	if (r < 0)
+		return r;
+	r = image_load(s, name, ret, err);
+	meta_leave(s, taken);
+	if (r == -ENOENT)
+		return berr_set(err, ENOENT, "No such image: %s", id);
+	return r;
+}
+
+static int is_lower_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Names of the record files ("<hex>.json"), unlocked. */
+static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr **err)
+{
+	int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return berr_errno(err, errno, "open '%s/images'", s->root);
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return berr_errno(err, errno, "open '%s/images'", s->root);
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len != 64 + 5 && len != 128 + 5)
+			continue;
+		if (!streq(de->d_name + len - 5, ".json") || !is_lower_hex(de->d_name, len - 5))
+			continue;
+		char **nn = realloc(names, (n + 1) * sizeof(*names));
+		if (nn)
+			names = nn;
+		char *dup = nn ? strdup(de->d_name) : NULL;
+		if (!dup) {
+			names_free(names, n);
+			return berr_set(err, ENOMEM, "out of memory");
+		}
+		names[n++] = dup;
+	}
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
+static int image_list_unlocked(struct store *s, struct store_image ***ret, size_t *ret_n,
+			       struct berr **err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = image_names(s, &names, &n, err);
+	if (r < 0)
+		return r;
+	struct store_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
+	if (!imgs) {
+		names_free(names, n);
+		return berr_set(err, ENOMEM, "out of memory");
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		r = image_load(s, names[i], &imgs[k], err);
+		if (r == -ENOENT)
+			continue; /* removed since readdir */
+		if (r < 0) {
+			store_image_list_free(imgs, k);
+			names_free(names, n);
+			return r;
+		}
+		k++;
+	}
+	names_free(names, n);
+	*ret = imgs;
+	*ret_n = k;
+	return 0;
+}
+
+int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
+		     struct berr **err)
+{
+	int taken;
+	int r = meta_enter(s, 0, &taken, err);
+	if (r < 0)
+		return r;
+	r = image_list_unlocked(s, ret, ret_n, err);
+	meta_leave(s, taken);
+	return r;
+}
+
+/* ---- references ---- */
+
+void store_refs_free(struct store_ref *refs, size_t n)
+{
+	if (!refs)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].id);
+	}
+	free(refs);
+}
+
+/* refs.json as a JSON object name -> id (a new reference), unlocked. */
+static int refs_load(struct store *s, json_t **ret, struct berr **err)
+{
+	_cleanup_free_ char *data = NULL;
+	int r = fs_read_all_at(s->root_fd, "refs.json", STORE_JSON_MAX, &data, NULL);
+	if (r == -ENOENT) {
+		*ret = json_object();
+		return *ret ? 0 : berr_set(err, ENOMEM, "out of memory");
+	}
+	if (r < 0)
+		return berr_errno(err, r, "read '%s/refs.json'", s->root);
+	json_error_t je;
+	_cleanup_json_ json_t *j = json_loads(data, 0, &je);
+	json_t *refs = j ? json_object_get(j, "refs") : NULL;
+	if (!json_is_object(refs))
+		return berr_set(err, EBADMSG, "'%s/refs.json' is corrupt", s->root);
+	const char *k;
+	json_t *v;
+	json_object_foreach(refs, k, v) {
+		if (!json_is_string(v) || !digest_valid(json_string_value(v)))
+			return berr_set(err, EBADMSG, "'%s/refs.json' is corrupt: bad id for '%.200s'",
+					s->root, k);
+	}
+	*ret = json_incref(refs);
+	return 0;
+}
+
+static int refs_save(struct store *s, json_t *refs, struct berr **err)
+{
+	_cleanup_json_ json_t *j = json_pack("{sO}", "refs", refs);
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1)) : NULL;
+	if (!text)
+		return berr_set(err, ENOMEM, "out of memory");
+	int r = store_write_atomic(s, s->root_fd, "refs.json", text, strlen(text), 0600);
+	if (r < 0)
+		return berr_errno(err, r, "write '%s/refs.json'", s->root);
+	return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_ref *)a)->name, ((const struct store_ref *)b)->name);
+}
+
+int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, struct berr **err)
+{
+	int taken;
+	int r = meta_enter(s, 0, &taken, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *refs = NULL;
+	r = refs_load(s, &refs, err);
+	meta_leave(s, taken);
+	if (r < 0)
+		return r;
+	size_t n = json_object_size(refs);
+	struct store_ref *list = calloc(n ? n : 1, sizeof(*list));
+	if (!list)
+		return berr_set(err, ENOMEM, "out of memory");
+	size_t i = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(refs, k, v) {
+		list[i].name = strdup(k);
+		list[i].id = strdup(json_string_value(v));
+		i++;
+		if (!list[i - 1].name || !list[i - 1].id) {
+			store_refs_free(list, i);
+			return berr_set(err, ENOMEM, "out of memory");
+		}
+	}
+	qsort(list, n, sizeof(*list), ref_cmp);
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+/* A stored name: what ref_string() makes. Only the basic shape is checked here, so that
+ * nothing odd (control characters, huge strings) lands in refs.json. */
+static int ref_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > 1024)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int image_exists(struct store *s, const char *id)
+{
+	char path[DIGEST_STR_MAX + 16];
+	snprintf(path, sizeof(path), "images/%s.json", digest_hex(id));
+	struct stat st;
+	return fstatat(s->root_fd, path, &st, 0) == 0;
+}
+
+int store_ref_set(struct store *s, const char *name, const char *id, struct berr **err)
+{
+	if (!ref_name_ok(name))
+		return berr_set(err, EINVAL, "invalid reference name '%.200s'", name ? name : "");
+	if (!digest_valid(id))
+		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
+	int taken;
+	int r = meta_enter(s, 1, &taken, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *refs = NULL;
+	if (!image_exists(s, id))
+		r = berr_set(err, ENOENT, "No such image: %s", id);
+	else
+		r = refs_load(s, &refs, err);
+	if (r == 0) {
+		json_t *old = json_object_get(refs, name);
+		if (!old || !streq(json_string_value(old), id)) {
+			if (json_object_set_new(refs, name, json_string(id)) < 0)
+				r = berr_set(err, ENOMEM, "out of memory");
+			else
+				r = refs_save(s, refs, err);
+		}
+	}
+	meta_leave(s, taken);
+	return r;
+}
+
+int store_ref_remove(struct store *s, const char *name, struct berr **err)
+{
+	int taken;
+	int r = meta_enter(s, 1, &taken, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *refs = NULL;
+	r = refs_load(s, &refs, err);
+	if (r == 0) {
+		if (!name || json_object_del(refs, name) < 0)
+			r = berr_set(err, ENOENT, "No such image: %.200s", name ? name : "");
+		else
+			r = refs_save(s, refs, err);
+	}
+	meta_leave(s, taken);
+	return r;
+}
+
+int store_image_remove(struct store *s, const char *id, struct berr **err)
+{
+	if (!digest_valid(id))
+		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
+	int taken;
+	int r = meta_enter(s, 1, &taken, err);
+	if (r < 0)
+		return r;
+	/* References first: a reference must never name a missing record. */
+	_cleanup_json_ json_t *refs = NULL;
+	r = refs_load(s, &refs, err);
+	if (r == 0) {
+		int changed = 0;
+		const char *k;
+		json_t *v;
+		void *tmp;
+		json_object_foreach_safe(refs, tmp, k, v) {
+			if (streq(json_string_value(v), id)) {
+				json_object_del(refs, k);
+				changed = 1;
+			}
+		}
+		if (changed)
+			r = refs_save(s, refs, err);
+	}
+	if (r == 0) {
+		char path[DIGEST_STR_MAX + 16];
+		snprintf(path, sizeof(path), "images/%s.json", digest_hex(id));
+		if (unlinkat(s->root_fd, path, 0) < 0)
+			r = errno == ENOENT ? berr_set(err, ENOENT, "No such image: %s", id)
+					    : berr_errno(err, errno, "remove image %s", id);
+		else
+			fs_fsync_dir_at(s->root_fd, "images");
+	}
+	meta_leave(s, taken);
+	return r;
+}
+
+/* ---- resolve ---- */
+
+/* Image ids whose hex starts with prefix (lowercase hex, 1..128 chars). */
+static int match_prefix(struct store *s, const char *prefix, char **ret_id, struct berr **err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = image_names(s, &names, &n, err);
+	if (r < 0)
+		return r;
+	size_t pl = strlen(prefix);
+	const char *found = NULL;
+	int count = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(names[i], prefix, pl) == 0) {
+			found = names[i];
+			count++;
+		}
+	}
+	if (count == 1) {
+		size_t hl = strlen(found) - strlen(".json");
+		if (asprintf(ret_id, "%s:%.*s", hl == 128 ? "sha512" : "sha256", (int)hl, found) < 0)
+			r = berr_set(err, ENOMEM, "out of memory");
+	}
+	names_free(names, n);
+	if (r < 0)
+		return r;
+	if (count > 1)
+		return berr_set(err, EINVAL, "multiple IDs found with provided prefix: %s", prefix);
+	return count;
+}
+
+static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
+			    struct berr **err)
+{
+	size_t len = strlen(input);
+	const char *hex = input;
+	if (strncmp(input, "sha256:", 7) == 0)
+		hex = input + 7;
+	size_t hl = strlen(hex);
+	/* A full id is only ever an id (Docker: ParseAnyReference). */
+	if ((hl == 64 && is_lower_hex(hex, hl)) ||
+	    (strncmp(input, "sha512:", 7) == 0 && digest_valid(input))) {
+		char id[DIGEST_STR_MAX];
+		if (hex == input)
+			snprintf(id, sizeof(id), "sha256:%s", hex);
+		else
+			snprintf(id, sizeof(id), "%s", input);
+		if (!image_exists(s, id))
+			return -ENOENT;
+		*ret_id = strdup(id);
+		return *ret_id ? 0 : berr_set(err, ENOMEM, "out of memory");
+	}
+
+	struct ref ref = {0};
+	if (hex == input && ref_parse(input, 0, &ref, NULL) == 0) {
+		_cleanup_free_ char *full = ref_string(&ref);
+		_cleanup_json_ json_t *refs = NULL;
+		int r = full ? refs_load(s, &refs, err) : berr_set(err, ENOMEM, "out of memory");
+		json_t *v = r == 0 ? json_object_get(refs, full) : NULL;
+		if (r == 0 && !v && ref.digest) {
+			/* name@digest: any image whose manifest has that digest. */
+			struct store_image **imgs = NULL;
+			size_t n = 0;
+			r = image_list_unlocked(s, &imgs, &n, err);
+			for (size_t i = 0; r == 0 && i < n; i++) {
+				if (imgs[i]->manifest_digest &&
+				    streq(imgs[i]->manifest_digest, ref.digest)) {
+					*ret_id = strdup(imgs[i]->id);
+					r = *ret_id ? 1 : berr_set(err, ENOMEM, "out of memory");
+				}
+			}
+			store_image_list_free(imgs, n);
+		}
+		ref_free(&ref);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			return 0;
+		if (v) {
+			*ret_id = strdup(json_string_value(v));
+			return *ret_id ? 0 : berr_set(err, ENOMEM, "out of memory");
+		}
+	}
+
+	if (hl == 0 || hl > 128 || !is_lower_hex(hex, hl) || len > 7 + 128)
+		return -ENOENT;
+	int r = match_prefix(s, hex, ret_id, err);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -ENOENT;
+}
+
+int store_image_resolve(struct store *s, const char *input, char **ret_id, struct berr **err)
+{
+	if (!input || !*input)
+		return berr_set(err, ENOENT, "No such image: %s", input ? input : "");
+	int taken;
+	int r = meta_enter(s, 0, &taken, err);
+	if (r < 0)
+		return r;
+	r = resolve_unlocked(s, input, ret_id, err);
+	meta_leave(s, taken);
+	if (r == -ENOENT)
+		return berr_set(err, ENOENT, "No such image: %s", input);
+	return r;
+}
+
+/* ---- to be written ---- */
+
+int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
+		       const char *expected_diff_id, enum store_blob_keep keep,
+		       struct store_layer_info *ret, struct berr **err)
+{
+	return berr_set(err, EOPNOTSUPP, "layer unpacking is not written yet");
+}
+
+int64_t store_gc(struct store *s, struct berr **err)
+{
+	return 0;
+}

@@ -1,0 +1,478 @@
+/* The image store: blobs, image records, references, resolve, layers, gc, and what
+ * concurrent or killed writers leave behind. Every test gets a fresh store in a temp dir. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char root[96];
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-test-store.XXXXXX");
+	if (!f || !mkdtemp(f->dir))
+		return -1;
+	snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
+	struct berr *err = NULL;
+	if (store_open(f->root, &f->s, &err) < 0) {
+		fprintf(stderr, "store_open: %s\n", err->msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->s);
+	fs_rm_rf_at(AT_FDCWD, f->dir);
+	free(f);
+	return 0;
+}
+
+/* Fail the test with the error's text when r < 0. */
+#define OK(expr)                                                                                   \
+	do {                                                                                       \
+		struct berr *e_ = NULL;                                                            \
+		struct berr **err = &e_;                                                           \
+		int r_ = (int)(expr);                                                              \
+		if (r_ < 0)                                                                        \
+			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");          \
+		berr_free(e_);                                                                     \
+	} while (0)
+
+/* Expect expr to fail with code and a message containing text. */
+#define FAILS(code, text, expr)                                                                    \
+	do {                                                                                       \
+		struct berr *e_ = NULL;                                                            \
+		struct berr **err = &e_;                                                           \
+		int r_ = (int)(expr);                                                              \
+		if (r_ != (code))                                                                  \
+			fail_msg("%s: %d (%s), expected %d", #expr, r_, e_ ? e_->msg : "",        \
+				 (code));                                                          \
+		assert_non_null(e_);                                                               \
+		if (!strstr(e_->msg, (text)))                                                      \
+			fail_msg("%s: message '%s' lacks '%s'", #expr, e_->msg, (text));           \
+		berr_free(e_);                                                                     \
+	} while (0)
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int count_in(struct fixture *f, const char *sub)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", f->root, sub);
+	return count_entries(p);
+}
+
+/* ---- blobs ---- */
+
+static void test_blob_put_read(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX];
+	OK(store_blob_put(f->s, "abc", 3, d, err));
+	assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_int_equal(store_blob_has(f->s, d), 1);
+	assert_int_equal(store_blob_has(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), 0);
+	assert_int_equal(store_blob_has(f->s, "not a digest"), 0);
+
+	char *data = NULL;
+	size_t len = 0;
+	OK(store_blob_read(f->s, d, 100, &data, &len, err));
+	assert_int_equal(len, 3);
+	assert_string_equal(data, "abc");
+	free(data);
+	FAILS(-EFBIG, "larger than", store_blob_read(f->s, d, 2, &data, &len, err));
+
+	int fd = -1;
+	uint64_t size = 0;
+	OK(store_blob_open(f->s, d, &fd, &size, err));
+	assert_int_equal(size, 3);
+	close(fd);
+
+	char p[256];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", f->root, d + 7);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0444);
+	assert_int_equal(count_in(f, "tmp"), 0);
+
+	FAILS(-ENOENT, "open blob",
+	      store_blob_open(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &fd, &size, err));
+	FAILS(-EINVAL, "invalid digest", store_blob_open(f->s, "sha256:../../etc/passwd", &fd, &size, err));
+}
+
+static void test_blob_corrupt_read(void **state)
+{
+	struct fixture *f = *state;
+	char d[DIGEST_STR_MAX], p[256];
+	OK(store_blob_put(f->s, "{}", 2, d, err));
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", f->root, d + 7);
+	chmod(p, 0644);
+	int fd = open(p, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "[]", 2), 2);
+	close(fd);
+	char *data = NULL;
+	size_t len;
+	FAILS(-EBADMSG, "corrupt", store_blob_read(f->s, d, 100, &data, &len, err));
+}
+
+static void test_blob_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct blob_writer *w = NULL;
+	char d[DIGEST_STR_MAX];
+	uint64_t size = 0;
+
+	/* Streamed in pieces, with the expected digest: stored. */
+	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &w, err));
+	OK(blob_writer_write(w, "a", 1, err));
+	OK(blob_writer_write(w, "bc", 2, err));
+	OK(blob_writer_commit(w, d, &size, err));
+	assert_int_equal(size, 3);
+	assert_int_equal(store_blob_has(f->s, d), 1);
+
+	/* A mismatch stores nothing. */
+	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &w, err));
+	OK(blob_writer_write(w, "abd", 3, err));
+	FAILS(-EBADMSG, "digest mismatch", blob_writer_commit(w, d, &size, err));
+	assert_int_equal(count_in(f, "tmp"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 1);
+
+	/* sha512 when the expected digest says so. */
+	OK(store_blob_writer_new(f->s, "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f", &w, err));
+	OK(blob_writer_write(w, "abc", 3, err));
+	OK(blob_writer_commit(w, d, NULL, err));
+	assert_int_equal(strncmp(d, "sha512:ddaf35", 13), 0);
+	assert_int_equal(count_in(f, "blobs/sha512"), 1);
+	char *data = NULL;
+	size_t len;
+	OK(store_blob_read(f->s, d, 10, &data, &len, err));
+	free(data);
+
+	/* Abort throws the temp file away. */
+	OK(store_blob_writer_new(f->s, NULL, &w, err));
+	OK(blob_writer_write(w, "xyz", 3, err));
+	assert_int_equal(count_in(f, "tmp"), 1);
+	blob_writer_abort(w);
+	blob_writer_abort(NULL);
+	assert_int_equal(count_in(f, "tmp"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 1);
+
+	FAILS(-EINVAL, "invalid digest", store_blob_writer_new(f->s, "md5:abc", &w, err));
+}
+
+/* ---- images and refs ---- */
+
+/* A layer-less image whose config is cfg; returns its id in ret (DIGEST_STR_MAX). */
+static void put_image(struct fixture *f, const char *cfg, char *ret)
+{
+	char mdig[DIGEST_STR_MAX];
+	OK(store_blob_put(f->s, cfg, strlen(cfg), ret, err));
+	OK(store_blob_put(f->s, "{\"manifest\":1}", 14, mdig, err));
+	struct store_image img = {
+		.id = ret,
+		.manifest_digest = mdig,
+		.manifest_media_type = (char *)"application/vnd.oci.image.manifest.v1+json",
+		.created = (char *)"2024-01-02T03:04:05Z",
+	};
+	OK(store_image_put(f->s, &img, err));
+}
+
+static void test_image_put_get_list_remove(void **state)
+{
+	struct fixture *f = *state;
+	char id1[DIGEST_STR_MAX], id2[DIGEST_STR_MAX];
+	put_image(f, "{\"a\":1}", id1);
+	put_image(f, "{\"a\":2}", id2);
+
+	struct store_image *img = NULL;
+	OK(store_image_get(f->s, id1, &img, err));
+	assert_string_equal(img->id, id1);
+	assert_string_equal(img->created, "2024-01-02T03:04:05Z");
+	assert_string_equal(img->manifest_media_type, "application/vnd.oci.image.manifest.v1+json");
+	assert_null(img->parent);
+	assert_int_equal(img->nlayers, 0);
+	store_image_free(img);
+
+	struct store_image **imgs = NULL;
+	size_t n = 0;
+	OK(store_image_list(f->s, &imgs, &n, err));
+	assert_int_equal(n, 2);
+	assert_true((streq(imgs[0]->id, id1) && streq(imgs[1]->id, id2)) ||
+		    (streq(imgs[0]->id, id2) && streq(imgs[1]->id, id1)));
+	store_image_list_free(imgs, n);
+
+	OK(store_image_remove(f->s, id1, err));
+	FAILS(-ENOENT, "No such image", store_image_get(f->s, id1, &img, err));
+	FAILS(-ENOENT, "No such image", store_image_remove(f->s, id1, err));
+	OK(store_image_list(f->s, &imgs, &n, err));
+	assert_int_equal(n, 1);
+	store_image_list_free(imgs, n);
+
+	/* The config blob must be there first. */
+	struct store_image bad = {.id = (char *)"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"};
+	FAILS(-ENOENT, "config blob", store_image_put(f->s, &bad, err));
+	bad.id = (char *)"nonsense";
+	FAILS(-EINVAL, "invalid image id", store_image_put(f->s, &bad, err));
+}
+
+static void test_image_corrupt_record(void **state)
+{
+	struct fixture *f = *state;
+	char id[DIGEST_STR_MAX], p[256];
+	put_image(f, "{}", id);
+	snprintf(p, sizeof(p), "%s/images/%s.json", f->root, id + 7);
+	static const char *bad[] = {
+		"", "[]", "{\"id\":5,\"layers\":[],\"size\":0}",
+		"{\"id\":\"sha256:00\",\"layers\":[],\"size\":0}",
+		"{\"layers\":[{\"diff_id\":1}],\"size\":0}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(fs_write_atomic_at(AT_FDCWD, p, bad[i], strlen(bad[i]), 0600), 0);
+		struct store_image *img = NULL;
+		FAILS(-EBADMSG, "corrupt", store_image_get(f->s, id, &img, err));
+	}
+}
+
+static void test_refs(void **state)
+{
+	struct fixture *f = *state;
+	char id1[DIGEST_STR_MAX], id2[DIGEST_STR_MAX];
+	put_image(f, "{\"r\":1}", id1);
+	put_image(f, "{\"r\":2}", id2);
+
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_ref_set(f->s, "docker.io/library/zz:latest", id1, err));
+	OK(store_ref_set(f->s, "docker.io/library/aa:1", id2, err));
+	OK(store_ref_set(f->s, "localhost:5000/m:x", id1, err));
+	store_unlock_meta(f->s);
+	/* Re-pointing a name replaces its target. */
+	OK(store_ref_set(f->s, "docker.io/library/aa:1", id1, err));
+
+	struct store_ref *refs = NULL;
+	size_t n = 0;
+	OK(store_refs_list(f->s, &refs, &n, err));
+	assert_int_equal(n, 3);
+	assert_string_equal(refs[0].name, "docker.io/library/aa:1");
+	assert_string_equal(refs[0].id, id1);
+	assert_string_equal(refs[1].name, "docker.io/library/zz:latest");
+	assert_string_equal(refs[2].name, "localhost:5000/m:x");
+	store_refs_free(refs, n);
+
+	FAILS(-ENOENT, "No such image", store_ref_remove(f->s, "docker.io/library/nope:1", err));
+	OK(store_ref_remove(f->s, "localhost:5000/m:x", err));
+	FAILS(-EINVAL, "invalid reference", store_ref_set(f->s, "a b", id1, err));
+	FAILS(-EINVAL, "invalid reference", store_ref_set(f->s, "", id1, err));
+	FAILS(-EINVAL, "invalid image id", store_ref_set(f->s, "x", "sha256:1", err));
+	FAILS(-ENOENT, "No such image",
+	      store_ref_set(f->s, "x", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", err));
+
+	/* Removing an image drops the references to it. */
+	OK(store_image_remove(f->s, id1, err));
+	OK(store_refs_list(f->s, &refs, &n, err));
+	assert_int_equal(n, 0);
+	store_refs_free(refs, n);
+
+	/* A shared lock can not be silently upgraded. */
+	OK(store_lock_meta(f->s, 0, err));
+	FAILS(-EDEADLK, "exclusive", store_ref_set(f->s, "docker.io/library/b:1", id2, err));
+	store_unlock_meta(f->s);
+
+	/* refs.json is written sorted, readable by anyone with jq. */
+	OK(store_ref_set(f->s, "docker.io/library/b:1", id2, err));
+	char p[256];
+	snprintf(p, sizeof(p), "%s/refs.json", f->root);
+	char *text = NULL;
+	assert_int_equal(fs_read_all_at(AT_FDCWD, p, 1 << 20, &text, NULL), 0);
+	assert_non_null(strstr(text, "\"refs\""));
+	assert_non_null(strstr(text, "\"docker.io/library/b:1\""));
+	free(text);
+}
+
+static void test_resolve(void **state)
+{
+	struct fixture *f = *state;
+	char id1[DIGEST_STR_MAX], id2[DIGEST_STR_MAX];
+	/* Find two configs whose ids share no first hex digit, so that one-digit prefixes are
+	 * unique, and a third that shares the first digit with id1. */
+	put_image(f, "{\"n\":1}", id1);
+	int i = 2;
+	do {
+		char cfg[32];
+		snprintf(cfg, sizeof(cfg), "{\"n\":%d}", i++);
+		OK(store_blob_put(f->s, cfg, strlen(cfg), id2, err));
+	} while (id2[7] == id1[7]);
+	struct store_image img = {.id = id2};
+	OK(store_image_put(f->s, &img, err));
+	OK(store_ref_set(f->s, "docker.io/library/busybox:latest", id1, err));
+	OK(store_ref_set(f->s, "localhost:5000/app:v1", id2, err));
+
+	char *id = NULL;
+	OK(store_image_resolve(f->s, id1, &id, err));
+	assert_string_equal(id, id1);
+	free(id);
+	OK(store_image_resolve(f->s, id1 + 7, &id, err));
+	assert_string_equal(id, id1);
+	free(id);
+	char prefix[16];
+	snprintf(prefix, sizeof(prefix), "%.12s", id2 + 7);
+	OK(store_image_resolve(f->s, prefix, &id, err));
+	assert_string_equal(id, id2);
+	free(id);
+	snprintf(prefix, sizeof(prefix), "sha256:%.3s", id2 + 7);
+	OK(store_image_resolve(f->s, prefix, &id, err));
+	assert_string_equal(id, id2);
+	free(id);
+
+	/* References, normalised the way Docker does. */
+	OK(store_image_resolve(f->s, "docker.io/library/busybox:latest", &id, err));
+	assert_string_equal(id, id1);
+	free(id);
+	OK(store_image_resolve(f->s, "busybox", &id, err));
+	assert_string_equal(id, id1);
+	free(id);
+	OK(store_image_resolve(f->s, "localhost:5000/app:v1", &id, err));
+	assert_string_equal(id, id2);
+	free(id);
+
+	FAILS(-ENOENT, "No such image: busybox:1", store_image_resolve(f->s, "busybox:1", &id, err));
+	FAILS(-ENOENT, "No such image: ", store_image_resolve(f->s, "", &id, err));
+	FAILS(-ENOENT, "No such image: NOPE", store_image_resolve(f->s, "NOPE", &id, err));
+
+	/* An ambiguous prefix. */
+	char id3[DIGEST_STR_MAX];
+	do {
+		char cfg[32];
+		snprintf(cfg, sizeof(cfg), "{\"n\":%d}", i++);
+		OK(store_blob_put(f->s, cfg, strlen(cfg), id3, err));
+	} while (id3[7] != id1[7]);
+	img.id = id3;
+	OK(store_image_put(f->s, &img, err));
+	snprintf(prefix, sizeof(prefix), "%.1s", id1 + 7);
+	FAILS(-EINVAL, "multiple IDs", store_image_resolve(f->s, prefix, &id, err));
+}
+
+/* ---- leftovers ---- */
+
+static void test_dead_writer_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	/* A writer that died: a child that made a temp file and a temp dir, then exited. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		struct blob_writer *w = NULL;
+		if (store_open(f->root, &s, NULL) < 0 || store_blob_writer_new(s, NULL, &w, NULL) < 0 ||
+		    blob_writer_write(w, "partial", 7, NULL) < 0)
+			_exit(1);
+		char p[256];
+		snprintf(p, sizeof(p), "%s/tmp/%d-0000000000000001", f->root, (int)getpid());
+		if (mkdir(p, 0700) < 0)
+			_exit(1);
+		_exit(0); /* killed mid-write: no commit, no abort */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(count_in(f, "tmp"), 2);
+
+	/* Ours (a live writer) stays; so does a file of pid 1 newer than its start. */
+	char mine[256], init_new[256], init_old[256];
+	snprintf(mine, sizeof(mine), "%s/tmp/%d-00000000000000ff", f->root, (int)getpid());
+	snprintf(init_new, sizeof(init_new), "%s/tmp/1-00000000000000aa", f->root);
+	snprintf(init_old, sizeof(init_old), "%s/tmp/1-00000000000000bb", f->root);
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, mine, "x", 1, 0600), 0);
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, init_new, "x", 1, 0600), 0);
+	/* pid 1's file from before boot: pid 1 must have been reused since. */
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, init_old, "x", 1, 0600), 0);
+	struct timespec old[2] = {{.tv_sec = 315532800}, {.tv_sec = 315532800}};
+	assert_int_equal(utimensat(AT_FDCWD, init_old, old, 0), 0);
+
+	struct store *s2 = NULL;
+	OK(store_open(f->root, &s2, err));
+	store_close(s2);
+	assert_int_equal(count_in(f, "tmp"), 2);
+	assert_int_equal(access(mine, F_OK), 0);
+	assert_int_equal(access(init_new, F_OK), 0);
+	assert_int_equal(access(init_old, F_OK), -1);
+	unlink(mine);
+	unlink(init_new);
+}
+
+static void test_open_skips_cleanup_while_held(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	char p[256];
+	snprintf(p, sizeof(p), "%s/tmp/%d-0000000000000002", f->root, (int)pid);
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, p, "x", 1, 0600), 0);
+
+	/* While someone holds the gc lock (a command writing blobs), open leaves tmp/ alone. */
+	OK(store_gc_hold(f->s, err));
+	struct store *s2 = NULL;
+	OK(store_open(f->root, &s2, err));
+	store_close(s2);
+	assert_int_equal(access(p, F_OK), 0);
+	store_close(f->s);
+	OK(store_open(f->root, &f->s, err));
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_blob_put_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_corrupt_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_put_get_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_corrupt_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writer_leftovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_skips_cleanup_while_held, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
