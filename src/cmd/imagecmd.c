@@ -91,20 +91,16 @@ int imgcmd_print_json(FILE *out, json_t *v, size_t flags)
 	_cleanup_free_ char *s = json_dumps(v, flags | JSON_ENCODE_ANY);
 	if (!s)
 		return -ENOMEM;
-	/* These bytes only occur inside strings, so replacing them keeps the JSON valid. */
+	/* Docker encodes with SetEscapeHTML(false), so '<' stays as it is; encoding/json
+	 * still escapes U+2028 and U+2029, which jansson writes raw. */
 	for (const char *p = s; *p; p++) {
-		if (*p == '<')
-			fputs("\\u003c", out);
-		else if (*p == '>')
-			fputs("\\u003e", out);
-		else if (*p == '&')
-			fputs("\\u0026", out);
-		else if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x80 &&
-			 ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9)) {
-			fprintf(out, "\\u202%c", p[2] == (char)0xa8 ? '8' : '9');
+		if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x80 &&
+		    ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9)) {
+			fprintf(out, "\\u202%c", (unsigned char)p[2] == 0xa8 ? '8' : '9');
 			p += 2;
-		} else
+		} else {
 			fputc(*p, out);
+		}
 	}
 	fputc('\n', out);
 	return 0;

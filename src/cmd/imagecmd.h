@@ -4,7 +4,7 @@
  *  - Docker's image delete semantics (untag, conflicts, delete, prune untagged parents),
  *    used by rmi and image prune, reported as Untagged/Deleted records;
  *  - Go-flavoured output helpers: go-units sizes at any precision, time.Time.String(),
- *    RFC 3339 in local time, JSON escaped as encoding/json does.
+ *    RFC 3339 in local time, JSON written as encoding/json writes it.
  * Nothing here prints; every function returns 0 (or a count) or -errno with *err set. */
 #ifndef BERTH_CMD_IMAGECMD_H
 #define BERTH_CMD_IMAGECMD_H
@@ -39,8 +39,8 @@ char *imgcmd_rfc3339(time_t t);
  * or unparseable (as Go decodes a missing time). */
 time_t imgcmd_created(const char *rfc3339);
 
-/* Print v (compact when flags has no JSON_INDENT) followed by a newline, escaping '<', '>'
- * and '&' as \u003c, \u003e, \u0026 the way Go's encoding/json does. */
+/* Print v as json_dumps(flags) does, followed by a newline, with U+2028 and U+2029
+ * escaped as Go's encoding/json writes them (docker turns HTML escaping off). */
 int imgcmd_print_json(FILE *out, json_t *v, size_t flags);
 
 /* ---- filters (docker's filters.Args) ---- */
