@@ -7,7 +7,9 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "log.h"
+#include "strv.h"
 #include "ref.h"
+#include "unpack.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1226,16 +1228,318 @@ int store_image_resolve(struct store *s, const char *input, char **ret_id, struc
 	return r;
 }
 
-/* ---- to be written ---- */
+/* ---- layer unpacking ---- */
+
+struct layer_taps {
+	struct digester *raw_hash; /* of the input: the compressed blob's digest */
+	struct digester *tar_hash; /* of the tar: the diff id */
+	struct blob_writer *raw_w;
+	struct blob_writer *tar_w;
+};
+
+static int tap_raw(void *opaque, const void *data, size_t len, struct berr **err)
+{
+	struct layer_taps *t = opaque;
+	if (t->raw_hash)
+		digester_update(t->raw_hash, data, len);
+	return t->raw_w ? blob_writer_write(t->raw_w, data, len, err) : 0;
+}
+
+static int tap_tar(void *opaque, const void *data, size_t len, struct berr **err)
+{
+	struct layer_taps *t = opaque;
+	digester_update(t->tar_hash, data, len);
+	return t->tar_w ? blob_writer_write(t->tar_w, data, len, err) : 0;
+}
+
+static void taps_free(struct layer_taps *t)
+{
+	digester_free(t->raw_hash);
+	digester_free(t->tar_hash);
+	blob_writer_abort(t->raw_w);
+	blob_writer_abort(t->tar_w);
+}
+
+static int layer_exists(struct store *s, const char *chain_id)
+{
+	char path[DIGEST_STR_MAX + 32];
+	snprintf(path, sizeof(path), "layers/%s/info.json", digest_hex(chain_id));
+	struct stat st;
+	return fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* tmp/<name>/info.json, then syncfs and rename tmp/<name> to layers/<chain hex>. Returns
+ * 1 when another writer had put the same layer there first (ours is then removed). */
+static int layer_commit(struct store *s, const char *tmpname, const char *parent,
+			struct store_layer_info *info, struct berr **err)
+{
+	char path[DIGEST_STR_MAX + 32];
+	snprintf(path, sizeof(path), "%s/diff", tmpname);
+	int r = fs_tree_size_at(s->tmp_fd, path, &info->size);
+	if (r < 0)
+		return berr_errno(err, r, "layer %s: size", info->chain_id);
+	_cleanup_json_ json_t *j = json_pack("{sssssIso}", "diff_id", info->diff_id, "chain_id",
+					     info->chain_id, "size", (json_int_t)info->size,
+					     "parent", parent ? json_string(parent) : json_null());
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!text)
+		return berr_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int dfd = openat(s->tmp_fd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return berr_errno(err, errno, "layer %s", info->chain_id);
+	r = fs_write_atomic_at(dfd, "info.json", text, strlen(text), 0600);
+	if (r < 0)
+		return berr_errno(err, r, "layer %s: write info.json", info->chain_id);
+	/* One syncfs instead of an fsync per extracted file: the rename below must not
+	 * publish a layer whose files are not on disk yet. */
+	if (syncfs(dfd) < 0)
+		return berr_errno(err, errno, "layer %s: sync", info->chain_id);
+	snprintf(path, sizeof(path), "layers/%s", digest_hex(info->chain_id));
+	if (renameat2(s->tmp_fd, tmpname, s->root_fd, path, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST || errno == ENOTEMPTY) {
+			/* Another process unpacked the same layer meanwhile: theirs stands. */
+			fs_rm_rf_at(s->tmp_fd, tmpname);
+			return 1;
+		}
+		return berr_errno(err, errno, "layer %s: rename into place", info->chain_id);
+	}
+	fs_fsync_dir_at(s->root_fd, "layers");
+	return 0;
+}
 
 int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       const char *expected_diff_id, enum store_blob_keep keep,
 		       struct store_layer_info *ret, struct berr **err)
 {
-	return berr_set(err, EOPNOTSUPP, "layer unpacking is not written yet");
+	struct digest expected = {.alg = DIGEST_SHA256};
+	struct store_layer_info info = {0};
+	int r;
+	if (expected_diff_id && digest_parse(expected_diff_id, &expected, err) < 0)
+		return berr_wrap(err, "unpack layer");
+	if (parent_chain_id) {
+		r = store_layer_get(s, parent_chain_id, &info, err);
+		if (r < 0)
+			return berr_wrap(err, "unpack layer: parent");
+	}
+	r = store_gc_hold(s, err);
+	if (r < 0)
+		return r;
+
+	/* With the diff id known in advance, an existing layer is only read through. */
+	int no_extract = 0;
+	if (expected_diff_id) {
+		store_chain_id(parent_chain_id, expected_diff_id, info.chain_id);
+		no_extract = layer_exists(s, info.chain_id);
+	}
+
+	struct layer_taps t = {0};
+	t.tar_hash = digester_new(expected.alg);
+	if (keep == STORE_KEEP_RAW)
+		t.raw_hash = digester_new(DIGEST_SHA256);
+	if (!t.tar_hash || (keep == STORE_KEEP_RAW && !t.raw_hash)) {
+		taps_free(&t);
+		return berr_set(err, ENOMEM, "out of memory");
+	}
+	if (keep == STORE_KEEP_RAW)
+		r = store_blob_writer_new(s, NULL, &t.raw_w, err);
+	else if (keep == STORE_KEEP_UNCOMPRESSED)
+		r = store_blob_writer_new(s, NULL, &t.tar_w, err);
+	if (r < 0) {
+		taps_free(&t);
+		return r;
+	}
+
+	char tmpname[STORE_TMP_NAME_MAX], diffpath[STORE_TMP_NAME_MAX + 8];
+	_cleanup_close_ int dfd = -1;
+	r = store_tmp_name(tmpname);
+	if (r < 0) {
+		taps_free(&t);
+		return berr_errno(err, r, "unpack layer");
+	}
+	snprintf(diffpath, sizeof(diffpath), "%s/diff", tmpname);
+	if (!no_extract) {
+		if (mkdirat(s->tmp_fd, tmpname, 0700) < 0 || mkdirat(s->tmp_fd, diffpath, 0755) < 0) {
+			r = berr_errno(err, errno, "unpack layer: create '%s/tmp/%s'", s->root,
+				       diffpath);
+			goto fail;
+		}
+		dfd = openat(s->tmp_fd, diffpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* The layer's root is the container's "/" unless the tar has a "./" entry:
+		 * 0755 whatever our umask is. */
+		if (dfd < 0 || fchmod(dfd, 0755) < 0) {
+			r = berr_errno(err, errno, "unpack layer");
+			goto fail;
+		}
+	}
+
+	struct unpack_opts o = {
+		.raw_tap = tap_raw,
+		.tar_tap = tap_tar,
+		.opaque = &t,
+		.no_extract = no_extract,
+	};
+	struct unpack_stats st;
+	r = unpack_layer(fd, dfd, &o, &st, err);
+	if (r < 0) {
+		berr_wrap(err, "unpack layer");
+		goto fail;
+	}
+
+	struct digest got;
+	digester_final(t.tar_hash, &got);
+	digest_format(&got, info.diff_id);
+	if (expected_diff_id && !digest_equal(&got, &expected)) {
+		r = berr_set(err, EBADMSG, "unpack layer: diff id mismatch: expected %s, got %s",
+			     expected_diff_id, info.diff_id);
+		goto fail;
+	}
+	store_chain_id(parent_chain_id, info.diff_id, info.chain_id);
+
+	/* The blob goes in before the layer: a layer never points to a missing blob. */
+	if (t.raw_w) {
+		r = blob_writer_commit(TAKE_PTR(t.raw_w), info.blob_digest, &info.blob_size, err);
+		info.blob_media_type = unpack_media_type(st.compression);
+	} else if (t.tar_w) {
+		r = blob_writer_commit(TAKE_PTR(t.tar_w), info.blob_digest, &info.blob_size, err);
+		info.blob_media_type = unpack_media_type(UNPACK_NONE);
+	}
+	if (r < 0) {
+		berr_wrap(err, "unpack layer");
+		goto fail;
+	}
+
+	if (!no_extract) {
+		close(TAKE_FD(dfd));
+		r = layer_commit(s, tmpname, parent_chain_id, &info, err);
+		if (r < 0)
+			goto fail;
+	}
+	if (no_extract || r == 1) {
+		struct store_layer_info have;
+		r = store_layer_get(s, info.chain_id, &have, err);
+		if (r < 0)
+			goto fail;
+		info.size = have.size;
+	}
+	taps_free(&t);
+	*ret = info;
+	return 0;
+fail:
+	taps_free(&t);
+	if (!no_extract)
+		fs_rm_rf_at(s->tmp_fd, tmpname);
+	return r;
+}
+
+/* ---- garbage collection ---- */
+
+static int sorted_has(const struct strv *v, const char *key)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(v->v[mid], key);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Remove the entries of dir (below the root) named by lowercase hex of 64 or 128 digits
+ * that are not in keep (sorted); add their sizes to *freed. */
+static int sweep(struct store *s, const char *dir, const struct strv *keep, uint64_t *freed)
+{
+	int dfd = openat(s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	int ret = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if ((len != 64 && len != 128) || !is_lower_hex(de->d_name, len) ||
+		    sorted_has(keep, de->d_name))
+			continue;
+		struct stat st;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		uint64_t size = (uint64_t)st.st_size;
+		if (S_ISDIR(st.st_mode) && fs_tree_size_at(dfd, de->d_name, &size) < 0)
+			size = 0;
+		log_debug("store: gc removes %s/%s", dir, de->d_name);
+		int r = fs_rm_rf_at(dfd, de->d_name);
+		if (r < 0) {
+			if (ret == 0)
+				ret = r;
+			continue;
+		}
+		*freed += size;
+	}
+	return ret;
+}
+
+static int mark_digest(struct strv *v, const char *digest)
+{
+	return digest ? strv_push(v, digest_hex(digest)) : 0;
 }
 
 int64_t store_gc(struct store *s, struct berr **err)
 {
-	return 0;
+	int taken;
+	int r = meta_enter(s, 1, &taken, err);
+	if (r < 0)
+		return r;
+	/* Our own shared hold converts; anyone else's makes us skip. */
+	if (flock(s->gc_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? 0 : berr_errno(err, errno, "lock store '%s'", s->root);
+		meta_leave(s, taken);
+		if (r == 0)
+			log_debug("store: gc skipped, the store is in use");
+		return r;
+	}
+
+	struct store_image **imgs = NULL;
+	size_t n = 0;
+	_cleanup_strv_ struct strv blobs = STRV_INIT;
+	_cleanup_strv_ struct strv layers = STRV_INIT;
+	r = image_list_unlocked(s, &imgs, &n, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct store_image *img = imgs[i];
+		r = mark_digest(&blobs, img->id);
+		if (r == 0)
+			r = mark_digest(&blobs, img->manifest_digest);
+		for (size_t k = 0; r == 0 && k < img->nlayers; k++) {
+			r = mark_digest(&blobs, img->layers[k].digest);
+			if (r == 0)
+				r = mark_digest(&layers, img->layers[k].chain_id);
+		}
+		if (r < 0)
+			r = berr_set(err, ENOMEM, "out of memory");
+	}
+	store_image_list_free(imgs, n);
+
+	uint64_t freed = 0;
+	if (r == 0) {
+		strv_sort(&blobs);
+		strv_sort(&layers);
+		r = sweep(s, "layers", &layers, &freed);
+		int r2 = sweep(s, "blobs/sha256", &blobs, &freed);
+		int r3 = sweep(s, "blobs/sha512", &blobs, &freed);
+		int r4 = clean_tmp(s);
+		if (r == 0)
+			r = r2 ? r2 : r3 ? r3 : r4;
+		if (r < 0)
+			r = berr_errno(err, r, "gc '%s'", s->root);
+	}
+	flock(s->gc_fd, s->gc_held ? LOCK_SH : LOCK_UN);
+	meta_leave(s, taken);
+	return r < 0 ? r : (int64_t)freed;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "fs.h"
 #include "store.h"
 
@@ -390,6 +391,371 @@ static void test_resolve(void **state)
 	FAILS(-EINVAL, "multiple IDs", store_image_resolve(f->s, prefix, &id, err));
 }
 
+
+/* ---- layers ---- */
+
+/* A small tar, compressed with filter (ARCHIVE_FILTER_*), written to path. The tar bytes
+ * are the same whatever the filter, so the diff id is too. */
+static void make_tar(const char *path, int filter, const char *content)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (filter != ARCHIVE_FILTER_NONE)
+		assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "etc/");
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_mtime(e, 1700000000, 0);
+	archive_write_header(a, e);
+	archive_entry_clear(e);
+	archive_entry_set_pathname(e, "etc/hello");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_mtime(e, 1700000000, 0);
+	archive_entry_set_size(e, (la_int64_t)strlen(content));
+	archive_write_header(a, e);
+	archive_write_data(a, content, strlen(content));
+	archive_entry_free(e);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+static void file_digest(const char *path, char *ret, uint64_t *ret_size)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct digest d;
+	assert_int_equal(digest_fd(DIGEST_SHA256, fd, &d, ret_size), 0);
+	close(fd);
+	digest_format(&d, ret);
+}
+
+static int unpack_path(struct store *s, const char *path, const char *parent,
+		       const char *expected, enum store_blob_keep keep,
+		       struct store_layer_info *info, struct berr **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	int r = store_layer_unpack(s, fd, parent, expected, keep, info, err);
+	close(fd);
+	return r;
+}
+
+static void test_layer_compressions(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		int filter;
+		const char *media_type;
+	} kinds[] = {
+		{ARCHIVE_FILTER_NONE, "application/vnd.oci.image.layer.v1.tar"},
+		{ARCHIVE_FILTER_GZIP, "application/vnd.oci.image.layer.v1.tar+gzip"},
+		{ARCHIVE_FILTER_ZSTD, "application/vnd.oci.image.layer.v1.tar+zstd"},
+		{ARCHIVE_FILTER_XZ, "application/vnd.oci.image.layer.v1.tar+xz"},
+		{ARCHIVE_FILTER_BZIP2, "application/vnd.oci.image.layer.v1.tar+bzip2"},
+	};
+	char diff_id[DIGEST_STR_MAX] = "";
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		char path[128], want[DIGEST_STR_MAX];
+		uint64_t size;
+		snprintf(path, sizeof(path), "%s/layer-%zu", f->dir, i);
+		make_tar(path, kinds[i].filter, "hello\n");
+		file_digest(path, want, &size);
+		struct store_layer_info info;
+		OK(unpack_path(f->s, path, NULL, NULL, STORE_KEEP_RAW, &info, err));
+		/* The kept blob is the input as it came. */
+		assert_string_equal(info.blob_digest, want);
+		assert_int_equal(info.blob_size, size);
+		assert_string_equal(info.blob_media_type, kinds[i].media_type);
+		assert_int_equal(store_blob_has(f->s, want), 1);
+		if (i == 0)
+			assert_string_equal(info.diff_id, want);
+		else
+			assert_string_equal(info.diff_id, diff_id);
+		snprintf(diff_id, sizeof(diff_id), "%s", info.diff_id);
+		/* A base layer's chain id is its diff id. */
+		assert_string_equal(info.chain_id, info.diff_id);
+		assert_int_equal(info.size, 6);
+		char *dir = store_layer_dir(f->s, info.chain_id);
+		char file[256];
+		snprintf(file, sizeof(file), "%s/etc/hello", dir);
+		char *data = NULL;
+		assert_int_equal(fs_read_all_at(AT_FDCWD, file, 100, &data, NULL), 0);
+		assert_string_equal(data, "hello\n");
+		free(data);
+		free(dir);
+	}
+	/* One layer for all five, nothing left over. */
+	assert_int_equal(count_in(f, "layers"), 1);
+	assert_int_equal(count_in(f, "tmp"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 5);
+
+	struct store_layer_info got;
+	OK(store_layer_get(f->s, diff_id, &got, err));
+	assert_string_equal(got.diff_id, diff_id);
+	assert_int_equal(got.size, 6);
+	FAILS(-ENOENT, "not found",
+	      store_layer_get(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &got, err));
+}
+
+static void test_layer_keep_uncompressed_and_chain(void **state)
+{
+	struct fixture *f = *state;
+	char p1[128], p2[128];
+	snprintf(p1, sizeof(p1), "%s/l1.tar.gz", f->dir);
+	snprintf(p2, sizeof(p2), "%s/l2.tar.zst", f->dir);
+	make_tar(p1, ARCHIVE_FILTER_GZIP, "one\n");
+	make_tar(p2, ARCHIVE_FILTER_ZSTD, "two\n");
+	struct store_layer_info l1, l2;
+	OK(unpack_path(f->s, p1, NULL, NULL, STORE_KEEP_UNCOMPRESSED, &l1, err));
+	/* The uncompressed blob is the tar itself: its digest is the diff id. */
+	assert_string_equal(l1.blob_digest, l1.diff_id);
+	assert_string_equal(l1.blob_media_type, "application/vnd.oci.image.layer.v1.tar");
+	assert_int_equal(store_blob_has(f->s, l1.diff_id), 1);
+
+	OK(unpack_path(f->s, p2, l1.chain_id, NULL, STORE_KEEP_NONE, &l2, err));
+	assert_string_equal(l2.blob_digest, "");
+	char want[DIGEST_STR_MAX];
+	store_chain_id(l1.chain_id, l2.diff_id, want);
+	assert_string_equal(l2.chain_id, want);
+	assert_string_not_equal(l2.chain_id, l2.diff_id);
+	/* OCI: sha256 of "<parent chain> <diff id>". */
+	char buf[2 * DIGEST_STR_MAX];
+	snprintf(buf, sizeof(buf), "%s %s", l1.chain_id, l2.diff_id);
+	struct digest d;
+	digest_buffer(DIGEST_SHA256, buf, strlen(buf), &d);
+	char dstr[DIGEST_STR_MAX];
+	assert_string_equal(l2.chain_id, digest_format(&d, dstr));
+
+	/* The same diff on another parent is another layer. */
+	struct store_layer_info l2b;
+	OK(unpack_path(f->s, p2, NULL, NULL, STORE_KEEP_NONE, &l2b, err));
+	assert_string_not_equal(l2b.chain_id, l2.chain_id);
+	assert_int_equal(count_in(f, "layers"), 3);
+
+	FAILS(-ENOENT, "parent",
+	      unpack_path(f->s, p2, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+			  NULL, STORE_KEEP_NONE, &l2b, err));
+}
+
+static void test_layer_expected_diff_id(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/l.tar.xz", f->dir);
+	make_tar(p, ARCHIVE_FILTER_XZ, "expected\n");
+
+	/* A wrong diff id: -EBADMSG, and neither a layer nor a blob nor a temp file. */
+	struct store_layer_info info;
+	FAILS(-EBADMSG, "diff id mismatch",
+	      unpack_path(f->s, p, NULL, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+			  STORE_KEEP_RAW, &info, err));
+	assert_int_equal(count_in(f, "layers"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 0);
+	assert_int_equal(count_in(f, "tmp"), 0);
+
+	OK(unpack_path(f->s, p, NULL, NULL, STORE_KEEP_NONE, &info, err));
+	char diff_id[DIGEST_STR_MAX];
+	snprintf(diff_id, sizeof(diff_id), "%s", info.diff_id);
+
+	/* Known diff id of a layer already there: read through, not unpacked again; the
+	 * blob is still kept. A marker file in the layer shows it was left alone. */
+	char *dir = store_layer_dir(f->s, info.chain_id);
+	char marker[256];
+	snprintf(marker, sizeof(marker), "%s/marker", dir);
+	free(dir);
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, marker, "m", 1, 0600), 0);
+	struct store_layer_info again;
+	OK(unpack_path(f->s, p, NULL, diff_id, STORE_KEEP_RAW, &again, err));
+	assert_string_equal(again.chain_id, info.chain_id);
+	assert_int_equal(again.size, info.size);
+	assert_int_equal(store_blob_has(f->s, again.blob_digest), 1);
+	assert_string_equal(again.blob_media_type, "application/vnd.oci.image.layer.v1.tar+xz");
+	assert_int_equal(access(marker, F_OK), 0);
+	/* ... and still checked against the data. */
+	char other[128];
+	snprintf(other, sizeof(other), "%s/other.tar", f->dir);
+	make_tar(other, ARCHIVE_FILTER_NONE, "other\n");
+	FAILS(-EBADMSG, "diff id mismatch",
+	      unpack_path(f->s, other, NULL, diff_id, STORE_KEEP_NONE, &again, err));
+	assert_int_equal(count_in(f, "tmp"), 0);
+}
+
+/* Two processes unpack the same layer at the same moment: both succeed, one wins. */
+static void test_layer_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/c.tar.gz", f->dir);
+	make_tar(p, ARCHIVE_FILTER_GZIP, "concurrent\n");
+	int go[2];
+	assert_int_equal(pipe(go), 0);
+	pid_t kids[2];
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			close(go[1]);
+			char c;
+			struct store *s = NULL;
+			struct store_layer_info info;
+			if (store_open(f->root, &s, NULL) < 0)
+				_exit(2);
+			/* Start together: both block on the pipe until the parent closes it. */
+			if (read(go[0], &c, 1) != 0)
+				_exit(3);
+			int fd = open(p, O_RDONLY);
+			int r = store_layer_unpack(s, fd, NULL, NULL, STORE_KEEP_RAW, &info, NULL);
+			_exit(r < 0 ? 1 : 0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (int i = 0; i < 2; i++) {
+		int status;
+		assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(count_in(f, "layers"), 1);
+	assert_int_equal(count_in(f, "blobs/sha256"), 1);
+	assert_int_equal(count_in(f, "tmp"), 0);
+	struct store_layer_info info;
+	OK(unpack_path(f->s, p, NULL, NULL, STORE_KEEP_NONE, &info, err));
+	OK(store_layer_get(f->s, info.chain_id, &info, err));
+}
+
+/* ---- images with layers, gc ---- */
+
+static void put_layered_image(struct fixture *f, const char *content, char *ret_id,
+			      struct store_layer_info *ret_layer)
+{
+	char p[128];
+	snprintf(p, sizeof(p), "%s/img-%s.tar.gz", f->dir, content);
+	make_tar(p, ARCHIVE_FILTER_GZIP, content);
+	OK(unpack_path(f->s, p, NULL, NULL, STORE_KEEP_RAW, ret_layer, err));
+	char cfg[256], mdig[DIGEST_STR_MAX];
+	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+		 ret_layer->diff_id);
+	OK(store_blob_put(f->s, cfg, strlen(cfg), ret_id, err));
+	snprintf(cfg, sizeof(cfg), "{\"manifest\":\"%s\"}", content);
+	OK(store_blob_put(f->s, cfg, strlen(cfg), mdig, err));
+	struct store_image_layer l = {
+		.digest = ret_layer->blob_digest,
+		.media_type = (char *)ret_layer->blob_media_type,
+		.blob_size = ret_layer->blob_size,
+		.diff_id = ret_layer->diff_id,
+		.chain_id = ret_layer->chain_id,
+		.size = ret_layer->size,
+	};
+	struct store_image img = {
+		.id = ret_id,
+		.manifest_digest = mdig,
+		.layers = &l,
+		.nlayers = 1,
+		.size = ret_layer->size,
+	};
+	OK(store_image_put(f->s, &img, err));
+}
+
+static void test_image_with_layers(void **state)
+{
+	struct fixture *f = *state;
+	char id[DIGEST_STR_MAX];
+	struct store_layer_info layer;
+	put_layered_image(f, "layered", id, &layer);
+	struct store_image *img = NULL;
+	OK(store_image_get(f->s, id, &img, err));
+	assert_int_equal(img->nlayers, 1);
+	assert_string_equal(img->layers[0].chain_id, layer.chain_id);
+	assert_string_equal(img->layers[0].digest, layer.blob_digest);
+	assert_string_equal(img->layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+	assert_int_equal(img->layers[0].size, layer.size);
+
+	/* A record naming a missing layer, or a chain id that does not follow, is refused. */
+	free(img->layers[0].chain_id);
+	img->layers[0].chain_id = strdup("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	FAILS(-EINVAL, "does not follow", store_image_put(f->s, img, err));
+	free(img->layers[0].diff_id);
+	img->layers[0].diff_id = strdup(img->layers[0].chain_id);
+	FAILS(-ENOENT, "not found", store_image_put(f->s, img, err));
+	store_image_free(img);
+}
+
+static void test_gc(void **state)
+{
+	struct fixture *f = *state;
+	char keep_id[DIGEST_STR_MAX], drop_id[DIGEST_STR_MAX];
+	struct store_layer_info keep, drop;
+	put_layered_image(f, "keep", keep_id, &keep);
+	put_layered_image(f, "drop", drop_id, &drop);
+	char loose[DIGEST_STR_MAX];
+	OK(store_blob_put(f->s, "loose", 5, loose, err));
+	assert_int_equal(count_in(f, "layers"), 2);
+	assert_int_equal(count_in(f, "blobs/sha256"), 7);
+
+	/* Nothing is unreferenced but the loose blob. */
+	int64_t freed = store_gc(f->s, NULL);
+	assert_int_equal(freed, 5);
+	assert_int_equal(count_in(f, "blobs/sha256"), 6);
+
+	OK(store_image_remove(f->s, drop_id, err));
+	/* While another process holds the gc lock, gc does nothing. */
+	int ready[2], done[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		char c;
+		if (store_open(f->root, &s, NULL) < 0 || store_gc_hold(s, NULL) < 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	OK(store_lock_meta(f->s, 1, err));
+	assert_int_equal(store_gc(f->s, NULL), 0);
+	store_unlock_meta(f->s);
+	assert_int_equal(count_in(f, "layers"), 2);
+	assert_int_equal(write(done[1], "d", 1), 1);
+	int status;
+	waitpid(pid, &status, 0);
+	assert_int_equal(status, 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+
+	/* Our own hold does not stop our own gc. */
+	OK(store_gc_hold(f->s, err));
+	struct berr *e = NULL;
+	freed = store_gc(f->s, &e);
+	assert_null(e);
+	/* The dropped image's config, manifest, layer blob and unpacked layer. */
+	assert_true(freed > (int64_t)(drop.blob_size + drop.size));
+	assert_int_equal(count_in(f, "layers"), 1);
+	assert_int_equal(count_in(f, "blobs/sha256"), 3);
+	assert_int_equal(store_blob_has(f->s, drop.blob_digest), 0);
+	assert_int_equal(store_blob_has(f->s, keep.blob_digest), 1);
+	assert_int_equal(store_blob_has(f->s, keep_id), 1);
+	struct store_layer_info info;
+	OK(store_layer_get(f->s, keep.chain_id, &info, err));
+	FAILS(-ENOENT, "not found", store_layer_get(f->s, drop.chain_id, &info, err));
+	/* Still held shared after gc: a second handle's gc is skipped. */
+	struct store *s2 = NULL;
+	OK(store_open(f->root, &s2, err));
+	assert_int_equal(store_gc(s2, NULL), 0);
+	store_close(s2);
+	/* A second gc finds nothing. */
+	assert_int_equal(store_gc(f->s, NULL), 0);
+}
+
 /* ---- leftovers ---- */
 
 static void test_dead_writer_leftovers(void **state)
@@ -471,6 +837,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_corrupt_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_compressions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_keep_uncompressed_and_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_expected_diff_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layer_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_with_layers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_writer_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_skips_cleanup_while_held, setup, teardown),
 	};
