@@ -487,8 +487,9 @@ char *ref_familiar_name(const struct ref *r)
 	if (r->domain && streq(r->domain, REF_DEFAULT_DOMAIN)) {
 		const char *p = r->path;
 		size_t plen = strlen(REF_OFFICIAL_PREFIX);
-		/* Only a single component after "library/" is an official image. */
-		if (strncmp(p, REF_OFFICIAL_PREFIX, plen) == 0 && !strchr(p + plen, '/'))
+		/* Only a single component after "library/" is an official image: the prefix's
+		 * slash is then the last one. */
+		if (strncmp(p, REF_OFFICIAL_PREFIX, plen) == 0 && strrchr(p, '/') == p + plen - 1)
 			p += plen;
 		return strdup(p);
 	}
