@@ -769,28 +769,29 @@ static int image_check(struct store *s, const struct store_image *img, struct be
 
 int store_image_put(struct store *s, const struct store_image *img, struct berr **err)
 {
-	int r = image_check(s, img, err);
-	if (r < 0)
-		return r;
-	_cleanup_json_ json_t *j = image_to_json(img);
-	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	if (!text)
-		return berr_set(err, ENOMEM, "out of memory");
-	char name[DIGEST_STR_MAX + 8];
-	snprintf(name, sizeof(name), "images/%s.json", digest_hex(img->id));
 	int taken;
-	r = meta_enter(s, 1, &taken, err);
+	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		r = -errno;
-	else
-		r = store_write_atomic(s, dfd, name + strlen("images/"), text, strlen(text), 0600);
+	/* Checked under the lock: gc (which needs it too) can not remove what we checked
+	 * before the record that keeps it is written. */
+	r = image_check(s, img, err);
+	_cleanup_json_ json_t *j = r == 0 ? image_to_json(img) : NULL;
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (r == 0 && !text)
+		r = berr_set(err, ENOMEM, "out of memory");
+	if (r == 0) {
+		char name[DIGEST_STR_MAX + 8];
+		snprintf(name, sizeof(name), "%s.json", digest_hex(img->id));
+		int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = dfd < 0 ? -errno : store_write_atomic(s, dfd, name, text, strlen(text), 0600);
+		if (dfd >= 0)
+			close(dfd);
+		if (r < 0)
+			r = berr_errno(err, r, "write image %s", img->id);
+	}
 	meta_leave(s, taken);
-	if (r < 0)
-		return berr_errno(err, r, "write image %s", img->id);
-	return 0;
+	return r;
 }
 
 static int image_load(struct store *s, const char *hexname, struct store_image **ret,
@@ -1159,7 +1160,7 @@ static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
 	const char *hex = input;
 	if (strncmp(input, "sha256:", 7) == 0)
 		hex = input + 7;
-	size_t hl = strlen(hex);
+	size_t hl = len - (size_t)(hex - input);
 	/* A full id is only ever an id (Docker: ParseAnyReference). */
 	if ((hl == 64 && is_lower_hex(hex, hl)) ||
 	    (strncmp(input, "sha512:", 7) == 0 && digest_valid(input))) {

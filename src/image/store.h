@@ -4,15 +4,23 @@
  *
  * Concurrency: two flock(2) locks.
  *  - the meta lock guards refs.json and images/; readers take it shared, writers exclusive,
- *    for short sections only (never across a long download or unpack);
- *  - the gc lock: every command that writes blobs or layers holds it shared from
- *    store_gc_hold() until store_close(); store_gc() takes it exclusive without waiting and
- *    skips the sweep when it can not, so an in-flight load never loses its fresh blobs.
- * Every write is atomic (temp name carrying the writer's pid, fsync, rename); store_open()
- * removes temp leftovers of dead writers, so a command killed at any point leaves the store
- * consistent.
+ *    for short sections only (never across a long download or unpack). A function marked
+ *    "meta: shared" or "meta: exclusive" below takes the lock itself for the call when the
+ *    handle does not hold it; hold it yourself (store_lock_meta) to make several calls one
+ *    atomic step, e.g. resolve + tag. Holding it shared where exclusive is needed gives
+ *    -EDEADLK (an upgrade would not be atomic).
+ *  - the gc lock: every handle that writes blobs or layers holds it shared from then until
+ *    store_close(). store_blob_writer_new(), store_blob_put() and store_layer_unpack() take
+ *    it themselves (store_gc_hold() does it explicitly, e.g. before a long pull). store_gc()
+ *    takes it exclusive without waiting and skips the sweep when it can not, so an in-flight
+ *    load never loses its fresh blobs before its image record is written.
+ *  Lock order: meta before gc. A handle is for one thread at a time; open one per thread.
+ * Every write is atomic (temp file or dir in <root>/tmp named "<pid>-<random>", fsync,
+ * rename); store_open() removes temp leftovers of dead writers, so a command killed at any
+ * point leaves the store consistent.
  *
- * All functions return 0 (or a positive count where stated) or -errno with *err set.
+ * All functions return 0 (or a positive count where stated) or -errno with *err set (err
+ * may be NULL). Messages start lowercase, except "No such image: x" (Docker's wording).
  */
 #ifndef BERTH_IMAGE_STORE_H
 #define BERTH_IMAGE_STORE_H
@@ -24,7 +32,9 @@
 
 struct store;
 
-/* Open (creating when missing) the store at root. The result is owned by the caller. */
+/* Open (creating when missing, mode 0700) the store at root. The result is owned by the
+ * caller; store_close() drops its locks. Cleans tmp/ of dead writers when nobody holds the
+ * gc lock. */
 int store_open(const char *root, struct store **ret, struct berr **err);
 void store_close(struct store *s);
 static inline void store_closep(struct store **s)
@@ -37,6 +47,8 @@ static inline void store_closep(struct store **s)
 const char *store_root(const struct store *s);
 
 /* ---- locks ---- */
+/* Blocks until the meta lock is held (shared or exclusive); taking it again in the same
+ * mode is a no-op. Released by store_unlock_meta() or store_close(). */
 int store_lock_meta(struct store *s, int exclusive, struct berr **err);
 void store_unlock_meta(struct store *s);
 /* Take the gc lock shared for the rest of this store handle's life. */
@@ -48,15 +60,18 @@ int store_blob_has(struct store *s, const char *digest);
 /* Open a blob read-only; the fd is the caller's. -ENOENT when missing. */
 int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *ret_size,
 		    struct berr **err);
-/* Read a whole blob of at most max bytes into a NUL-terminated buffer owned by the caller. */
+/* Read a whole blob of at most max bytes (-EFBIG past it) into a NUL-terminated buffer
+ * owned by the caller. The content is checked against the digest: -EBADMSG when corrupt. */
 int store_blob_read(struct store *s, const char *digest, size_t max, char **ret_data,
 		    size_t *ret_len, struct berr **err);
-/* Store data as a sha256 blob; ret_digest (DIGEST_STR_MAX bytes) receives "sha256:...". */
+/* Store data as a sha256 blob (mode 0444); ret_digest (DIGEST_STR_MAX bytes, may be NULL)
+ * receives "sha256:...". Storing an existing blob again is harmless. */
 int store_blob_put(struct store *s, const void *data, size_t len, char *ret_digest,
 		   struct berr **err);
 
-/* Streaming blob writer: data goes to a temp file while being hashed (sha256, or the
- * algorithm of the expected digest); commit verifies, fsyncs and renames into place. */
+/* Streaming blob writer: data goes to a temp file in tmp/ while being hashed (sha256, or
+ * the algorithm of the expected digest); commit verifies, fsyncs and renames into place.
+ * -EINVAL for a malformed expected digest. Takes the gc lock shared (see above). */
 struct blob_writer;
 int store_blob_writer_new(struct store *s, const char *expected_digest /* or NULL */,
 			  struct blob_writer **ret, struct berr **err);
@@ -82,20 +97,27 @@ struct store_layer_info {
 	/* Set when a blob was kept (enum store_blob_keep): */
 	char blob_digest[DIGEST_STR_MAX];
 	uint64_t blob_size;
-	const char *blob_media_type; /* static string: OCI layer media type of what was kept */
+	/* static string: OCI layer media type of what was kept, "...tar", "...tar+gzip",
+	 * "...tar+zstd"; bzip2 and xz input give the unregistered "...tar+bzip2"/"+xz". */
+	const char *blob_media_type;
 };
 
-/* Read a layer tar from fd (plain, gzip, zstd or xz: detected from the bytes), convert
- * whiteouts to overlayfs form, and unpack it on top of parent_chain_id (NULL for a base
- * layer) into the store, in one pass over the data. When expected_diff_id is given and the
- * uncompressed tar does not hash to it, -EBADMSG and nothing is kept. When the layer
- * already exists it is not unpacked twice (the data is still read to compute digests).
- * Archives that try to write outside the layer (.., absolute names, links out, writes
- * through symlinks) are refused with -EPERM and leave nothing behind. */
+/* Read a layer tar from fd (plain, gzip, bzip2, xz or zstd: detected from the bytes),
+ * convert whiteouts to overlayfs form, and unpack it on top of parent_chain_id (NULL for a
+ * base layer; -ENOENT when it is not in the store) into the store, in one pass over the
+ * data, reading fd to its end. The diff id uses the expected diff id's algorithm (sha256
+ * without one). When expected_diff_id is given and the uncompressed tar does not hash to
+ * it, -EBADMSG and nothing is kept. When the layer already exists it is not unpacked twice
+ * (with expected_diff_id known, the data is only read through to compute digests and keep
+ * the blob). Archives that try to write outside the layer (.., absolute names, links out,
+ * writes through symlinks) are refused with -EPERM naming the entry; data that is not a
+ * tar gives -EINVAL. Any failure leaves nothing behind (no layer, no blob, no temp file).
+ * Needs root for owners, device nodes and whiteouts. Details: src/image/unpack.h. */
 int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       const char *expected_diff_id, enum store_blob_keep keep,
 		       struct store_layer_info *ret, struct berr **err);
-/* Info of an unpacked layer; -ENOENT when missing. blob_* fields are left empty. */
+/* Info of an unpacked layer; -ENOENT when missing, -EBADMSG when its info.json is
+ * damaged. blob_* fields are left empty. */
 int store_layer_get(struct store *s, const char *chain_id, struct store_layer_info *ret,
 		    struct berr **err);
 /* Absolute path of the directory holding the layer's files (an overlay lowerdir).
@@ -127,15 +149,20 @@ struct store_image {
 	char *last_tag_time; /* RFC 3339 with nanoseconds, or NULL */
 };
 
-/* Write (create or replace) an image record atomically. Caller holds the meta lock
- * exclusive. Every blob and layer it names must be in the store already. */
+/* Write (create or replace) an image record atomically. Meta: exclusive. Every blob and
+ * layer it names must be in the store already (-ENOENT naming the missing one: the config
+ * blob = id, the manifest blob, each layer's chain and blob), and each chain_id must follow
+ * from the previous one and its diff_id (-EINVAL). NULL strings are left out. */
 int store_image_put(struct store *s, const struct store_image *img, struct berr **err);
-/* Read one record; id is a full "sha256:<hex>". -ENOENT when missing. Shared lock held. */
+/* Read one record; id is a full "sha256:<hex>". -ENOENT ("No such image: id") when
+ * missing, -EBADMSG when the record is damaged. Meta: shared. */
 int store_image_get(struct store *s, const char *id, struct store_image **ret, struct berr **err);
-/* All records, in no particular order. The array and its records are the caller's. */
+/* All records, in no particular order. The array and its records are the caller's
+ * (store_image_list_free). Meta: shared. */
 int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
 		     struct berr **err);
-/* Remove a record (blobs and layers stay until store_gc()). Exclusive lock held. */
+/* Remove a record and every reference pointing to it (a reference never names a missing
+ * record); blobs and layers stay until store_gc(). -ENOENT when missing. Meta: exclusive. */
 int store_image_remove(struct store *s, const char *id, struct berr **err);
 void store_image_free(struct store_image *img);
 void store_image_list_free(struct store_image **imgs, size_t n);
@@ -146,24 +173,30 @@ struct store_ref {
 	char *id;   /* image id */
 };
 
-/* All references, sorted by name. Shared lock held. */
+/* All references, sorted by name (strcmp). Meta: shared. */
 int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, struct berr **err);
 void store_refs_free(struct store_ref *refs, size_t n);
-/* Point name at id (replacing an older target). Exclusive lock held. */
+/* Point name at id (replacing an older target). name is stored as given: pass
+ * ref_string()'s normalised form; -EINVAL for an empty name, whitespace or control
+ * characters. -ENOENT when no record has that id. Meta: exclusive. */
 int store_ref_set(struct store *s, const char *name, const char *id, struct berr **err);
-/* Remove name; -ENOENT when it was not there. Exclusive lock held. */
+/* Remove name; -ENOENT when it was not there. Meta: exclusive. */
 int store_ref_remove(struct store *s, const char *name, struct berr **err);
 
-/* Resolve what a user typed to an image id (owned by the caller), as Docker does: a
- * reference (normalised, ":latest" added), then a full id ("sha256:<hex>" or "<hex>"), then
- * a unique id prefix. -ENOENT: "No such image: x"; ambiguous prefix: -EINVAL. Shared lock
- * held. */
+/* Resolve what a user typed to an image id (owned by the caller), as Docker does: a full
+ * id ("sha256:<hex>" or 64 "<hex>") is only ever an id; otherwise a reference (normalised
+ * with ref_parse, ":latest" added; "name@sha256:..." not in refs.json matches an image whose
+ * manifest_digest is that digest), then a unique id prefix ("<hex>" or "sha256:<hex>").
+ * -ENOENT: "No such image: x"; ambiguous prefix: -EINVAL ("multiple IDs found with provided
+ * prefix: x"). Meta: shared. */
 int store_image_resolve(struct store *s, const char *input, char **ret_id, struct berr **err);
 
 /* ---- garbage collection ---- */
-/* Remove layers and blobs that no image record references, and temp leftovers of dead
- * writers. Returns the number of bytes freed (>= 0), or 0 without sweeping when another
- * command holds the gc lock. Caller holds the meta lock exclusive. */
+/* Remove layers and blobs that no image record references (id = config, manifest_digest,
+ * each layer's digest and chain_id), and temp leftovers of dead writers. Returns the number
+ * of bytes freed (>= 0), or 0 without sweeping when another handle holds the gc lock (this
+ * handle's own shared hold does not count). Meta: exclusive. Layers mounted by containers
+ * are not known here: keep the image record of any image a container uses. */
 int64_t store_gc(struct store *s, struct berr **err);
 
 #endif

@@ -6,15 +6,18 @@
     edge/*.tar            valid but unusual: unpacking must succeed (test_unpack checks
                           what lands on disk)
 
-Run it from anywhere; it rewrites the files next to itself. The output is deterministic
+Run it from anywhere; it rewrites the files next to itself, and copies all of them into
+fuzz/corpus/tar/ as the tar fuzzer's seeds (named <dir>-<file>). The output is deterministic
 (fixed mtimes, owners, no user names), so regenerating gives the same bytes.
 """
 import gzip
 import io
 import os
+import shutil
 import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+FUZZ_CORPUS = os.path.join(HERE, "..", "..", "..", "..", "fuzz", "corpus", "tar")
 MTIME = 1700000000
 
 
@@ -195,5 +198,14 @@ def main():
     ])
 
 
+def seed_fuzzer():
+    os.makedirs(FUZZ_CORPUS, exist_ok=True)
+    for sub in ("hostile", "edge"):
+        for name in sorted(os.listdir(os.path.join(HERE, sub))):
+            shutil.copyfile(os.path.join(HERE, sub, name),
+                            os.path.join(FUZZ_CORPUS, sub + "-" + name))
+
+
 if __name__ == "__main__":
     main()
+    seed_fuzzer()
