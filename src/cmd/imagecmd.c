@@ -86,6 +86,26 @@ time_t imgcmd_created(const char *rfc3339)
 	return t;
 }
 
+long imgcmd_created_nsec(const char *rfc3339)
+{
+	if (!rfc3339)
+		return 0;
+	const char *t = strpbrk(rfc3339, "Tt ");
+	const char *dot = t ? strchr(t, '.') : NULL;
+	if (!dot)
+		return 0;
+	long ns = 0;
+	int digits = 0;
+	for (const char *p = dot + 1; isdigit((unsigned char)*p); p++)
+		if (digits < 9) {
+			ns = ns * 10 + (*p - '0');
+			digits++;
+		}
+	for (; digits < 9; digits++)
+		ns *= 10;
+	return ns;
+}
+
 int imgcmd_print_json(FILE *out, json_t *v, size_t flags)
 {
 	_cleanup_free_ char *s = json_dumps(v, flags | JSON_ENCODE_ANY);

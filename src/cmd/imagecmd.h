@@ -38,6 +38,9 @@ char *imgcmd_rfc3339(time_t t);
 /* The "created" of a record or a history entry as seconds; IMGCMD_ZERO_TIME when missing
  * or unparseable (as Go decodes a missing time). */
 time_t imgcmd_created(const char *rfc3339);
+/* Its fraction of a second in nanoseconds (0 when there is none): docker compares
+ * before= and since= at full precision. */
+long imgcmd_created_nsec(const char *rfc3339);
 
 /* Print v as json_dumps(flags) does, followed by a newline, with U+2028 and U+2029
  * escaped as Go's encoding/json writes them (docker turns HTML escaping off). */

@@ -30,6 +30,7 @@ static const char *const images_filters[] = {"dangling", "label", "before", "sin
 struct summary {
 	struct store_image *img;
 	time_t created;
+	long created_nsec;
 	size_t *refs; /* indices into snap.xrefs */
 	size_t nrefs;
 	/* Column values shared by all rows of this image. */
@@ -148,12 +149,30 @@ static int cmp_summary(const void *a, const void *b)
 	const struct summary *x = a, *y = b;
 	if (x->created != y->created)
 		return x->created > y->created ? -1 : 1;
+	if (x->created_nsec != y->created_nsec)
+		return x->created_nsec > y->created_nsec ? -1 : 1;
 	return strcmp(x->img->id, y->img->id);
+}
+
+/* Created times compared at full precision, as Go's time.Time.Before does. */
+static int ts_cmp(struct timespec a, struct timespec b)
+{
+	if (a.tv_sec != b.tv_sec)
+		return a.tv_sec < b.tv_sec ? -1 : 1;
+	return a.tv_nsec < b.tv_nsec ? -1 : a.tv_nsec > b.tv_nsec;
+}
+
+static struct timespec created_ts(const struct store_image *img)
+{
+	struct timespec ts = {.tv_sec = imgcmd_created(img->created)};
+	if (ts.tv_sec != IMGCMD_ZERO_TIME)
+		ts.tv_nsec = imgcmd_created_nsec(img->created);
+	return ts;
 }
 
 /* The created time of what a before/since filter names. */
 static int filter_image_time(struct store *s, const struct imgcmd_snap *snap, const char *what,
-			     time_t *ret, struct berr **err)
+			     struct timespec *ret, struct berr **err)
 {
 	_cleanup_free_ char *id = NULL;
 	int r = store_image_resolve(s, what, &id, err);
@@ -162,7 +181,7 @@ static int filter_image_time(struct store *s, const struct imgcmd_snap *snap, co
 	const struct store_image *img = imgcmd_snap_image(snap, id);
 	if (!img)
 		return berr_set(err, ENOENT, "No such image: %s", what);
-	*ret = imgcmd_created(img->created);
+	*ret = created_ts(img);
 	return 0;
 }
 
@@ -193,23 +212,23 @@ static int collect(struct store *s, const struct list_opts *o, struct listing *l
 	const struct imgcmd_snap *snap = &l->snap;
 
 	/* Several before values mean the oldest, several since values the newest. */
-	time_t before_t = 0, since_t = 0;
+	struct timespec before_t = {0}, since_t = {0};
 	int have_before = 0, have_since = 0;
 	for (size_t i = 0; before && i < before->n; i++) {
-		time_t t;
+		struct timespec t;
 		r = filter_image_time(s, snap, before->v[i], &t, err);
 		if (r < 0)
 			return r;
-		if (!have_before || t < before_t)
+		if (!have_before || ts_cmp(t, before_t) < 0)
 			before_t = t;
 		have_before = 1;
 	}
 	for (size_t i = 0; since && i < since->n; i++) {
-		time_t t;
+		struct timespec t;
 		r = filter_image_time(s, snap, since->v[i], &t, err);
 		if (r < 0)
 			return r;
-		if (!have_since || t > since_t)
+		if (!have_since || ts_cmp(t, since_t) > 0)
 			since_t = t;
 		have_since = 1;
 	}
@@ -222,10 +241,10 @@ static int collect(struct store *s, const struct list_opts *o, struct listing *l
 		int children = imgcmd_snap_has_children(snap, img->id);
 		if (dangling_only && children)
 			continue;
-		time_t created = imgcmd_created(img->created);
-		if (have_before && !(created < before_t))
+		struct timespec created = created_ts(img);
+		if (have_before && ts_cmp(created, before_t) >= 0)
 			continue;
-		if (have_since && !(created > since_t))
+		if (have_since && ts_cmp(created, since_t) <= 0)
 			continue;
 		if (has_label) {
 			/* The only filter that needs the config: read it only then. */
@@ -242,7 +261,8 @@ static int collect(struct store *s, const struct list_opts *o, struct listing *l
 
 		size_t first, n = imgcmd_snap_refs_of(snap, img->id, &first);
 		struct summary *sum = &l->sums[l->nsums];
-		*sum = (struct summary){.img = img, .created = created};
+		*sum = (struct summary){
+			.img = img, .created = created.tv_sec, .created_nsec = created.tv_nsec};
 		sum->refs = calloc(n + 1, sizeof(*sum->refs));
 		if (!sum->refs)
 			return berr_set(err, ENOMEM, "out of memory");

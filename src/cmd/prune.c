@@ -223,8 +223,12 @@ int cmd_image_prune(struct berth_ctx *ctx, int argc, char **argv)
 	int first, rc;
 	if (cmd_parse(ctx, &prune_help, opts, 0, argc, argv, &first, &rc) < 0)
 		return rc;
-	if (cmd_check_args(ctx, &prune_help, argc - first, 0, 0) < 0)
+	if (first < argc) {
+		fprintf(stderr,
+			"\"berth %s\" accepts no arguments.\nSee 'berth %s --help'.\n\nUsage:  %s\n\n%s\n",
+			ctx->cmd_name, ctx->cmd_name, prune_help.usage, prune_help.summary);
 		return 1;
+	}
 
 	_cleanup_(imgcmd_filters_free) struct imgcmd_filters filters = {0};
 	_cleanup_berr_ struct berr *err = NULL;
