@@ -408,6 +408,21 @@ static void test_root_entry_and_formats(void **state)
 	assert_true(S_ISDIR(lstat_in(o, "x").st_mode));
 }
 
+static void test_utf8_names(void **state)
+{
+	struct fixture *f = *state;
+	static const char *files[] = {"edge/utf8-pax.tar", "edge/utf8-gnu.tar"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		struct store_layer_info info;
+		_cleanup_free_ char *d = unpack_ok(f, files[i], &info);
+		_cleanup_free_ char *u = read_in(d, "h\xc3\xa9llo-w\xc3\xb6rld");
+		assert_string_equal(u, "u");
+		_cleanup_free_ char *j = read_in(d, "\xe6\x97\xa5\xe6\x9c\xac/"
+						    "\xe3\x83\x95\xe3\x82\xa1\xe3\x82\xa4\xe3\x83\xab");
+		assert_string_equal(j, "j");
+	}
+}
+
 static void test_empty(void **state)
 {
 	struct fixture *f = *state;
@@ -615,6 +630,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_longnames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_owners_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_entry_and_formats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_utf8_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trailing_data_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_file_streamed, setup, teardown),

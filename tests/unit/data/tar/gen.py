@@ -190,6 +190,12 @@ def main():
     write("edge/hardlink-symlink-data.tar",
           [sym("s", "/tmp/berth-escape-hardlink-data"), (hl, b"owned")])
     write("edge/trailing-data.tar", [reg("t", b"t")], tail=b"junk after the end" * 10)
+    # Non-ASCII names must come out byte for byte whatever the locale (berth runs in "C").
+    write("edge/utf8-pax.tar", [reg("h\u00e9llo-w\u00f6rld", b"u"),
+                                reg("\u65e5\u672c/\u30d5\u30a1\u30a4\u30eb", b"j")])
+    write("edge/utf8-gnu.tar", [reg("h\u00e9llo-w\u00f6rld", b"u"),
+                                reg("\u65e5\u672c/\u30d5\u30a1\u30a4\u30eb", b"j")],
+          fmt=tarfile.GNU_FORMAT)
     write("edge/ustar.tar", [dirent("u/"), reg("u/f", b"u")], fmt=tarfile.USTAR_FORMAT)
     write("edge/overwrite.tar", [
         reg("f", b"one"), reg("f", b"two"),
