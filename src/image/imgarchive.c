@@ -811,6 +811,14 @@ static int read_member(struct loader *L, struct archive *a, struct archive_entry
 		if (!m->data)
 			return berr_set(err, ENOMEM, "out of memory");
 		L->mem_used += m->len;
+		/* Named by a digest: it must be that digest, used or not, as a streamed one. */
+		char named[DIGEST_STR_MAX], got[DIGEST_STR_MAX];
+		struct digest want, d;
+		if (blob_path_digest(m->path, named) && digest_parse(named, &want, NULL) == 0) {
+			digest_buffer(want.alg, m->data, m->len, &d);
+			if (!streq(digest_format(&d, got), named))
+				return berr_set(err, EBADMSG, "%s: digest mismatch: content is %s", m->path, got);
+		}
 		return 0;
 	}
 	/* A member named by a digest is checked against it while it streams. */
