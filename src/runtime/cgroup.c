@@ -1027,9 +1027,20 @@ static int rmdir_tree(const char *path, int depth)
 int rt_cgroup_destroy(struct rt_cgroup *cg, struct berr **err)
 {
 	int64_t deadline = now_ms() + CG_TIMEOUT_MS;
-	int r = rt_cgroup_kill_all(cg, SIGKILL, err);
-	if (r < 0)
+	size_t left = 0;
+	for (size_t i = 0; i < cg->n; i++)
+		left += access(cg->dir[i].path, F_OK) == 0;
+	if (left == 0)
+		return 0; /* removed already */
+	/* ENOENT: a hierarchy removed by an earlier, interrupted destroy. */
+	struct berr *kerr = NULL;
+	int r = rt_cgroup_kill_all(cg, SIGKILL, &kerr);
+	if (r < 0 && r != -ENOENT) {
+		berr_set(err, -r, "%s", kerr ? kerr->msg : "kill the processes");
+		berr_free(kerr);
 		return berr_wrap(err, "remove cgroup");
+	}
+	berr_free(kerr);
 	/* A paused container: v1 frozen tasks only die once thawed. */
 	int frozen = 0;
 	if (rt_cgroup_is_frozen(cg, &frozen, NULL) == 0 && frozen)
