@@ -94,19 +94,29 @@ const char *rt_caps_name(int cap)
 	return cap_names[cap];
 }
 
+/* The kernel's highest capability number: /proc/sys/kernel/cap_last_cap, or, where /proc is
+ * not mounted (a container's init between pivot_root and mounting its /proc), the last
+ * number PR_CAPBSET_READ accepts. */
 static int read_last_cap(int *ret, struct berr **err)
 {
 	_cleanup_free_ char *s = NULL;
 	int r = fs_read_all_at(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", 64, &s, NULL);
-	if (r < 0)
+	if (r >= 0) {
+		char *end;
+		errno = 0;
+		long v = strtol(s, &end, 10);
+		if (errno || end == s || v < 0 || v > 63)
+			return berr_set(err, EINVAL,
+					"/proc/sys/kernel/cap_last_cap: unexpected value '%s'", s);
+		*ret = (int)v;
+		return 0;
+	}
+	int c = 0;
+	while (c < 63 && prctl(PR_CAPBSET_READ, c + 1, 0, 0, 0) >= 0)
+		c++;
+	if (prctl(PR_CAPBSET_READ, 0, 0, 0, 0) < 0)
 		return berr_errno(err, r, "read /proc/sys/kernel/cap_last_cap");
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || v < 0 || v > 63)
-		return berr_set(err, EINVAL, "/proc/sys/kernel/cap_last_cap: unexpected value '%s'",
-				s);
-	*ret = (int)v;
+	*ret = c;
 	return 0;
 }
 

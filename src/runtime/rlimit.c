@@ -10,6 +10,8 @@
 #include "log.h"
 #include "banned.h"
 
+#define SOFT_ABOVE_HARD "ulimit soft limit must be less than or equal to hard limit: "
+
 /* Docker's table (go-units ulimit.go): "as" is left out on purpose there, and here. */
 static const struct {
 	const char *name;
@@ -86,18 +88,15 @@ int rt_rlimit_parse(const char *spec, struct rt_rlimit *ret, struct berr **err)
 	if (colon && parse_value(colon + 1, strlen(colon + 1), &hard) < 0)
 		return berr_set(err, EINVAL, "invalid ulimit value in '%s'", spec);
 	if (soft < -1 || hard < -1)
-		return berr_set(err, EINVAL, "invalid ulimit value in '%s': only -1 may be negative",
-				spec);
+		return berr_set(err, EINVAL,
+				"invalid ulimit value in '%s': only -1 may be negative", spec);
 	if (hard != -1) {
 		if (soft == -1)
 			return berr_set(err, EINVAL,
-					"ulimit soft limit must be less than or equal to hard limit: "
-					"soft: -1 (unlimited), hard: %" PRId64,
+					SOFT_ABOVE_HARD "soft: -1 (unlimited), hard: %" PRId64,
 					hard);
 		if (soft > hard)
-			return berr_set(err, EINVAL,
-					"ulimit soft limit must be less than or equal to hard limit: "
-					"%" PRId64 " > %" PRId64,
+			return berr_set(err, EINVAL, SOFT_ABOVE_HARD "%" PRId64 " > %" PRId64,
 					soft, hard);
 	}
 	ret->resource = resource;

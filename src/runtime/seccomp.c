@@ -154,8 +154,9 @@ static int get_strv(struct parse *ps, json_t *obj, const char *key, const char *
 	for (size_t i = 0; i < n; i++) {
 		json_t *s = json_array_get(v, i);
 		if (!json_is_string(s))
-			return parse_fail(ps, EINVAL, field, "element %zu: expected a string, got %s",
-					  i, json_type_name(s));
+			return parse_fail(ps, EINVAL, field,
+					  "element %zu: expected a string, got %s", i,
+					  json_type_name(s));
 		out[i] = json_string_value(s);
 	}
 	*ret = out;
@@ -182,7 +183,7 @@ static int parse_action(struct parse *ps, const char *field, const char *name, i
 		*ret = SCMP_ACT_LOG;
 	else if (streq(name, "SCMP_ACT_NOTIFY"))
 		return parse_fail(ps, EOPNOTSUPP, field,
-				  "SCMP_ACT_NOTIFY needs a seccomp agent, which berth does not have");
+				  "SCMP_ACT_NOTIFY needs a seccomp agent, which berth lacks");
 	else
 		return parse_fail(ps, EINVAL, field, "unknown action '%s'", name);
 	return 0;

@@ -51,7 +51,8 @@ static const struct rt_seccomp_arg persona_query[] = {{0, SCMP_CMP_EQ, 0xfffffff
 	((uint64_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |     \
 		    CLONE_NEWNET | CLONE_NEWCGROUP))
 static const struct rt_seccomp_arg clone_no_ns[] = {{0, SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0}};
-static const struct rt_seccomp_arg clone_no_ns_s390[] = {{1, SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0}};
+static const struct rt_seccomp_arg clone_no_ns_s390[] = {
+	{1, SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0}};
 
 static const struct rt_seccomp_rule rules[] = {
 	{

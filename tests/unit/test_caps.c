@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -121,6 +122,36 @@ static void test_available(void **state)
 	struct berr *err = NULL;
 	assert_int_equal(rt_caps_available(&avail, &err), 0);
 	assert_int_equal(avail, bnd & all);
+}
+
+/* In a container's init /proc may not be mounted yet: the same answer without it. */
+static void test_available_without_proc(void **state)
+{
+	uint64_t with = 0;
+	struct berr *err = NULL;
+	assert_int_equal(rt_caps_available(&with, &err), 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint64_t without = 0;
+		int ok = unshare(CLONE_NEWNS) == 0 &&
+			 mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+			 umount2("/proc", MNT_DETACH) == 0 &&
+			 access("/proc/sys/kernel/cap_last_cap", F_OK) < 0 &&
+			 rt_caps_available(&without, NULL) == 0;
+		if (!ok)
+			without = UINT64_MAX;
+		_exit(write(p[1], &without, sizeof(without)) == sizeof(without) ? 0 : 1);
+	}
+	close(p[1]);
+	uint64_t without = 0;
+	assert_int_equal(read(p[0], &without, sizeof(without)), (ssize_t)sizeof(without));
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(without, with);
 }
 
 static void test_compute(void **state)
@@ -252,7 +283,8 @@ static struct result run_apply(const struct plan *pl)
 					_exit(127);
 				}
 				close(q[1]);
-				ssize_t n = read(q[0], res.exec_status, sizeof(res.exec_status) - 1);
+				size_t cap = sizeof(res.exec_status) - 1;
+				ssize_t n = read(q[0], res.exec_status, cap);
 				res.exec_status[n > 0 ? n : 0] = '\0';
 				waitpid(c, NULL, 0);
 			}
@@ -382,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_default_mask),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_available),
+		cmocka_unit_test(test_available_without_proc),
 		cmocka_unit_test(test_compute),
 		cmocka_unit_test_setup_teardown(test_apply_root, setup_probe, teardown_probe),
 		cmocka_unit_test_setup_teardown(test_apply_user, setup_probe, teardown_probe),

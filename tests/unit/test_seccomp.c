@@ -419,21 +419,21 @@ static void test_profile_empty_is_disabled(void **state)
 static void test_profile_compile_variants(void **state)
 {
 	static const char js[] =
-		"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 1,"
-		" \"archMap\": [{\"architecture\": \"SCMP_ARCH_X86_64\", \"subArchitectures\":"
-		" [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]}, {\"architecture\": \"SCMP_ARCH_AARCH64\","
-		" \"subArchitectures\": [\"SCMP_ARCH_ARM\"]}, {\"architecture\":"
-		" \"SCMP_ARCH_LOONGARCH64\", \"subArchitectures\": null}],"
-		" \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"],"
-		" \"syscalls\": [{\"names\": [\"read\", \"write\", \"chown32\"], \"action\":"
-		" \"SCMP_ACT_ALLOW\"}, {\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\","
-		" \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}, {\"index\": 0,"
-		" \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}, {\"index\": 1, \"value\": 255, \"valueTwo\":"
-		" 1, \"op\": \"SCMP_CMP_MASKED_EQ\"}]}, {\"names\": [\"kill\"], \"action\":"
-		" \"SCMP_ACT_KILL_PROCESS\"}, {\"names\": [\"tkill\"], \"action\": \"SCMP_ACT_TRAP\"},"
-		" {\"names\": [\"tgkill\"], \"action\": \"SCMP_ACT_LOG\"}, {\"names\": [\"ptrace\"],"
-		" \"action\": \"SCMP_ACT_TRACE\", \"errnoRet\": 5}, {\"names\": [\"vhangup\"],"
-		" \"action\": \"SCMP_ACT_KILL\"}]}";
+		"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 1, \"archMap\":"
+		" [{\"architecture\": \"SCMP_ARCH_X86_64\", \"subArchitectures\":"
+		" [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]}, {\"architecture\":"
+		" \"SCMP_ARCH_AARCH64\", \"subArchitectures\": [\"SCMP_ARCH_ARM\"]},"
+		" {\"architecture\": \"SCMP_ARCH_LOONGARCH64\", \"subArchitectures\": null}],"
+		" \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"], \"syscalls\": [{\"names\": [\"read\","
+		" \"write\", \"chown32\"], \"action\": \"SCMP_ACT_ALLOW\"}, {\"names\":"
+		" [\"socket\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 0,"
+		" \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}, {\"index\": 0, \"value\": 2, \"op\":"
+		" \"SCMP_CMP_EQ\"}, {\"index\": 1, \"value\": 255, \"valueTwo\": 1, \"op\":"
+		" \"SCMP_CMP_MASKED_EQ\"}]}, {\"names\": [\"kill\"], \"action\":"
+		" \"SCMP_ACT_KILL_PROCESS\"}, {\"names\": [\"tkill\"], \"action\":"
+		" \"SCMP_ACT_TRAP\"}, {\"names\": [\"tgkill\"], \"action\": \"SCMP_ACT_LOG\"},"
+		" {\"names\": [\"ptrace\"], \"action\": \"SCMP_ACT_TRACE\", \"errnoRet\": 5},"
+		" {\"names\": [\"vhangup\"], \"action\": \"SCMP_ACT_KILL\"}]}";
 	struct rt_seccomp_profile *p = NULL;
 	struct berr *err = NULL;
 	assert_int_equal(rt_seccomp_profile_parse(js, strlen(js), "v.json", &p, &err), 0);
