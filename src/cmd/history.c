@@ -211,6 +211,8 @@ static int print_template(const char *format, const struct hist *rows, size_t n,
 	if (fmt_template_parse(format, &tpl, err) < 0)
 		return berr_wrap(err, "template parsing error");
 	int table = fmt_template_is_table(tpl);
+	/* Like docker, nothing is printed unless every row renders. */
+	_cleanup_buf_ struct buf all = BUF_INIT;
 	struct fmt_table *t = table ? fmt_table_new() : NULL;
 	_cleanup_json_ json_t *headers = hist_headers();
 	int r = (table && !t) || !headers ? berr_set(err, ENOMEM, "out of memory") : 0;
@@ -228,15 +230,21 @@ static int print_template(const char *format, const struct hist *rows, size_t n,
 			break;
 		}
 		r = fmt_template_render(tpl, obj, &b, err);
-		if (r == 0 && table)
+		if (r < 0)
+			berr_wrap(err, "template parsing error");
+		else if (table)
 			r = fmt_table_add(t, b.data ? b.data : "");
-		else if (r == 0)
-			printf("%s\n", b.data ? b.data : "");
+		else
+			r = buf_printf(&all, "%s\n", b.data ? b.data : "");
 	}
 	if (r == 0 && table)
 		fmt_table_print(t, stdout);
+	else if (r == 0 && all.len)
+		fputs(all.data, stdout);
 	fmt_table_free(t);
 	fmt_template_free(tpl);
+	if (r < 0)
+		berr_set(err, ENOMEM, "out of memory"); /* kept when already set */
 	return r;
 }
 
@@ -266,7 +274,7 @@ int cmd_history(struct berth_ctx *ctx, int argc, char **argv)
 	if (!default_table && !json) {
 		struct fmt_template *check = NULL;
 		if (fmt_template_parse(format, &check, &err) < 0) {
-			fprintf(stderr, "Error: template parsing error: %s\n", err->msg);
+			fprintf(stderr, "template parsing error: %s\n", err->msg);
 			return 1;
 		}
 		fmt_template_free(check);
@@ -322,7 +330,8 @@ int cmd_history(struct berth_ctx *ctx, int argc, char **argv)
 			}
 		}
 	} else if (print_template(format, rows, n, &o, now, &err) < 0) {
-		fprintf(stderr, "Error: %s\n", err->msg);
+		/* docker's formatter errors are client-side: no "Error: " prefix. */
+		fprintf(stderr, "%s\n", err->msg);
 		rc = 1;
 	}
 	for (size_t i = 0; i < n; i++)

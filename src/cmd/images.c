@@ -392,6 +392,8 @@ static int print_template(const struct listing *l, const char *format, struct be
 	if (r < 0)
 		return berr_wrap(err, "template parsing error");
 	int table = fmt_template_is_table(tpl);
+	/* Like docker, nothing is printed unless every row renders. */
+	_cleanup_buf_ struct buf all = BUF_INIT;
 	struct fmt_table *t = table ? fmt_table_new() : NULL;
 	_cleanup_json_ json_t *headers = header_object();
 	if ((table && !t) || !headers) {
@@ -413,17 +415,23 @@ static int print_template(const struct listing *l, const char *format, struct be
 			break;
 		}
 		r = fmt_template_render(tpl, obj, &b, err);
-		if (r < 0)
+		if (r < 0) {
+			berr_wrap(err, "template parsing error");
 			break;
+		}
 		if (table)
 			r = fmt_table_add(t, b.data ? b.data : "");
 		else
-			printf("%s\n", b.data ? b.data : "");
+			r = buf_printf(&all, "%s\n", b.data ? b.data : "");
 	}
 	if (r == 0 && table)
 		fmt_table_print(t, stdout);
+	else if (r == 0 && all.len)
+		fputs(all.data, stdout);
 	fmt_table_free(t);
 	fmt_template_free(tpl);
+	if (r < 0)
+		berr_set(err, ENOMEM, "out of memory"); /* kept when already set */
 	return r;
 }
 
@@ -500,7 +508,7 @@ int cmd_images(struct berth_ctx *ctx, int argc, char **argv)
 	if (tpl_text) {
 		struct fmt_template *check = NULL;
 		if (fmt_template_parse(tpl_text, &check, &err) < 0) {
-			fprintf(stderr, "Error: template parsing error: %s\n", err->msg);
+			fprintf(stderr, "template parsing error: %s\n", err->msg);
 			return 1;
 		}
 		fmt_template_free(check);
@@ -568,7 +576,8 @@ int cmd_images(struct berth_ctx *ctx, int argc, char **argv)
 			}
 		}
 	} else if (print_template(&l, tpl_text, &err) < 0) {
-		fprintf(stderr, "Error: %s\n", err->msg);
+		/* docker's formatter errors are client-side: no "Error: " prefix. */
+		fprintf(stderr, "%s\n", err->msg);
 		rc = 1;
 	}
 	listing_free(&l);

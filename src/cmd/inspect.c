@@ -415,7 +415,7 @@ int cmd_inspect(struct berth_ctx *ctx, int argc, char **argv)
 			if (streq(type, types[i]))
 				known = 1;
 		if (!known) {
-			fprintf(stderr, "Error: \"%s\" is not a valid value for --type\n", type);
+			fprintf(stderr, "\"%s\" is not a valid value for --type\n", type);
 			return 1;
 		}
 		/* Containers (issue 3): "container" joins KIND_ANY's lookup here. */

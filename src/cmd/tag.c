@@ -53,24 +53,25 @@ int cmd_tag(struct berth_ctx *ctx, int argc, char **argv)
 		return 1;
 	const char *source = argv[first], *target = argv[first + 1];
 
-	/* Both names are checked before the store is opened, with docker's client wording. */
+	/* Both names are checked before the store is opened. These are docker's client-side
+	 * errors, printed as its CLI prints them: without an "Error: " prefix. */
 	_cleanup_berr_ struct berr *err = NULL;
 	_cleanup_(ref_free) struct ref src = {0};
 	_cleanup_(ref_free) struct ref dst = {0};
 	int src_is_id = strncmp(source, "sha256:", 7) == 0 ||
 			(strlen(source) == 64 && strspn(source, "0123456789abcdef") == 64);
 	if (!src_is_id && ref_parse(source, 0, &src, &err) < 0) {
-		fprintf(stderr, "Error: Error parsing reference: \"%s\" is not a valid repository/tag: %s\n",
+		fprintf(stderr, "Error parsing reference: \"%s\" is not a valid repository/tag: %s\n",
 			source, err->msg);
 		return 1;
 	}
 	if (ref_parse(target, 0, &dst, &err) < 0) {
-		fprintf(stderr, "Error: Error parsing reference: \"%s\" is not a valid repository/tag: %s\n",
+		fprintf(stderr, "Error parsing reference: \"%s\" is not a valid repository/tag: %s\n",
 			target, err->msg);
 		return 1;
 	}
 	if (dst.digest) {
-		fprintf(stderr, "Error: refusing to create a tag with a digest reference\n");
+		fprintf(stderr, "refusing to create a tag with a digest reference\n");
 		return 1;
 	}
 	_cleanup_free_ char *name = ref_string(&dst);

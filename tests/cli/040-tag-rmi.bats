@@ -55,9 +55,9 @@ layer_dir_of() {
 	run_berth 1 tag missing:1 x:1
 	assert_equal "$output" "Error: No such image: missing:1"
 	run_berth 1 tag app:1 "x@sha256:$(printf '1%.0s' {1..64})"
-	assert_equal "$output" "Error: refusing to create a tag with a digest reference"
+	assert_equal "$output" "refusing to create a tag with a digest reference"
 	run_berth 1 tag app:1 UPPER:1
-	assert_equal "$output" 'Error: Error parsing reference: "UPPER:1" is not a valid repository/tag: invalid reference format: repository name must be lowercase'
+	assert_equal "$output" 'Error parsing reference: "UPPER:1" is not a valid repository/tag: invalid reference format: repository name must be lowercase'
 	run_berth 1 tag app:1 'bad tag'
 	assert_contains "$output" 'is not a valid repository/tag: invalid reference format'
 	run_berth 1 tag app:1
