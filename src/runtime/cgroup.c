@@ -972,8 +972,16 @@ int rt_cgroup_kill_all(struct rt_cgroup *cg, int sig, struct berr **err)
 		r = rt_cgroup_is_frozen(cg, &was_frozen, err);
 		if (r < 0)
 			return r;
-		if (!was_frozen && (r = rt_cgroup_freeze(cg, 1, err)) < 0)
-			return r;
+		if (!was_frozen) {
+			/* A task stuck in D state can keep the freeze from completing (then it
+			 * is thawed back): signal what is there anyway rather than not at all. */
+			struct berr *ferr = NULL;
+			if (rt_cgroup_freeze(cg, 1, &ferr) < 0) {
+				log_debug("cgroup: kill without freezing: %s", ferr ? ferr->msg : "?");
+				was_frozen = 1;
+			}
+			berr_free(ferr);
+		}
 	}
 	pid_t *pids = NULL;
 	size_t n = 0;
