@@ -977,7 +977,8 @@ int rt_cgroup_kill_all(struct rt_cgroup *cg, int sig, struct berr **err)
 			 * is thawed back): signal what is there anyway rather than not at all. */
 			struct berr *ferr = NULL;
 			if (rt_cgroup_freeze(cg, 1, &ferr) < 0) {
-				log_debug("cgroup: kill without freezing: %s", ferr ? ferr->msg : "?");
+				log_debug("cgroup: kill without freezing: %s",
+					  ferr ? ferr->msg : "?");
 				was_frozen = 1;
 			}
 			berr_free(ferr);
