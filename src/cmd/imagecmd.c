@@ -460,13 +460,11 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* qsort has no context argument; the snapshot being sorted is handed over here. */
-static const struct imgcmd_snap *sort_snap;
-
-static int cmp_ref_by_id(const void *a, const void *b)
+static int cmp_ref_by_id(const void *a, const void *b, void *snap)
 {
-	const struct imgcmd_ref *x = &sort_snap->xrefs[*(const size_t *)a];
-	const struct imgcmd_ref *y = &sort_snap->xrefs[*(const size_t *)b];
+	const struct imgcmd_ref *xrefs = ((const struct imgcmd_snap *)snap)->xrefs;
+	const struct imgcmd_ref *x = &xrefs[*(const size_t *)a];
+	const struct imgcmd_ref *y = &xrefs[*(const size_t *)b];
 	int c = strcmp(x->id, y->id);
 	return c ? c : strcmp(x->full, y->full);
 }
@@ -510,11 +508,8 @@ int imgcmd_snap_load(struct store *s, struct imgcmd_snap *ret, struct berr **err
 		x->canonical = strchr(x->familiar, '@') != NULL;
 		snap.by_id[i] = i;
 	}
-	if (snap.nrefs > 1) {
-		sort_snap = &snap;
-		qsort(snap.by_id, snap.nrefs, sizeof(*snap.by_id), cmp_ref_by_id);
-		sort_snap = NULL;
-	}
+	if (snap.nrefs > 1)
+		qsort_r(snap.by_id, snap.nrefs, sizeof(*snap.by_id), cmp_ref_by_id, &snap);
 	for (size_t i = 0; i < snap.nimgs; i++)
 		if (snap.imgs[i]->parent && *snap.imgs[i]->parent)
 			snap.parents[snap.nparents++] = snap.imgs[i]->parent;

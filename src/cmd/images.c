@@ -84,6 +84,13 @@ static int add_row(struct listing *l, const struct summary *sum, const char *rep
 	return 0;
 }
 
+/* What follows the repository: the tag of a tag reference, the digest of a digest one.
+ * A stored name without either can only come from a damaged refs.json. */
+static const char *ref_suffix(const struct imgcmd_ref *x)
+{
+	return x->familiar[x->name_len] ? x->familiar + x->name_len + 1 : "<none>";
+}
+
 static int same_repo(const struct imgcmd_ref *a, const struct imgcmd_ref *b)
 {
 	return a->name_len == b->name_len && strncmp(a->familiar, b->familiar, a->name_len) == 0;
@@ -102,14 +109,13 @@ static int add_rows(struct listing *l, const struct summary *sum, int need_diges
 		const struct imgcmd_ref *t = &x[sum->refs[i]];
 		if (t->canonical)
 			continue;
-		const char *tag = t->familiar + t->name_len + 1;
+		const char *tag = ref_suffix(t);
 		int any = 0;
 		for (size_t k = 0; need_digest && k < sum->nrefs; k++) {
 			const struct imgcmd_ref *d = &x[sum->refs[k]];
 			if (!d->canonical || !same_repo(d, t))
 				continue;
-			if (add_row(l, sum, t->familiar, t->name_len, tag,
-				    d->familiar + d->name_len + 1) < 0)
+			if (add_row(l, sum, t->familiar, t->name_len, tag, ref_suffix(d)) < 0)
 				return -ENOMEM;
 			any = 1;
 		}
@@ -133,8 +139,7 @@ static int add_rows(struct listing *l, const struct summary *sum, int need_diges
 		if (tagged)
 			continue;
 		if (show_digests) {
-			if (add_row(l, sum, d->familiar, d->name_len, "<none>",
-				    d->familiar + d->name_len + 1) < 0)
+			if (add_row(l, sum, d->familiar, d->name_len, "<none>", ref_suffix(d)) < 0)
 				return -ENOMEM;
 		} else if (!earlier) {
 			if (add_row(l, sum, d->familiar, d->name_len, "<none>", "") < 0)

@@ -76,8 +76,10 @@ static int parse_go_duration(const char *s, double *ret_seconds)
  * of one, local when no zone is given), or Unix seconds. */
 static int parse_until(const char *v, time_t now, time_t *ret, struct berr **err)
 {
+	/* Beyond this a double does not convert to time_t defined-ly; no real filter is. */
+	const double limit = 1e15;
 	double d;
-	if (!streq(v, "0") && parse_go_duration(v, &d) == 0) {
+	if (!streq(v, "0") && parse_go_duration(v, &d) == 0 && fabs(d) < limit) {
 		*ret = now - (time_t)d;
 		return 0;
 	}
@@ -102,7 +104,7 @@ static int parse_until(const char *v, time_t now, time_t *ret, struct berr **err
 	}
 	char *end = NULL;
 	double secs = strtod(v, &end);
-	if (end == v || *end || !isfinite(secs))
+	if (end == v || *end || !isfinite(secs) || fabs(secs) >= limit)
 		return berr_set(err, EINVAL, "failed to parse value as time or duration: \"%s\"", v);
 	*ret = (time_t)secs;
 	return 0;
