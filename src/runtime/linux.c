@@ -77,52 +77,91 @@ static const char *rel(const char *path)
  * inside the root so that a symlink in the image cannot point a mount at the host. The
  * last component is created as a directory, or as an empty file when is_file.
  * Returns an O_PATH fd or -errno. */
+static int open_or_create_in_root_depth(int rootfd, const char *path, int is_file, int depth);
+
 static int open_or_create_in_root(int rootfd, const char *path, int is_file)
 {
+	return open_or_create_in_root_depth(rootfd, path, is_file, 0);
+}
+
+/* comp, a child of the directory parent (whose path in the root is p[0..comp-p)), is a
+ * symlink that resolves to nothing yet: continue at its target, as the kernel would resolve
+ * it inside the root, with the rest of the path appended (runc's securejoin does the same).
+ * rest is NULL or the components after comp. */
+static int follow_dangling(int rootfd, int parent, const char *p, const char *comp,
+			   const char *rest, int is_file, int depth)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	/* Linux's own limit on symlinks in one lookup. */
+	if (depth >= 40)
+		return -ELOOP;
+	if (fstatat(parent, comp, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+		return -ENOENT;
+	ssize_t n = readlinkat(parent, comp, target, sizeof(target) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	target[n] = '\0';
+	_cleanup_free_ char *next = NULL;
+	int dir_len = comp > p ? (int)(comp - p - 1) : 0;
+	if (asprintf(&next, "%s%.*s/%s%s%s", target[0] == '/' ? "" : "/",
+		     target[0] == '/' ? 0 : dir_len, p, target, rest ? "/" : "",
+		     rest ? rest : "") < 0)
+		return -ENOMEM;
+	return open_or_create_in_root_depth(rootfd, next, is_file, depth + 1);
+}
+
+static int open_or_create_in_root_depth(int rootfd, const char *path, int is_file, int depth)
+{
 	int fd = fs_open_in_root(rootfd, rel(path), O_PATH, 0);
-	if (fd >= 0 || fd != -ENOENT)
+	if (fd != -ENOENT)
 		return fd;
-	_cleanup_free_ char *p = strdup(rel(path));
+	/* A copy with single slashes between the components and none at either end. */
+	_cleanup_free_ char *p = malloc(strlen(path) + 1);
 	if (!p)
 		return -ENOMEM;
-	_cleanup_close_ int cur = fs_open_in_root(rootfd, ".", O_PATH | O_DIRECTORY, 0);
-	if (cur < 0)
-		return cur;
+	size_t n = 0;
+	for (const char *s = path; *s; s++)
+		if (*s != '/' || (n > 0 && p[n - 1] != '/'))
+			p[n++] = *s;
+	if (n > 0 && p[n - 1] == '/')
+		n--;
+	p[n] = '\0';
+	if (n == 0)
+		return fs_open_in_root(rootfd, ".", O_PATH, 0);
+	_cleanup_close_ int parent = fs_open_in_root(rootfd, ".", O_PATH | O_DIRECTORY, 0);
+	if (parent < 0)
+		return parent;
 	char *comp = p;
 	for (;;) {
 		char *slash = strchr(comp, '/');
-		int last = 0;
+		int last = slash == NULL, want_file = last && is_file;
 		if (slash)
 			*slash = '\0';
-		else
-			last = 1;
-		while (slash && slash[1] == '/')
-			*++slash = '\0';
-		if (last && slash == NULL && is_file && *comp) {
-			/* O_EXCL|O_NOFOLLOW: never write through a symlink planted here. */
-			int f = openat(cur, comp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+		/* parent came from the kernel's in-root resolution, and comp has no slash:
+		 * the new entry is inside the root. O_EXCL|O_NOFOLLOW: never create through a
+		 * symlink planted in the image. */
+		if (want_file) {
+			int f = openat(parent, comp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
 				       0644);
 			if (f < 0 && errno != EEXIST)
 				return -errno;
 			if (f >= 0)
 				close(f);
-		} else if (*comp && !streq(comp, ".") && !streq(comp, "..")) {
-			if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
-				return -errno;
+		} else if (mkdirat(parent, comp, 0755) < 0 && errno != EEXIST) {
+			return -errno;
 		}
-		/* Reopen the prefix through the kernel's in-root resolution. */
-		int next = fs_open_in_root(rootfd, p, O_PATH | (last && is_file ? 0 : O_DIRECTORY),
-					   0);
-		if (next < 0)
+		/* Reopen the whole prefix in the root: an existing symlink resolves inside it. */
+		int next = fs_open_in_root(rootfd, p, O_PATH | (want_file ? 0 : O_DIRECTORY), 0);
+		if (next == -ENOENT)
+			return follow_dangling(rootfd, parent, p, comp, last ? NULL : slash + 1,
+					       is_file, depth);
+		if (next < 0 || last)
 			return next;
-		if (last)
-			return next;
-		close(cur);
-		cur = next;
+		close(parent);
+		parent = next;
 		*slash = '/';
 		comp = slash + 1;
-		if (!*comp)
-			return TAKE_FD(cur);
 	}
 }
 
