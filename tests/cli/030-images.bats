@@ -32,9 +32,9 @@ cfg() {
 	[ "${#lines[@]}" -eq 3 ] || die "expected a header and 2 rows: $output"
 	local short
 	short=$(short_id "$id")
-	[[ ${lines[1]} =~ ^busybox\ +1\.36\ +$short\ +(Less\ than\ a\ second|[0-9]+\ seconds)\ ago\ +2MB$ ]] ||
+	[[ ${lines[1]} =~ ^busybox\ +1\.36\ +$short\ +(Less\ than\ a\ second|1\ second|[0-9]+\ seconds)\ ago\ +2MB$ ]] ||
 		die "row 1: ${lines[1]}"
-	[[ ${lines[2]} =~ ^busybox\ +latest\ +$short\ +(Less\ than\ a\ second|[0-9]+\ seconds)\ ago\ +2MB$ ]] ||
+	[[ ${lines[2]} =~ ^busybox\ +latest\ +$short\ +(Less\ than\ a\ second|1\ second|[0-9]+\ seconds)\ ago\ +2MB$ ]] ||
 		die "row 2: ${lines[2]}"
 	# Columns start where their headers do (tabwriter: widest cell + 3 spaces, at least 10).
 	[[ ${lines[2]} =~ ^(busybox\ +)(latest\ +)($short\ +)(.*ago\ +)2MB$ ]] || die "${lines[2]}"
