@@ -197,7 +197,7 @@ static int remount_ro(int rootfd, const char *path, unsigned long extra)
 /* The overlay via the new mount API (fsopen/fsconfig/fsmount). Each lower layer is added
  * with "lowerdir+" (Linux 6.8) as an O_PATH fd's /proc/self/fd path, so there is no limit
  * on the number of layers from the mount data's page size (the classic mount(2) data is
- * one page: about 60 layers of store paths). Returns -EINVAL when the kernel lacks
+ * one page: a few dozen layers of store paths). Returns -EINVAL when the kernel lacks
  * "lowerdir+"; the caller then falls back to mount(2). */
 static int overlay_fsmount(const struct rt_spec *s, int *lower_fds, struct berr **err)
 {
