@@ -34,6 +34,8 @@
 
 #include "banned.h"
 
+int rt_linux_overlay_mount2;
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Messages on the sync socket (SOCK_SEQPACKET, so one send is one message):
@@ -268,7 +270,7 @@ static int mount_rootfs(const struct rt_spec *s, struct berr **err)
 		if (fds[i] < 0)
 			return berr_errno(err, errno, "overlay layer '%s'", path);
 	}
-	int r = overlay_fsmount(s, fds, err);
+	int r = rt_linux_overlay_mount2 ? -EINVAL : overlay_fsmount(s, fds, err);
 	if (r == -EINVAL && !*err)
 		r = overlay_mount2(s, fds, err);
 	else if (r < 0 && !*err)

@@ -49,6 +49,9 @@ struct rt_process {
 int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct rt_cgroup *cg,
 		   struct rt_process *ret, int *ret_exit_code, struct berr **err);
 
+/* Tests set this to mount overlays with mount(2), the fallback for kernels before 6.8. */
+extern int rt_linux_overlay_mount2;
+
 /* Read field 22 (starttime, clock ticks after boot) of /proc/<pid>/stat: with the pid it
  * identifies a process across pid reuse. *ret_zombie (may be NULL) is set for a zombie.
  * -ENOENT when there is no such process. */

@@ -790,6 +790,42 @@ static void test_many_layers(void **state)
 	xsystem_rm_rf(ldir);
 }
 
+/* The mount(2) fallback: a few layers work, more than one page of options is a clear
+ * setup error. */
+static void test_overlay_mount2(void **state)
+{
+	struct ctr c;
+	const char *argv[] = {"cat", "/etc/lowerfile", "/top", NULL};
+	ctr_init(&c, argv);
+	char top[PATH_MAX], p[PATH_MAX];
+	snprintf(top, sizeof(top), "%s/top", c.dir);
+	assert_int_equal(mkdir(top, 0755), 0);
+	snprintf(p, sizeof(p), "%s/top/top", c.dir);
+	write_text(p, "top layer\n", 0644);
+	strv_free(&c.spec.lowerdirs);
+	strv_push(&c.spec.lowerdirs, top);
+	strv_push(&c.spec.lowerdirs, base);
+	rt_linux_overlay_mount2 = 1;
+	char *out;
+	struct berr *e = NULL;
+	int code = ctr_run(&c, &out, NULL, &e);
+	rt_linux_overlay_mount2 = 0;
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "from the lower layer\ntop layer\n");
+	free(out);
+	for (int i = 0; i < 300; i++)
+		strv_push(&c.spec.lowerdirs, base);
+	rt_linux_overlay_mount2 = 1;
+	code = ctr_run(&c, &out, NULL, &e);
+	rt_linux_overlay_mount2 = 0;
+	assert_int_equal(code, 125);
+	assert_non_null(e);
+	assert_non_null(strstr(e->msg, "302 layers do not fit into the overlay mount options"));
+	berr_free(e);
+	free(out);
+	ctr_free(&c);
+}
+
 static void test_exit_codes(void **state)
 {
 	struct {
@@ -1550,6 +1586,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_dev, test_teardown),
 		cmocka_unit_test_teardown(test_overlay, test_teardown),
 		cmocka_unit_test_teardown(test_many_layers, test_teardown),
+		cmocka_unit_test_teardown(test_overlay_mount2, test_teardown),
 		cmocka_unit_test_teardown(test_exit_codes, test_teardown),
 		cmocka_unit_test_teardown(test_user_and_caps, test_teardown),
 		cmocka_unit_test_teardown(test_mounts_and_files, test_teardown),
