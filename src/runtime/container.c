@@ -21,19 +21,27 @@
 /* Docker's defaults (moby's oci/defaults.go): paths a container must not read, and paths it
  * must not write. Missing ones are skipped at mount time. */
 static const char *const default_masked[] = {
-	"/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 };
 static const char *const default_readonly[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
 int rt_spec_init(struct rt_spec *spec)
 {
 	memset(spec, 0, sizeof(*spec));
-	spec->namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-			   CLONE_NEWNET | CLONE_NEWCGROUP;
+	spec->namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+			   CLONE_NEWCGROUP;
 	spec->caps = rt_caps_default();
 	spec->seccomp = RT_SECCOMP_DEFAULT;
 	for (size_t i = 0; i < ARRAY_SIZE(default_masked); i++)
@@ -117,16 +125,16 @@ struct flag_opt {
 };
 
 static const struct flag_opt flag_opts[] = {
-	{"ro", MS_RDONLY, 0},     {"rw", 0, MS_RDONLY},         {"nosuid", MS_NOSUID, 0},
-	{"suid", 0, MS_NOSUID},   {"nodev", MS_NODEV, 0},       {"dev", 0, MS_NODEV},
-	{"noexec", MS_NOEXEC, 0}, {"exec", 0, MS_NOEXEC},       {"rbind", MS_REC, 0},
-	{"bind", 0, MS_REC},      {"readonly", MS_RDONLY, 0},
+    {"ro", MS_RDONLY, 0},     {"rw", 0, MS_RDONLY},	  {"nosuid", MS_NOSUID, 0},
+    {"suid", 0, MS_NOSUID},   {"nodev", MS_NODEV, 0},	  {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0}, {"exec", 0, MS_NOEXEC},	  {"rbind", MS_REC, 0},
+    {"bind", 0, MS_REC},      {"readonly", MS_RDONLY, 0},
 };
 
 static const struct flag_opt prop_opts[] = {
-	{"private", MS_PRIVATE, 0}, {"rprivate", MS_PRIVATE | MS_REC, 0},
-	{"slave", MS_SLAVE, 0},     {"rslave", MS_SLAVE | MS_REC, 0},
-	{"shared", MS_SHARED, 0},   {"rshared", MS_SHARED | MS_REC, 0},
+    {"private", MS_PRIVATE, 0}, {"rprivate", MS_PRIVATE | MS_REC, 0},
+    {"slave", MS_SLAVE, 0},	{"rslave", MS_SLAVE | MS_REC, 0},
+    {"shared", MS_SHARED, 0},	{"rshared", MS_SHARED | MS_REC, 0},
 };
 
 static const char *const tmpfs_data_opts[] = {"size=", "mode=", "uid=", "gid=", "nr_inodes="};
@@ -209,10 +217,10 @@ json_t *rt_spec_to_json(const struct rt_spec *s)
 	set_str(o, "seccomp_profile", s->seccomp_profile);
 	json_t *rl = json_array();
 	for (size_t i = 0; rl && i < s->nrlimits; i++)
-		json_array_append_new(rl, json_pack("{s:i,s:I,s:I}", "resource",
-						    s->rlimits[i].resource, "soft",
-						    (json_int_t)s->rlimits[i].soft, "hard",
-						    (json_int_t)s->rlimits[i].hard));
+		json_array_append_new(rl,
+				      json_pack("{s:i,s:I,s:I}", "resource", s->rlimits[i].resource,
+						"soft", (json_int_t)s->rlimits[i].soft, "hard",
+						(json_int_t)s->rlimits[i].hard));
 	json_object_set_new(o, "rlimits", rl);
 	set_str(o, "hostname", s->hostname);
 	json_object_set_new(o, "namespaces", json_integer((json_int_t)s->namespaces));
@@ -235,12 +243,11 @@ json_t *rt_spec_to_json(const struct rt_spec *s)
 	set_str(o, "etc_hosts", s->etc_hosts);
 	set_str(o, "etc_resolv", s->etc_resolv);
 	set_str(o, "cgroup_parent", s->cgroup_parent);
-	json_t *cg = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t)s->cgroup.memory,
-			       "memory_swap", (json_int_t)s->cgroup.memory_swap, "pids",
-			       (json_int_t)s->cgroup.pids, "cpu_quota",
-			       (json_int_t)s->cgroup.cpu_quota, "cpu_period",
-			       (json_int_t)s->cgroup.cpu_period, "cpu_shares",
-			       (json_int_t)s->cgroup.cpu_shares);
+	json_t *cg = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t)s->cgroup.memory, "memory_swap",
+	    (json_int_t)s->cgroup.memory_swap, "pids", (json_int_t)s->cgroup.pids, "cpu_quota",
+	    (json_int_t)s->cgroup.cpu_quota, "cpu_period", (json_int_t)s->cgroup.cpu_period,
+	    "cpu_shares", (json_int_t)s->cgroup.cpu_shares);
 	if (cg)
 		set_str(cg, "cpuset_cpus", s->cgroup.cpuset_cpus);
 	json_object_set_new(o, "cgroup", cg);
@@ -315,7 +322,8 @@ static int spec_from_json(json_t *o, struct rt_spec *s, struct berr **err)
 	    (r = get_str(o, "workdir", &s->workdir, err)) < 0 ||
 	    (r = get_bool(o, "readonly_rootfs", &s->readonly_rootfs, err)) < 0 ||
 	    (r = get_strv(o, "args", &s->args, err)) < 0 ||
-	    (r = get_strv(o, "env", &s->env, err)) < 0 || (r = get_str(o, "cwd", &s->cwd, err)) < 0 ||
+	    (r = get_strv(o, "env", &s->env, err)) < 0 ||
+	    (r = get_str(o, "cwd", &s->cwd, err)) < 0 ||
 	    (r = get_bool(o, "tty", &s->tty, err)) < 0 ||
 	    (r = get_bool(o, "no_new_privs", &s->no_new_privs, err)) < 0 ||
 	    (r = get_str(o, "seccomp_profile", &s->seccomp_profile, err)) < 0 ||
@@ -385,9 +393,8 @@ static int spec_from_json(json_t *o, struct rt_spec *s, struct berr **err)
 		for (size_t i = 0; i < n; i++) {
 			json_t *e = json_array_get(v, i);
 			json_int_t res = -1, soft = 0, hard = 0;
-			if (!json_is_object(e) ||
-			    get_int(e, "resource", 0, 64, &res, err) < 0 || res < 0 ||
-			    get_int(e, "soft", INT64_MIN, INT64_MAX, &soft, err) < 0 ||
+			if (!json_is_object(e) || get_int(e, "resource", 0, 64, &res, err) < 0 ||
+			    res < 0 || get_int(e, "soft", INT64_MIN, INT64_MAX, &soft, err) < 0 ||
 			    get_int(e, "hard", INT64_MIN, INT64_MAX, &hard, err) < 0)
 				return berr_set(err, EINVAL, "'rlimits[%zu]' is invalid", i);
 			s->rlimits[i].resource = (int)res;
@@ -425,8 +432,10 @@ static int spec_from_json(json_t *o, struct rt_spec *s, struct berr **err)
 				r = get_str(e, "data", &m.data, err);
 			if (r == 0 && (!m.destination || m.destination[0] != '/' ||
 				       (m.type == RT_MOUNT_BIND && !m.source)))
-				r = berr_set(err, EINVAL, "'mounts[%zu]' lacks a source or an "
-							  "absolute destination", i);
+				r = berr_set(err, EINVAL,
+					     "'mounts[%zu]' lacks a source or an "
+					     "absolute destination",
+					     i);
 			if (r == 0 && rt_spec_add_mount(s, &m) < 0)
 				r = berr_set(err, ENOMEM, "out of memory");
 			rt_mount_clear(&m);
@@ -498,7 +507,8 @@ int rt_id_valid(const char *s)
 {
 	size_t i;
 	for (i = 0; s[i]; i++)
-		if (i >= RT_ID_LEN || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (i >= RT_ID_LEN ||
+		    !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return i == RT_ID_LEN;
 }
@@ -546,8 +556,8 @@ static int set_path(char **dst, const char *dir, const char *name)
 	return asprintf(dst, "%s/%s", dir, name) < 0 ? -ENOMEM : 0;
 }
 
-int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname,
-		       struct rt_spec *spec, struct berr **err)
+int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname, struct rt_spec *spec,
+		       struct berr **err)
 {
 	_cleanup_buf_ struct buf hosts = BUF_INIT, resolv = BUF_INIT, name = BUF_INIT;
 	int r;

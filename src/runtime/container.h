@@ -33,17 +33,17 @@ enum rt_mount_type {
 /* One user mount (-v, --mount, --tmpfs). */
 struct rt_mount {
 	enum rt_mount_type type;
-	char *source;       /* bind: absolute host path; tmpfs: NULL */
-	char *destination;  /* absolute path inside the container */
-	unsigned long flags; /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC (rbind) */
+	char *source;		   /* bind: absolute host path; tmpfs: NULL */
+	char *destination;	   /* absolute path inside the container */
+	unsigned long flags;	   /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC (rbind) */
 	unsigned long propagation; /* 0 (keep), or MS_PRIVATE/MS_SLAVE/MS_SHARED, | MS_REC */
-	char *data;         /* tmpfs: "size=64m,mode=1777"; NULL for none */
+	char *data;		   /* tmpfs: "size=64m,mode=1777"; NULL for none */
 };
 
 enum rt_seccomp_mode {
 	RT_SECCOMP_DEFAULT = 0, /* Docker's default profile (rt_seccomp_load_default) */
-	RT_SECCOMP_UNCONFINED,  /* no filter */
-	RT_SECCOMP_FILE,        /* seccomp_profile names a Docker JSON profile */
+	RT_SECCOMP_UNCONFINED,	/* no filter */
+	RT_SECCOMP_FILE,	/* seccomp_profile names a Docker JSON profile */
 };
 
 struct rt_spec {
@@ -51,34 +51,34 @@ struct rt_spec {
 	 * overlay is mounted on, without them it is a plain root directory used as is. */
 	char *rootfs;
 	struct strv lowerdirs; /* overlay lower dirs, TOP FIRST (overlay's order) */
-	char *upperdir;        /* required with lowerdirs; same fs as workdir */
+	char *upperdir;	       /* required with lowerdirs; same fs as workdir */
 	char *workdir;
 	int readonly_rootfs;
 
 	/* The process. */
 	struct strv args; /* args.v[0] is looked up in the container's PATH when it has no '/' */
 	struct strv env;  /* "K=V"; PATH from here is used for the lookup, else Docker's default */
-	char *cwd;        /* absolute; created when missing; NULL = "/" */
+	char *cwd;	  /* absolute; created when missing; NULL = "/" */
 	uid_t uid;
 	gid_t gid;
 	gid_t *groups; /* additional gids */
 	size_t ngroups;
-	int tty;          /* a pty from the container's own devpts as stdin/out/err */
+	int tty; /* a pty from the container's own devpts as stdin/out/err */
 	unsigned short console_rows, console_cols; /* its initial size; 0: the kernel's.
 						    * Not stored by rt_spec_to_json. */
-	int no_new_privs; /* prctl(PR_SET_NO_NEW_PRIVS) */
-	uint64_t caps;    /* capability mask (rt_caps_default() for Docker's set) */
+	int no_new_privs;			   /* prctl(PR_SET_NO_NEW_PRIVS) */
+	uint64_t caps; /* capability mask (rt_caps_default() for Docker's set) */
 	enum rt_seccomp_mode seccomp;
 	char *seccomp_profile; /* RT_SECCOMP_FILE: path of the JSON profile */
 	struct rt_rlimit *rlimits;
 	size_t nrlimits;
 
 	/* Isolation. */
-	char *hostname;          /* NULL: keep the host's (only with a new UTS namespace) */
+	char *hostname;		  /* NULL: keep the host's (only with a new UTS namespace) */
 	unsigned long namespaces; /* CLONE_NEW* flags to create; CLONE_NEWNS is always created */
 	struct rt_mount *mounts;
 	size_t nmounts;
-	struct strv masked_paths;   /* made unreadable: /dev/null on files, empty ro tmpfs on dirs */
+	struct strv masked_paths; /* made unreadable: /dev/null on files, empty ro tmpfs on dirs */
 	struct strv readonly_paths; /* bind-mounted read-only onto themselves */
 	/* Host files bind-mounted onto /etc/hostname, /etc/hosts, /etc/resolv.conf (NULL: not
 	 * mounted). rt_etc_files_write() writes them into the container's directory. */
@@ -122,8 +122,8 @@ int rt_id_valid(const char *s);
  * (Docker's localhost entries, the host's resolv.conf without loopback name servers; with
  * none left, Docker's fallback 8.8.8.8 / 8.8.4.4), and point spec->etc_* at them
  * (dir_path is dirfd's absolute path). */
-int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname,
-		       struct rt_spec *spec, struct berr **err);
+int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname, struct rt_spec *spec,
+		       struct berr **err);
 
 /* Time helpers: now as nanoseconds since the epoch, and the RFC 3339 form with nine
  * fractional digits in UTC ("2024-05-01T10:20:30.123456789Z", Docker's log time format).

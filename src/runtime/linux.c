@@ -144,8 +144,8 @@ static int open_or_create_in_root_depth(int rootfd, const char *path, int is_fil
 		 * the new entry is inside the root. O_EXCL|O_NOFOLLOW: never create through a
 		 * symlink planted in the image. */
 		if (want_file) {
-			int f = openat(parent, comp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-				       0644);
+			int f = openat(parent, comp,
+				       O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
 			if (f < 0 && errno != EEXIST)
 				return -errno;
 			if (f >= 0)
@@ -210,7 +210,8 @@ static int overlay_fsmount(const struct rt_spec *s, int *lower_fds, struct berr 
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
 		return -errno;
 	for (size_t i = 0; i < s->lowerdirs.n; i++)
-		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", fdpath(lower_fds[i], p), 0) < 0)
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", fdpath(lower_fds[i], p), 0) <
+		    0)
 			return -errno;
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", fdpath(lower_fds[s->lowerdirs.n], p),
 		     0) < 0 ||
@@ -262,10 +263,11 @@ static int mount_rootfs(const struct rt_spec *s, struct berr **err)
 	if (!fds)
 		return berr_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		const char *path = i < s->lowerdirs.n		 ? s->lowerdirs.v[i]
+		const char *path = i < s->lowerdirs.n	 ? s->lowerdirs.v[i]
 				   : i == s->lowerdirs.n ? s->upperdir
 							 : s->workdir;
-		/* Left open on purpose until exec (they are O_CLOEXEC): the child is short-lived. */
+		/* On an early return the fds stay open until execve or _exit closes them: this
+		 * is the short-lived child. */
 		fds[i] = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fds[i] < 0)
 			return berr_errno(err, errno, "overlay layer '%s'", path);
@@ -287,12 +289,12 @@ struct devnode {
 	unsigned int major, minor;
 };
 static const struct devnode devnodes[] = {
-	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
-	{"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 static const char *const devlinks[][2] = {
-	{"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-	{"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},      {"ptmx", "pts/ptmx"},
+    {"fd", "/proc/self/fd"},	   {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},	 {"ptmx", "pts/ptmx"},
 };
 
 static int mount_dev(int rootfd, struct berr **err)
@@ -320,15 +322,16 @@ static int mount_dev(int rootfd, struct berr **err)
 		const char *dir, *type, *data;
 		unsigned long flags;
 	} subs[] = {
-		{"pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MS_NOSUID | MS_NOEXEC},
-		{"shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-		{"mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC},
+	    {"pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MS_NOSUID | MS_NOEXEC},
+	    {"shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+	    {"mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (mkdirat(dev, subs[i].dir, 0755) < 0)
 			return berr_errno(err, errno, "mkdir /dev/%s", subs[i].dir);
 		_cleanup_close_ int d = openat(dev, subs[i].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (d < 0 || mount_on_fd(subs[i].type, d, subs[i].type, subs[i].flags, subs[i].data) < 0)
+		if (d < 0 ||
+		    mount_on_fd(subs[i].type, d, subs[i].type, subs[i].flags, subs[i].data) < 0)
 			return berr_errno(err, errno, "mount /dev/%s", subs[i].dir);
 	}
 	return 0;
@@ -402,7 +405,8 @@ static int mount_cgroup(int rootfd, struct berr **err)
 		char *f[6] = {0}, *save = NULL, *p = line;
 		int n = 0;
 		line[strcspn(line, "\n")] = '\0';
-		for (char *tok = strtok_r(p, " ", &save); tok && n < 5; tok = strtok_r(NULL, " ", &save))
+		for (char *tok = strtok_r(p, " ", &save); tok && n < 5;
+		     tok = strtok_r(NULL, " ", &save))
 			f[n++] = tok;
 		char *dash = strstr(save ? save : "", "- ");
 		if (n < 5 || !dash)
@@ -449,8 +453,8 @@ static int mount_cgroup(int rootfd, struct berr **err)
 		if (mkdirat(cgdir, name, 0755) < 0 ||
 		    (d = openat(cgdir, name, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 		    mount_on_fd("cgroup", d, v2 ? "cgroup2" : "cgroup",
-				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, v2 ? NULL : data.data) <
-			    0) {
+				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				v2 ? NULL : data.data) < 0) {
 			r = berr_errno(err, errno, "mount cgroup on /sys/fs/cgroup/%s", name);
 			break;
 		}
@@ -510,8 +514,8 @@ static int mask_paths(const struct rt_spec *s, int rootfd, int devnull, struct b
 		if (fd < 0 || fstat(fd, &st) < 0)
 			return berr_errno(err, fd < 0 ? fd : errno, "masked path '%s'", path);
 		int r = S_ISDIR(st.st_mode)
-				? mount_on_fd("tmpfs", fd, "tmpfs", MS_RDONLY, "size=0k")
-				: mount_on_fd(fdpath(devnull, p), fd, NULL, MS_BIND, NULL);
+			    ? mount_on_fd("tmpfs", fd, "tmpfs", MS_RDONLY, "size=0k")
+			    : mount_on_fd(fdpath(devnull, p), fd, NULL, MS_BIND, NULL);
 		if (r < 0)
 			return berr_errno(err, r, "mask '%s'", path);
 	}
@@ -563,8 +567,10 @@ static int user_mount(const struct rt_mount *m, int rootfd, struct berr **err)
 					  m->destination);
 		/* Flags on a bind need a second call (the kernel ignores them on MS_BIND). */
 		if (opt) {
-			_cleanup_close_ int nt = fs_open_in_root(rootfd, rel(m->destination), O_PATH, 0);
-			if (nt < 0 || mount_on_fd(NULL, nt, NULL, MS_BIND | MS_REMOUNT | opt, NULL) < 0)
+			_cleanup_close_ int nt =
+			    fs_open_in_root(rootfd, rel(m->destination), O_PATH, 0);
+			if (nt < 0 ||
+			    mount_on_fd(NULL, nt, NULL, MS_BIND | MS_REMOUNT | opt, NULL) < 0)
 				return berr_errno(err, nt < 0 ? nt : errno, "remount '%s'",
 						  m->destination);
 		}
@@ -618,7 +624,8 @@ static int lookup(const char *file, char **env, char **ret, struct berr **err)
 		if (stat(file, &st) < 0) {
 			int e = errno;
 			berr_set(err, e, "exec: \"%s\": stat %s: %s", file, file, strerror(e));
-			return e == ENOENT || e == ENOTDIR ? RT_EXIT_NOT_FOUND : RT_EXIT_CANNOT_EXEC;
+			return e == ENOENT || e == ENOTDIR ? RT_EXIT_NOT_FOUND
+							   : RT_EXIT_CANNOT_EXEC;
 		}
 		if (S_ISDIR(st.st_mode)) {
 			berr_set(err, EISDIR, "exec: \"%s\": is a directory", file);
@@ -782,7 +789,8 @@ static _Noreturn void child_main(struct child *c)
 		}
 		char p[FDPATH_MAX];
 		_cleanup_close_ int console = open_or_create_in_root(rootfd, "/dev/console", 1);
-		if (console < 0 || mount_on_fd(fdpath(pty_slave, p), console, NULL, MS_BIND, NULL) < 0) {
+		if (console < 0 ||
+		    mount_on_fd(fdpath(pty_slave, p), console, NULL, MS_BIND, NULL) < 0) {
 			berr_errno(&err, console < 0 ? console : errno, "bind /dev/console");
 			child_fail(sync, RT_EXIT_SETUP, err, NULL);
 		}
@@ -894,9 +902,9 @@ static pid_t clone_child(unsigned long flags, int *ret_pidfd)
 {
 	int pidfd = -1;
 	struct clone_args args = {
-		.flags = flags | CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
+	    .flags = flags | CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
+	    .exit_signal = SIGCHLD,
 	};
 	/* A raw clone (no glibc wrapper exists for clone3): the child runs on a copy of our
 	 * stack like after fork(), but glibc does not know about it, so the child must not
@@ -967,9 +975,9 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 		goto out;
 	}
 	/* The cgroup namespace is unshared later, from inside the cgroup (see child_main). */
-	unsigned long flags = (spec->namespaces | CLONE_NEWNS) &
-			      (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-			       CLONE_NEWNET);
+	unsigned long flags =
+	    (spec->namespaces | CLONE_NEWNS) &
+	    (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
 	int pidfd = -1;
 	pid_t pid = clone_child(flags, &pidfd);
 	if (pid == 0) {

@@ -13,9 +13,9 @@
 struct rt_cgroup;
 
 /* Docker's exit codes for a container that could not start. */
-#define RT_EXIT_SETUP 125      /* the runtime failed (mounts, namespaces, ...) */
+#define RT_EXIT_SETUP 125	/* the runtime failed (mounts, namespaces, ...) */
 #define RT_EXIT_CANNOT_EXEC 126 /* the command is not executable (permission, directory) */
-#define RT_EXIT_NOT_FOUND 127   /* the command does not exist */
+#define RT_EXIT_NOT_FOUND 127	/* the command does not exist */
 
 /* The container's stdio when spec->tty is 0: caller fds dup'ed onto 0, 1 and 2 in the
  * container; -1 gives /dev/null. The caller keeps and closes its fds. */
@@ -24,8 +24,8 @@ struct rt_stdio {
 };
 
 struct rt_process {
-	pid_t pid;      /* the init process, in the caller's pid namespace; a child of the caller */
-	int pidfd;      /* pidfd of pid (O_CLOEXEC), the caller's to close */
+	pid_t pid;	/* the init process, in the caller's pid namespace; a child of the caller */
+	int pidfd;	/* pidfd of pid (O_CLOEXEC), the caller's to close */
 	int pty_master; /* spec->tty: the pty master (O_CLOEXEC, the caller's); else -1 */
 };
 

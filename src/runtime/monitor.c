@@ -123,8 +123,8 @@ struct client {
 };
 
 struct stream {
-	int fd;           /* -1 once at end of file */
-	char type;        /* RT_MSG_STDOUT or RT_MSG_STDERR */
+	int fd;		  /* -1 once at end of file */
+	char type;	  /* RT_MSG_STDOUT or RT_MSG_STDERR */
 	const char *name; /* "stdout", "stderr" */
 	size_t line_len;
 	char line[LOG_LINE_MAX];
@@ -139,7 +139,7 @@ struct mon {
 	size_t nclients;
 	struct stream out, err;
 	struct rt_process proc;
-	int stdin_fd; /* the pipe's write end, or the pty master; -1 when closed */
+	int stdin_fd;	 /* the pipe's write end, or the pty master; -1 when closed */
 	int stdin_close; /* close stdin once stdin_buf is written */
 	size_t stdin_len;
 	unsigned char stdin_buf[RT_MSG_MAX];
@@ -557,7 +557,8 @@ static void run_loop(struct mon *m)
 				continue;
 			if ((rev & POLLOUT) && m->clients[i].pending_len)
 				client_flush(m, i);
-			if (i < m->nclients && (rev & (POLLIN | POLLHUP | POLLERR)) && !m->stdin_len)
+			if (i < m->nclients && (rev & (POLLIN | POLLHUP | POLLERR)) &&
+			    !m->stdin_len)
 				client_read(m, i);
 		}
 		if (exited && m->out.fd < 0 && m->err.fd < 0 && !clients_pending(m))
@@ -1071,8 +1072,8 @@ static int move_fd(int fd, int target)
 	return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn,
-		     struct rt_monitor_started *ret, int *ret_exit_code, struct berr **err)
+int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_monitor_started *ret,
+		     int *ret_exit_code, struct berr **err)
 {
 	int sv[2];
 	char path[PATH_MAX];
@@ -1080,8 +1081,9 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn,
 	if (!rt_id_valid(o->id))
 		return berr_set(err, EINVAL, "invalid container id '%s'", o->id);
 	if (find_monitor(o, path, sizeof(path)) < 0)
-		return berr_set(err, ENOENT, "berth-monitor not found (looked beside the berth "
-					     "binary and at %s; set BERTH_MONITOR)",
+		return berr_set(err, ENOENT,
+				"berth-monitor not found (looked beside the berth "
+				"binary and at %s; set BERTH_MONITOR)",
 				BERTH_MONITOR_INSTALLED);
 	_cleanup_json_ json_t *j = opts_to_json(o);
 	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -1149,9 +1151,9 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn,
 		memcpy(&c, buf + 1, 4);
 		buf[n] = '\0';
 		*ret_exit_code = c >= 125 && c <= 127 ? c : RT_EXIT_SETUP;
-		int e = *ret_exit_code == RT_EXIT_NOT_FOUND	 ? ENOENT
+		int e = *ret_exit_code == RT_EXIT_NOT_FOUND	? ENOENT
 			: *ret_exit_code == RT_EXIT_CANNOT_EXEC ? EACCES
-								 : EIO;
+								: EIO;
 		return berr_set(err, e, "%s", (char *)buf + 5);
 	}
 	return berr_set(err, EPIPE, "the container monitor exited before starting the container");
@@ -1241,8 +1243,7 @@ static int relay_input(struct relay *rl)
 	return detached;
 }
 
-int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code,
-		    struct berr **err)
+int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code, struct berr **err)
 {
 	struct relay rl = {.conn = conn, .io = io, .in_open = io->in >= 0};
 	struct termios saved;
@@ -1264,7 +1265,8 @@ int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code,
 	for (;;) {
 		struct pollfd p[3];
 		int np = 0, i_in = -1, i_sig = -1;
-		p[np++] = (struct pollfd){.fd = conn, .events = POLLIN | (rl.out_len ? POLLOUT : 0)};
+		p[np++] =
+		    (struct pollfd){.fd = conn, .events = POLLIN | (rl.out_len ? POLLOUT : 0)};
 		if (rl.in_open && !rl.out_len) {
 			i_in = np;
 			p[np++] = (struct pollfd){.fd = io->in, .events = POLLIN};

@@ -18,14 +18,14 @@
 #include "err.h"
 
 enum rt_attach_msg {
-	RT_MSG_STDIN = 'i',     /* client -> monitor: bytes for the container's stdin */
+	RT_MSG_STDIN = 'i',	/* client -> monitor: bytes for the container's stdin */
 	RT_MSG_STDIN_EOF = 'e', /* client -> monitor: close the container's stdin (pipes only) */
-	RT_MSG_RESIZE = 'w',    /* client -> monitor: uint16 rows, uint16 cols (host order) */
-	RT_MSG_STDOUT = 'o',    /* monitor -> client: output (everything, with a tty) */
-	RT_MSG_STDERR = 'r',    /* monitor -> client */
-	RT_MSG_EXIT = 'x',      /* monitor -> client: int32 exit code; the last message */
-	RT_MSG_STARTED = 's',   /* monitor -> starter: int32 container pid, int32 monitor pid */
-	RT_MSG_FAILED = 'f',    /* monitor -> starter: int32 exit code, then the message */
+	RT_MSG_RESIZE = 'w',	/* client -> monitor: uint16 rows, uint16 cols (host order) */
+	RT_MSG_STDOUT = 'o',	/* monitor -> client: output (everything, with a tty) */
+	RT_MSG_STDERR = 'r',	/* monitor -> client */
+	RT_MSG_EXIT = 'x',	/* monitor -> client: int32 exit code; the last message */
+	RT_MSG_STARTED = 's',	/* monitor -> starter: int32 container pid, int32 monitor pid */
+	RT_MSG_FAILED = 'f',	/* monitor -> starter: int32 exit code, then the message */
 };
 #define RT_MSG_MAX 8192 /* payload bytes per message */
 
@@ -50,7 +50,7 @@ struct rt_monitor_opts {
 	const char *id;
 	const struct rt_spec *spec;
 	int interactive; /* -i: the container's stdin stays open for attach clients */
-	int autoremove;  /* --rm: remove the container directory after the exit */
+	int autoremove;	 /* --rm: remove the container directory after the exit */
 	struct rt_restart_policy restart;
 	unsigned short rows, cols; /* initial pty size (0: leave the kernel's default) */
 	/* The monitor program; NULL: $BERTH_MONITOR, else berth-monitor beside the running
@@ -59,21 +59,21 @@ struct rt_monitor_opts {
 };
 
 struct rt_monitor_started {
-	pid_t pid;         /* the container's init */
+	pid_t pid; /* the container's init */
 	pid_t monitor_pid;
 };
 
 /* Start the monitor program (double fork and setsid, so that it outlives the caller and
- * belongs to no terminal; then exec of berth-monitor) and let it start the container. Returns once the container runs, or failed
- * to start: then -errno with *err set and *ret_exit_code = 125, 126 or 127 (the monitor has
- * already recorded the failure in state.json and cleaned up).
+ * belongs to no terminal; then exec of berth-monitor) and let it start the container. Returns once
+ * the container runs, or failed to start: then -errno with *err set and *ret_exit_code = 125, 126
+ * or 127 (the monitor has already recorded the failure in state.json and cleaned up).
  *
  * The container directory must exist (rt_container_dir_create). When ret_conn is not NULL,
  * *ret_conn is the caller's attach connection, connected from before the container's first
  * byte of output (what `run` needs); pass it to rt_attach_relay() or close it. When NULL, the
  * container runs detached. */
-int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn,
-		     struct rt_monitor_started *ret, int *ret_exit_code, struct berr **err);
+int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_monitor_started *ret,
+		     int *ret_exit_code, struct berr **err);
 
 /* The monitor program's main (berth-monitor): reads its options from fd 4 and serves the
  * container on the connection at fd 3. Returns only when the options are unusable. */
@@ -83,7 +83,7 @@ int rt_monitor_main(int argc, char **argv);
 int rt_attach_connect(const char *runroot, const char *id, int *ret_conn, struct berr **err);
 
 struct rt_attach_io {
-	int in;  /* the caller's input, or -1 to send none */
+	int in;	 /* the caller's input, or -1 to send none */
 	int out; /* where RT_MSG_STDOUT goes */
 	int err; /* where RT_MSG_STDERR goes */
 	int tty; /* the container has a pty: raw mode for `in` when it is a terminal, window
@@ -97,7 +97,6 @@ struct rt_attach_io {
 /* Relay between the caller's terminal or files and the container until it exits or the
  * user detaches. The caller's terminal settings and signal mask are restored before it
  * returns. conn is not closed. -EPIPE when the monitor went away without an exit code. */
-int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code,
-		    struct berr **err);
+int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code, struct berr **err);
 
 #endif

@@ -198,10 +198,10 @@ long rt_fd_recv(int sock, void *data, size_t cap, int *ret_fd)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = u.buf,
+	    .msg_controllen = sizeof(u.buf),
 	};
 	*ret_fd = -1;
 	ssize_t n;

@@ -38,7 +38,7 @@ int rt_pty_set_size(int fd, unsigned short rows, unsigned short cols);
 #define RT_DETACH_KEYS_DEFAULT "ctrl-p,ctrl-q"
 struct rt_detach {
 	unsigned char keys[RT_DETACH_KEYS_MAX];
-	size_t n;       /* 0: detaching disabled */
+	size_t n;	/* 0: detaching disabled */
 	size_t matched; /* bytes of keys seen so far, held back from the container */
 };
 /* Returns 0, or -EINVAL with *err naming the bad key. */

@@ -22,9 +22,9 @@
 #define CONFIG_MAX (16u << 20)
 
 static const char *const status_names[] = {
-	[RT_STATUS_CREATED] = "created", [RT_STATUS_RUNNING] = "running",
-	[RT_STATUS_PAUSED] = "paused",   [RT_STATUS_RESTARTING] = "restarting",
-	[RT_STATUS_EXITED] = "exited",
+    [RT_STATUS_CREATED] = "created", [RT_STATUS_RUNNING] = "running",
+    [RT_STATUS_PAUSED] = "paused",   [RT_STATUS_RESTARTING] = "restarting",
+    [RT_STATUS_EXITED] = "exited",
 };
 
 const char *rt_status_name(enum rt_status s)
@@ -123,13 +123,13 @@ void rt_state_unlock(int dirfd)
 int rt_state_write(int dirfd, const struct rt_state *st, struct berr **err)
 {
 	_cleanup_json_ json_t *o = json_pack(
-		"{s:s,s:i,s:I,s:i,s:I,s:i,s:I,s:I,s:i,s:b,s:b,s:s,s:s}", "Status",
-		rt_status_name(st->status), "Pid", (int)st->pid, "PidStartTime",
-		(json_int_t)st->pid_start, "MonitorPid", (int)st->monitor_pid, "MonitorStartTime",
-		(json_int_t)st->monitor_start, "ExitCode", st->exit_code, "StartedAt",
-		(json_int_t)st->started_ns, "FinishedAt", (json_int_t)st->finished_ns,
-		"RestartCount", st->restart_count, "StopRequested", st->stop_requested,
-		"OOMKilled", st->oom_killed, "BootId", st->boot_id, "Error", st->error);
+	    "{s:s,s:i,s:I,s:i,s:I,s:i,s:I,s:I,s:i,s:b,s:b,s:s,s:s}", "Status",
+	    rt_status_name(st->status), "Pid", (int)st->pid, "PidStartTime",
+	    (json_int_t)st->pid_start, "MonitorPid", (int)st->monitor_pid, "MonitorStartTime",
+	    (json_int_t)st->monitor_start, "ExitCode", st->exit_code, "StartedAt",
+	    (json_int_t)st->started_ns, "FinishedAt", (json_int_t)st->finished_ns, "RestartCount",
+	    st->restart_count, "StopRequested", st->stop_requested, "OOMKilled", st->oom_killed,
+	    "BootId", st->boot_id, "Error", st->error);
 	if (!o)
 		return berr_set(err, ENOMEM, "out of memory");
 	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);

@@ -41,18 +41,18 @@ int rt_status_parse(const char *name, enum rt_status *ret);
 
 struct rt_state {
 	enum rt_status status;
-	pid_t pid;                        /* init's pid (host pid namespace); 0 when none */
-	unsigned long long pid_start;     /* its /proc/<pid>/stat starttime */
-	pid_t monitor_pid;                /* 0 when none */
+	pid_t pid;			  /* init's pid (host pid namespace); 0 when none */
+	unsigned long long pid_start;	  /* its /proc/<pid>/stat starttime */
+	pid_t monitor_pid;		  /* 0 when none */
 	unsigned long long monitor_start; /* the monitor's starttime */
-	int exit_code;                    /* last exit: the status, 128+signal, 125..127 */
-	int64_t started_ns;               /* last start, ns since the epoch; 0 = never */
-	int64_t finished_ns;              /* last exit; 0 = never */
+	int exit_code;			  /* last exit: the status, 128+signal, 125..127 */
+	int64_t started_ns;		  /* last start, ns since the epoch; 0 = never */
+	int64_t finished_ns;		  /* last exit; 0 = never */
 	int restart_count;
 	int stop_requested; /* set by stop/kill: the restart policy does not restart it */
 	int oom_killed;
-	char boot_id[40];   /* /proc/sys/kernel/random/boot_id when pid was recorded */
-	char error[1024];   /* why the last start failed; "" when it did not */
+	char boot_id[40]; /* /proc/sys/kernel/random/boot_id when pid was recorded */
+	char error[1024]; /* why the last start failed; "" when it did not */
 };
 
 /* A fresh "created" state. */

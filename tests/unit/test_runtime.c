@@ -43,8 +43,8 @@
 #define CG_PARENT "berth-test-runtime"
 
 static char tmpdir[256]; /* everything of this test run lives below it */
-static char base[300];   /* the busybox root filesystem, used as the lower layer */
-static char root[300];   /* the store root (<root>/containers/<id>) */
+static char base[300];	 /* the busybox root filesystem, used as the lower layer */
+static char root[300];	 /* the store root (<root>/containers/<id>) */
 static char runroot[300];
 static char monitor_bin[PATH_MAX]; /* build/berth-monitor, found from this test's own path */
 
@@ -341,7 +341,8 @@ static int ctr_run(struct ctr *c, char **ret_out, char **ret_err, struct berr **
 	buf_puts(&o, "");
 	buf_puts(&e, "");
 	if (r == 0) {
-		struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = out[0], .events = POLLIN},
+				      {.fd = errp[0], .events = POLLIN}};
 		int open_n = 2;
 		while (open_n) {
 			assert_true(poll(p, 2, 20000) > 0);
@@ -458,21 +459,21 @@ static void test_spec_json(void **state)
 
 	/* Hostile or broken records: errors, never a crash. */
 	const char *bad[] = {
-		"[]",
-		"{\"rootfs\":\"/r\"}",
-		"{\"rootfs\":1,\"args\":[\"a\"]}",
-		"{\"rootfs\":\"/r\",\"args\":[1]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"uid\":-1}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"groups\":{}}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"groups\":[\"x\"]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"caps\":\"zz\"}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[{\"destination\":\"rel\"}]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[{\"type\":0,\"destination\":\"/d\"}]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[7]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"rlimits\":[{\"resource\":\"x\"}]}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"cgroup\":{\"memory\":\"1g\"}}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"seccomp\":9}",
-		"{\"rootfs\":\"/r\",\"args\":[\"a\"],\"lowerdirs\":[\"/l\"]}",
+	    "[]",
+	    "{\"rootfs\":\"/r\"}",
+	    "{\"rootfs\":1,\"args\":[\"a\"]}",
+	    "{\"rootfs\":\"/r\",\"args\":[1]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"uid\":-1}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"groups\":{}}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"groups\":[\"x\"]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"caps\":\"zz\"}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[{\"destination\":\"rel\"}]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[{\"type\":0,\"destination\":\"/d\"}]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"mounts\":[7]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"rlimits\":[{\"resource\":\"x\"}]}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"cgroup\":{\"memory\":\"1g\"}}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"seccomp\":9}",
+	    "{\"rootfs\":\"/r\",\"args\":[\"a\"],\"lowerdirs\":[\"/l\"]}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		json_error_t je;
@@ -576,8 +577,8 @@ static void test_restart_parse(void **state)
 	assert_int_equal(p.max_retries, 0);
 	assert_int_equal(rt_restart_parse("on-failure:5", &p, &err), 0);
 	assert_int_equal(p.max_retries, 5);
-	const char *bad[] = {"sometimes", "on-failure:", "on-failure:x", "on-failure:-1",
-			     "always:3", "on-failures"};
+	const char *bad[] = {"sometimes",     "on-failure:", "on-failure:x",
+			     "on-failure:-1", "always:3",    "on-failures"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(rt_restart_parse(bad[i], &p, &err), -EINVAL);
 		berr_free(err);
@@ -610,26 +611,27 @@ static void test_pid1_hostname_nnp(void **state)
 {
 	struct ctr c;
 	const char *argv[] = {
-		"sh", "-c",
-		"echo pid=$$; hostname; grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' "
-		"/proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid,args > "
-		"/tmp/ps; wc -l < /tmp/ps",
-		NULL};
+	    "sh", "-c",
+	    "echo pid=$$; hostname; grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' "
+	    "/proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid,args > "
+	    "/tmp/ps; wc -l < /tmp/ps",
+	    NULL};
 	ctr_init(&c, argv);
 	c.spec.hostname = strdup("boxhost");
 	c.spec.no_new_privs = 1;
 	char *out;
 	assert_int_equal(ctr_run(&c, &out, NULL, NULL), 0);
-	assert_string_equal(out, "pid=1\nboxhost\n"
-				 "CapEff:\t00000000a80425fb\n"
-				 "CapBnd:\t00000000a80425fb\n"
-				 "NoNewPrivs:\t1\n"
-				 "Seccomp:\t2\n"
-				 "sh -c echo pid=$$; hostname; grep -E '^(NoNewPrivs|Seccomp|CapEff|"
-				 "CapBnd):' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; "
-				 "echo; ps -o pid,args > /tmp/ps; wc -l < /tmp/ps \n"
-				 /* header, sh, ps: only the container's processes are seen */
-				 "3\n");
+	assert_string_equal(out,
+			    "pid=1\nboxhost\n"
+			    "CapEff:\t00000000a80425fb\n"
+			    "CapBnd:\t00000000a80425fb\n"
+			    "NoNewPrivs:\t1\n"
+			    "Seccomp:\t2\n"
+			    "sh -c echo pid=$$; hostname; grep -E '^(NoNewPrivs|Seccomp|CapEff|"
+			    "CapBnd):' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; "
+			    "echo; ps -o pid,args > /tmp/ps; wc -l < /tmp/ps \n"
+			    /* header, sh, ps: only the container's processes are seen */
+			    "3\n");
 	free(out);
 	ctr_free(&c);
 	/* Without no_new_privs and seccomp: the filter is off and NoNewPrivs 0. */
@@ -646,22 +648,22 @@ static void test_proc_sys_masked(void **state)
 {
 	char *out;
 	const char *script =
-		/* masked files read as empty, masked dirs are empty (this host has these; the
-		 * test checks below that they are not empty outside) */
-		"cat /proc/keys /proc/timer_list | wc -c; ls -A /proc/acpi | wc -l; ls -A "
-		"/sys/firmware | wc -l;"
-		/* read-only paths and /sys */
-		"echo x 2>/dev/null > /proc/sys/kernel/hostname && echo sys-rw || echo sys-ro;"
-		"echo x 2>/dev/null > /proc/sysrq-trigger && echo sysrq-rw || echo sysrq-ro;"
-		"touch /sys/x 2>/dev/null && echo sysfs-rw || echo sysfs-ro;"
-		/* the cgroup namespace: the container's own cgroup is the root */
-		"grep -c -v ':/$' /proc/self/cgroup;"
-		"touch /sys/fs/cgroup/x 2>/dev/null && echo cg-rw || echo cg-ro;"
-		"test -e /sys/fs/cgroup/pids/pids.max -o -e /sys/fs/cgroup/pids.max && echo cg-pids;"
-		/* the network: only lo, and it is up (IFF_UP|IFF_LOOPBACK = 0x9) */
-		"ls /sys/class/net; cat /sys/class/net/lo/flags;"
-		/* no fd of the runtime leaked into the container */
-		"ls /proc/self/fd | tr '\\n' ' '";
+	    /* masked files read as empty, masked dirs are empty (this host has these; the
+	     * test checks below that they are not empty outside) */
+	    "cat /proc/keys /proc/timer_list | wc -c; ls -A /proc/acpi | wc -l; ls -A "
+	    "/sys/firmware | wc -l;"
+	    /* read-only paths and /sys */
+	    "echo x 2>/dev/null > /proc/sys/kernel/hostname && echo sys-rw || echo sys-ro;"
+	    "echo x 2>/dev/null > /proc/sysrq-trigger && echo sysrq-rw || echo sysrq-ro;"
+	    "touch /sys/x 2>/dev/null && echo sysfs-rw || echo sysfs-ro;"
+	    /* the cgroup namespace: the container's own cgroup is the root */
+	    "grep -c -v ':/$' /proc/self/cgroup;"
+	    "touch /sys/fs/cgroup/x 2>/dev/null && echo cg-rw || echo cg-ro;"
+	    "test -e /sys/fs/cgroup/pids/pids.max -o -e /sys/fs/cgroup/pids.max && echo cg-pids;"
+	    /* the network: only lo, and it is up (IFF_UP|IFF_LOOPBACK = 0x9) */
+	    "ls /sys/class/net; cat /sys/class/net/lo/flags;"
+	    /* no fd of the runtime leaked into the container */
+	    "ls /proc/self/fd | tr '\\n' ' '";
 	struct stat st;
 	if (stat("/proc/acpi", &st) < 0 || stat("/proc/keys", &st) < 0)
 		skip();
@@ -679,31 +681,30 @@ static void test_dev(void **state)
 {
 	char *out;
 	const char *script =
-		"ls -A /dev | tr '\\n' ' '; echo;"
-		"for n in null zero full random urandom tty; do stat -c '%n %F %a %t:%T' /dev/$n; "
-		"done;"
-		"for n in ptmx fd stdin core; do readlink /dev/$n; done;"
-		"grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts | cut -d' ' -f2,3,4;"
-		"head -c 4 /dev/zero | wc -c; echo hi > /dev/null && echo null-ok";
+	    "ls -A /dev | tr '\\n' ' '; echo;"
+	    "for n in null zero full random urandom tty; do stat -c '%n %F %a %t:%T' /dev/$n; "
+	    "done;"
+	    "for n in ptmx fd stdin core; do readlink /dev/$n; done;"
+	    "grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts | cut -d' ' -f2,3,4;"
+	    "head -c 4 /dev/zero | wc -c; echo hi > /dev/null && echo null-ok";
 	assert_int_equal(run_sh(script, &out), 0);
 	assert_string_equal(
-		out,
-		"core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n"
-		"/dev/null character special file 666 1:3\n"
-		"/dev/zero character special file 666 1:5\n"
-		"/dev/full character special file 666 1:7\n"
-		"/dev/random character special file 666 1:8\n"
-		"/dev/urandom character special file 666 1:9\n"
-		"/dev/tty character special file 666 5:0\n"
-		"pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/kcore\n"
-		"/dev tmpfs rw,nosuid,size=65536k,mode=755\n"
-		"/dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666\n"
-		"/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k\n"
-		"/dev/mqueue mqueue rw,nosuid,nodev,noexec,relatime\n"
-		"4\nnull-ok\n");
+	    out,
+	    "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n"
+	    "/dev/null character special file 666 1:3\n"
+	    "/dev/zero character special file 666 1:5\n"
+	    "/dev/full character special file 666 1:7\n"
+	    "/dev/random character special file 666 1:8\n"
+	    "/dev/urandom character special file 666 1:9\n"
+	    "/dev/tty character special file 666 5:0\n"
+	    "pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/kcore\n"
+	    "/dev tmpfs rw,nosuid,size=65536k,mode=755\n"
+	    "/dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666\n"
+	    "/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k\n"
+	    "/dev/mqueue mqueue rw,nosuid,nodev,noexec,relatime\n"
+	    "4\nnull-ok\n");
 	free(out);
 }
-
 
 static void test_overlay(void **state)
 {
@@ -762,11 +763,11 @@ static void test_many_layers(void **state)
 	for (int i = n - 1; i >= 0; i--) {
 		snprintf(p, sizeof(p), "%s/%03d-0123456789abcdef0123456789abcdef/layers", ldir, i);
 		assert_int_equal(fs_mkdir_p_at(AT_FDCWD, p, 0755), 0);
-		snprintf(p, sizeof(p), "%s/%03d-0123456789abcdef0123456789abcdef/layers/f%03d", ldir,
-			 i, i);
+		snprintf(p, sizeof(p), "%s/%03d-0123456789abcdef0123456789abcdef/layers/f%03d",
+			 ldir, i, i);
 		write_text(p, "", 0644);
-		snprintf(p, sizeof(p), "%s/%03d-0123456789abcdef0123456789abcdef/layers/which", ldir,
-			 i);
+		snprintf(p, sizeof(p), "%s/%03d-0123456789abcdef0123456789abcdef/layers/which",
+			 ldir, i);
 		char txt[16];
 		snprintf(txt, sizeof(txt), "layer %d\n", i);
 		write_text(p, txt, 0644);
@@ -833,14 +834,16 @@ static void test_exit_codes(void **state)
 		int code;
 		const char *msg; /* expected error text, or NULL when the command ran */
 	} cases[] = {
-		{{"sh", "-c", "exit 3"}, 3, NULL},
-		{{"true"}, 0, NULL},
-		{{"nonexistent-cmd"}, 127, "exec: \"nonexistent-cmd\": executable file not found in $PATH"},
-		{{"/bin/nope"}, 127, "exec: \"/bin/nope\": stat /bin/nope: No such file or directory"},
-		{{"/etc"}, 126, "exec: \"/etc\": is a directory"},
-		{{"/etc/passwd"}, 126, "exec: \"/etc/passwd\": permission denied"},
-		{{"/etc/passwd/x"}, 127, NULL},
-		{{""}, 127, "exec: \"\": executable file not found in $PATH"},
+	    {{"sh", "-c", "exit 3"}, 3, NULL},
+	    {{"true"}, 0, NULL},
+	    {{"nonexistent-cmd"},
+	     127,
+	     "exec: \"nonexistent-cmd\": executable file not found in $PATH"},
+	    {{"/bin/nope"}, 127, "exec: \"/bin/nope\": stat /bin/nope: No such file or directory"},
+	    {{"/etc"}, 126, "exec: \"/etc\": is a directory"},
+	    {{"/etc/passwd"}, 126, "exec: \"/etc/passwd\": permission denied"},
+	    {{"/etc/passwd/x"}, 127, NULL},
+	    {{""}, 127, "exec: \"\": executable file not found in $PATH"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct ctr c;
@@ -865,7 +868,10 @@ static void test_exit_codes(void **state)
 	ctr_init(&c, argv);
 	char p[PATH_MAX], *out;
 	snprintf(p, sizeof(p), "%s/script", c.upper);
-	write_text(p, "\x7f" "ELF garbage", 0755);
+	write_text(p,
+		   "\x7f"
+		   "ELF garbage",
+		   0755);
 	struct berr *e = NULL;
 	assert_int_equal(ctr_run(&c, &out, NULL, &e), 126);
 	assert_non_null(e);
@@ -876,7 +882,8 @@ static void test_exit_codes(void **state)
 	/* Setup failures are 125 and say what failed. */
 	const char *argv2[] = {"true", NULL};
 	ctr_init(&c, argv2);
-	struct rt_mount m = {.type = RT_MOUNT_BIND, .source = "/nonexistent-src", .destination = "/x"};
+	struct rt_mount m = {
+	    .type = RT_MOUNT_BIND, .source = "/nonexistent-src", .destination = "/x"};
 	rt_spec_add_mount(&c.spec, &m);
 	assert_int_equal(ctr_run(&c, &out, NULL, &e), 125);
 	assert_non_null(e);
@@ -889,7 +896,8 @@ static void test_exit_codes(void **state)
 static void test_user_and_caps(void **state)
 {
 	struct ctr c;
-	const char *argv[] = {"sh", "-c", "id; grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status", NULL};
+	const char *argv[] = {"sh", "-c", "id; grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status",
+			      NULL};
 	ctr_init(&c, argv);
 	c.spec.uid = 1000;
 	c.spec.gid = 1000;
@@ -922,12 +930,12 @@ static void test_mounts_and_files(void **state)
 {
 	struct ctr c;
 	const char *argv[] = {
-		"sh", "-c",
-		"cat /data/in; echo x > /data/out 2>/dev/null && echo data-rw || echo data-ro;"
-		"echo s > /scratch/f && cat /scratch/f; grep ' /scratch ' /proc/mounts | cut -d' ' "
-		"-f3,4;"
-		"cat /etc/hostname; head -1 /etc/hosts",
-		NULL};
+	    "sh", "-c",
+	    "cat /data/in; echo x > /data/out 2>/dev/null && echo data-rw || echo data-ro;"
+	    "echo s > /scratch/f && cat /scratch/f; grep ' /scratch ' /proc/mounts | cut -d' ' "
+	    "-f3,4;"
+	    "cat /etc/hostname; head -1 /etc/hosts",
+	    NULL};
 	ctr_init(&c, argv);
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s/data", c.dir);
@@ -949,8 +957,9 @@ static void test_mounts_and_files(void **state)
 	close(dfd);
 	char *out;
 	assert_int_equal(ctr_run(&c, &out, NULL, NULL), 0);
-	assert_string_equal(out, "host data\ndata-ro\ns\ntmpfs rw,nosuid,nodev,relatime,size=1024k\n"
-				 "myhost\n127.0.0.1\tlocalhost\n");
+	assert_string_equal(out,
+			    "host data\ndata-ro\ns\ntmpfs rw,nosuid,nodev,relatime,size=1024k\n"
+			    "myhost\n127.0.0.1\tlocalhost\n");
 	free(out);
 	ctr_free(&c);
 }
@@ -959,11 +968,12 @@ static void test_mounts_and_files(void **state)
 static void test_files_cwd_ro(void **state)
 {
 	struct ctr c;
-	const char *argv[] = {"sh", "-c",
-			      "grep -c '^nameserver' /etc/resolv.conf; grep -c '127\\.' "
-			      "/etc/resolv.conf; pwd; touch /rootfile 2>/dev/null && echo root-rw || "
-			      "echo root-ro; ls -ld /work/dir | cut -c1",
-			      NULL};
+	const char *argv[] = {
+	    "sh", "-c",
+	    "grep -c '^nameserver' /etc/resolv.conf; grep -c '127\\.' "
+	    "/etc/resolv.conf; pwd; touch /rootfile 2>/dev/null && echo root-rw || "
+	    "echo root-ro; ls -ld /work/dir | cut -c1",
+	    NULL};
 	ctr_init(&c, argv);
 	struct berr *err = NULL;
 	int dfd = open(c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -986,10 +996,11 @@ static void test_files_cwd_ro(void **state)
 static void test_symlink_escape(void **state)
 {
 	struct ctr c;
-	const char *argv[] = {"sh", "-c",
-			      "touch /escape/sub/f && echo mounted; grep -c ' tmpfs ' /proc/mounts "
-			      ">/dev/null && grep -o '/outside/sub tmpfs' /proc/mounts; cat /hostfile",
-			      NULL};
+	const char *argv[] = {
+	    "sh", "-c",
+	    "touch /escape/sub/f && echo mounted; grep -c ' tmpfs ' /proc/mounts "
+	    ">/dev/null && grep -o '/outside/sub tmpfs' /proc/mounts; cat /hostfile",
+	    NULL};
 	ctr_init(&c, argv);
 	char outside[512], p[PATH_MAX], hostfile[512];
 	snprintf(outside, sizeof(outside), "%s/outside", c.dir);
@@ -1003,8 +1014,8 @@ static void test_symlink_escape(void **state)
 	struct rt_mount t = {.type = RT_MOUNT_TMPFS, .destination = "//escape//sub/"};
 	assert_int_equal(rt_spec_add_mount(&c.spec, &t), 0);
 	/* A file bind through a symlink to a host file replaces nothing on the host. */
-	struct rt_mount b = {.type = RT_MOUNT_BIND, .source = "/etc/hostname",
-			     .destination = "/hostfile"};
+	struct rt_mount b = {
+	    .type = RT_MOUNT_BIND, .source = "/etc/hostname", .destination = "/hostfile"};
 	assert_int_equal(rt_spec_add_mount(&c.spec, &b), 0);
 	char *out;
 	assert_int_equal(ctr_run(&c, &out, NULL, NULL), 0);
@@ -1090,9 +1101,11 @@ static void mctr_init(struct mctr *m, const char *const *argv)
 	struct rt_state st;
 	rt_state_init(&st);
 	assert_int_equal(rt_state_write(m->dirfd, &st, &err), 0);
-	m->o = (struct rt_monitor_opts){
-		.root = root, .runroot = runroot, .id = m->c.id, .spec = &m->c.spec,
-		.monitor_path = monitor_bin};
+	m->o = (struct rt_monitor_opts){.root = root,
+					.runroot = runroot,
+					.id = m->c.id,
+					.spec = &m->c.spec,
+					.monitor_path = monitor_bin};
 }
 
 static void mctr_free(struct mctr *m)
@@ -1193,8 +1206,9 @@ static void test_monitor_detached_logs(void **state)
 	char p[PATH_MAX], *raw = NULL;
 	snprintf(p, sizeof(p), "%s/containers/%s/%s-json.log", root, m.c.id, m.c.id);
 	assert_int_equal(read_file(p, &raw), 0);
-	assert_non_null(strstr(raw, "{\"log\":\"tab\\t\\u003c\\u0026\\u003e\\\"\\\\\\u0001\\ufffd\\n\","
-				    "\"stream\":\"stdout\",\"time\":\""));
+	assert_non_null(strstr(raw,
+			       "{\"log\":\"tab\\t\\u003c\\u0026\\u003e\\\"\\\\\\u0001\\ufffd\\n\","
+			       "\"stream\":\"stdout\",\"time\":\""));
 	free(raw);
 	mctr_free(&m);
 }
@@ -1254,8 +1268,7 @@ static void test_monitor_attach_pipes(void **state)
 	mctr_free(&m);
 }
 
-static void relay_with_input(int conn, const char *input, int want, int *ret_exit,
-			     char **ret_out)
+static void relay_with_input(int conn, const char *input, int want, int *ret_exit, char **ret_out)
 {
 	int in[2], out[2];
 	struct berr *err = NULL;
@@ -1299,8 +1312,8 @@ static void test_monitor_attach_tty(void **state)
 	/* The first client types a command and then the detach keys. */
 	int exit_code = -1;
 	char *s = NULL;
-	relay_with_input(conn, "sleep 0.3; stty size; echo mark-$((6*7))\n\x10\x11", RT_ATTACH_DETACHED,
-			 &exit_code, &s);
+	relay_with_input(conn, "sleep 0.3; stty size; echo mark-$((6*7))\n\x10\x11",
+			 RT_ATTACH_DETACHED, &exit_code, &s);
 	free(s);
 	close(conn);
 	struct rt_state st;
@@ -1372,7 +1385,8 @@ static void test_monitor_start_failure(void **state)
 	assert_int_equal(rt_state_read(m.dirfd, &st, &err), 0);
 	assert_int_equal(st.status, RT_STATUS_CREATED);
 	assert_int_equal(st.exit_code, 127);
-	assert_string_equal(st.error, "exec: \"no-such-command\": executable file not found in $PATH");
+	assert_string_equal(st.error,
+			    "exec: \"no-such-command\": executable file not found in $PATH");
 	assert_clean(m.c.id, 0, 0);
 	mctr_free(&m);
 }
@@ -1540,14 +1554,17 @@ static void test_state_reconcile(void **state)
 	assert_int_equal(got.status, RT_STATUS_EXITED);
 
 	/* Broken state files are errors, not crashes. */
-	const char *bad[] = {"", "[]", "{\"Status\":\"flying\"}", "{\"Status\":1}",
+	const char *bad[] = {"",
+			     "[]",
+			     "{\"Status\":\"flying\"}",
+			     "{\"Status\":1}",
 			     "{\"Status\":\"running\",\"Pid\":\"1\"}",
 			     "{\"Status\":\"running\",\"Pid\":-5}",
 			     "{\"Status\":\"exited\",\"ExitCode\":999}",
 			     "{\"Status\":\"exited\",\"Error\":[]}"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		assert_int_equal(fs_write_atomic_at(dirfd, "state.json", bad[i], strlen(bad[i]), 0600),
-				 0);
+		assert_int_equal(
+		    fs_write_atomic_at(dirfd, "state.json", bad[i], strlen(bad[i]), 0600), 0);
 		assert_true(rt_state_read(dirfd, &got, &err) < 0);
 		assert_non_null(err);
 		berr_free(err);
@@ -1576,31 +1593,31 @@ static void test_state_reconcile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_json),
-		cmocka_unit_test(test_mount_options),
-		cmocka_unit_test(test_detach_keys),
-		cmocka_unit_test(test_restart_parse),
-		cmocka_unit_test(test_id_time),
-		cmocka_unit_test_teardown(test_pid1_hostname_nnp, test_teardown),
-		cmocka_unit_test_teardown(test_proc_sys_masked, test_teardown),
-		cmocka_unit_test_teardown(test_dev, test_teardown),
-		cmocka_unit_test_teardown(test_overlay, test_teardown),
-		cmocka_unit_test_teardown(test_many_layers, test_teardown),
-		cmocka_unit_test_teardown(test_overlay_mount2, test_teardown),
-		cmocka_unit_test_teardown(test_exit_codes, test_teardown),
-		cmocka_unit_test_teardown(test_user_and_caps, test_teardown),
-		cmocka_unit_test_teardown(test_mounts_and_files, test_teardown),
-		cmocka_unit_test_teardown(test_files_cwd_ro, test_teardown),
-		cmocka_unit_test_teardown(test_symlink_escape, test_teardown),
-		cmocka_unit_test_teardown(test_pty, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_detached_logs, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_attach_pipes, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_attach_tty, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_start_failure, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_autoremove_restart, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_killed_and_rss, test_teardown),
-		cmocka_unit_test_teardown(test_monitor_signal_exit, test_teardown),
-		cmocka_unit_test(test_state_reconcile),
+	    cmocka_unit_test(test_spec_json),
+	    cmocka_unit_test(test_mount_options),
+	    cmocka_unit_test(test_detach_keys),
+	    cmocka_unit_test(test_restart_parse),
+	    cmocka_unit_test(test_id_time),
+	    cmocka_unit_test_teardown(test_pid1_hostname_nnp, test_teardown),
+	    cmocka_unit_test_teardown(test_proc_sys_masked, test_teardown),
+	    cmocka_unit_test_teardown(test_dev, test_teardown),
+	    cmocka_unit_test_teardown(test_overlay, test_teardown),
+	    cmocka_unit_test_teardown(test_many_layers, test_teardown),
+	    cmocka_unit_test_teardown(test_overlay_mount2, test_teardown),
+	    cmocka_unit_test_teardown(test_exit_codes, test_teardown),
+	    cmocka_unit_test_teardown(test_user_and_caps, test_teardown),
+	    cmocka_unit_test_teardown(test_mounts_and_files, test_teardown),
+	    cmocka_unit_test_teardown(test_files_cwd_ro, test_teardown),
+	    cmocka_unit_test_teardown(test_symlink_escape, test_teardown),
+	    cmocka_unit_test_teardown(test_pty, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_detached_logs, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_attach_pipes, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_attach_tty, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_start_failure, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_autoremove_restart, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_killed_and_rss, test_teardown),
+	    cmocka_unit_test_teardown(test_monitor_signal_exit, test_teardown),
+	    cmocka_unit_test(test_state_reconcile),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
