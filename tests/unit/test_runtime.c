@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1366,6 +1367,85 @@ static void test_monitor_attach_tty(void **state)
 	mctr_free(&m);
 }
 
+/* Read from fd until the collected text contains want (or 20 s pass). */
+static void read_until(int fd, struct buf *b, const char *want)
+{
+	for (int i = 0; i < 200 && !(b->data && strstr(b->data, want)); i++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		char tmp[4096];
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n <= 0)
+			break;
+		buf_append(b, tmp, (size_t)n);
+	}
+	if (!b->data || !strstr(b->data, want))
+		fail_msg("never saw '%s' in: %s", want, b->data ? b->data : "");
+}
+
+/* The client side on a real terminal: raw mode while attached (restored after), the
+ * terminal's size sent at start and again on SIGWINCH. */
+static void test_attach_terminal(void **state)
+{
+	struct mctr m;
+	const char *argv[] = {"sh", "-c", "while read -r l; do eval \"$l\"; done", NULL};
+	mctr_init(&m, argv);
+	m.c.spec.tty = 1;
+	m.o.interactive = 1;
+	struct rt_monitor_started started;
+	struct berr *err = NULL;
+	int code, conn;
+	assert_int_equal(rt_monitor_start(&m.o, &conn, &started, &code, &err), 0);
+	track(m.c.id, started.pid, started.monitor_pid);
+
+	int master, slave, out[2];
+	assert_int_equal(rt_pty_open(AT_FDCWD, "/dev/ptmx", &master, &slave), 0);
+	assert_int_equal(rt_pty_set_size(slave, 30, 90), 0);
+	struct termios t;
+	assert_int_equal(tcgetattr(slave, &t), 0);
+	assert_true(t.c_lflag & ICANON);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	pid_t relay = fork();
+	assert_true(relay >= 0);
+	if (relay == 0) {
+		struct rt_attach_io io = {.in = slave, .out = out[1], .err = out[1], .tty = 1};
+		int ec = -1;
+		int r = rt_attach_relay(conn, &io, &ec, NULL);
+		_exit(r == RT_ATTACH_EXITED ? ec : 100);
+	}
+	close(out[1]);
+	close(conn);
+	struct buf b = BUF_INIT;
+	const char *cmd = "stty size\n";
+	assert_int_equal(write(master, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+	read_until(out[0], &b, "30 90\r\n");
+	/* The relay has the terminal in raw mode now. */
+	assert_int_equal(tcgetattr(slave, &t), 0);
+	assert_false(t.c_lflag & (ICANON | ECHO));
+	assert_int_equal(rt_pty_set_size(slave, 20, 70), 0);
+	assert_int_equal(kill(relay, SIGWINCH), 0);
+	cmd = "sleep 0.3; stty size; exit 3\n";
+	assert_int_equal(write(master, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+	read_until(out[0], &b, "20 70\r\n");
+	int status;
+	assert_int_equal(waitpid(relay, &status, 0), relay);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+	/* Restored on the way out. */
+	assert_int_equal(tcgetattr(slave, &t), 0);
+	assert_true(t.c_lflag & ICANON);
+	buf_free(&b);
+	close(out[0]);
+	close(master);
+	close(slave);
+	struct rt_state st;
+	wait_exited(&m, &st);
+	assert_int_equal(st.exit_code, 3);
+	assert_clean(m.c.id, started.pid, started.monitor_pid);
+	mctr_free(&m);
+}
+
 static void test_monitor_start_failure(void **state)
 {
 	struct mctr m;
@@ -1613,6 +1693,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_monitor_detached_logs, test_teardown),
 	    cmocka_unit_test_teardown(test_monitor_attach_pipes, test_teardown),
 	    cmocka_unit_test_teardown(test_monitor_attach_tty, test_teardown),
+	    cmocka_unit_test_teardown(test_attach_terminal, test_teardown),
 	    cmocka_unit_test_teardown(test_monitor_start_failure, test_teardown),
 	    cmocka_unit_test_teardown(test_monitor_autoremove_restart, test_teardown),
 	    cmocka_unit_test_teardown(test_monitor_killed_and_rss, test_teardown),
