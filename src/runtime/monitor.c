@@ -1116,7 +1116,8 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 		int c = fcntl(sv[1], F_DUPFD_CLOEXEC, 10), f = fcntl(memfd, F_DUPFD_CLOEXEC, 10);
 		if (c < 0 || f < 0 || move_fd(c, MON_FD_CONN) < 0 || move_fd(f, MON_FD_OPTS) < 0)
 			_exit(RT_EXIT_SETUP);
-		char *argv[] = {"berth-monitor", NULL};
+		/* The id is only for `ps`: the options come from fd 4. */
+		char *argv[] = {"berth-monitor", (char *)o->id, NULL};
 		execv(path, argv);
 		char msg[PATH_MAX + 64];
 		snprintf(msg, sizeof(msg), "exec '%s': %s", path, strerror(errno));
