@@ -2049,6 +2049,12 @@ int imgarchive_import_check(const struct imgarchive_import_opts *o, struct berr 
 		return r;
 	if (o->os && !streq(o->os, "linux"))
 		return berr_set(err, EINVAL, "operating system \"%s\" is not supported", o->os);
+	if (o->message) {
+		json_t *t = json_string(o->message);
+		if (!t)
+			return berr_set(err, EINVAL, "the message is not valid UTF-8");
+		json_decref(t);
+	}
 	return 0;
 }
 

@@ -1112,8 +1112,45 @@ static const struct {
 	{"USER", KW_CHANGE},       {"VOLUME", KW_CHANGE},    {"WORKDIR", KW_CHANGE},
 };
 
+/* JSON strings are UTF-8: text that is not can not go into a config. */
+static int utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+		      : (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
+			return 0;
+		unsigned cp = n == 0 ? *p : *p & (0x3f >> n);
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+static int apply_instruction(struct imgconfig_changer *c, const char *keyword, const char *rest,
+			     struct berr **err);
+
 int imgconfig_apply_instruction(struct imgconfig_changer *c, const char *keyword,
 				const char *rest, struct berr **err)
+{
+	if (!utf8_valid(keyword) || !utf8_valid(rest))
+		return berr_set(err, EINVAL, "instruction is not valid UTF-8");
+	int r = apply_instruction(c, keyword, rest, err);
+	if (r < 0 && err && !*err)
+		berr_set(err, r, "%s", strerror(-r));
+	return r;
+}
+
+static int apply_instruction(struct imgconfig_changer *c, const char *keyword, const char *rest,
+			     struct berr **err)
 {
 	char kw[16];
 	size_t i;
