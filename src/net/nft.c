@@ -1,0 +1,566 @@
+#include "nft.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "buf.h"
+#include "log.h"
+#include "banned.h"
+
+#define PREFIX_MAX 24
+#define COMMENT_BASE "berth-base"
+
+struct rule {
+	char family[8];
+	char chain[32];
+	long long handle;
+	char comment[160];
+};
+
+struct rules {
+	struct rule *v;
+	size_t n;
+};
+
+static int prefix_check(const char **prefix, struct berr **err)
+{
+	if (!*prefix)
+		*prefix = NET_NFT_DEFAULT_PREFIX;
+	size_t n = strlen(*prefix);
+	if (n == 0 || n > PREFIX_MAX)
+		return berr_set(err, EINVAL, "bad nft table prefix '%s'", *prefix);
+	for (const char *p = *prefix; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return berr_set(err, EINVAL, "bad nft table prefix '%s'", *prefix);
+	return 0;
+}
+
+/* Owners end up inside nft comments: a conservative alphabet keeps quoting out of it. */
+static int owner_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 80)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* Run nft commands; with ret_json, the output in JSON (with handles), owned by the caller.
+ * -ENOENT when nft says a table/chain/rule does not exist, -EPERM without the right. */
+static int nft_exec(const char *cmds, char **ret_json, struct berr **err)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx)
+		return berr_set(err, ENOMEM, "nftables context");
+	/* libnftables prints to stdout/stderr by default; a library must not. */
+	nft_ctx_buffer_output(ctx);
+	nft_ctx_buffer_error(ctx);
+	if (ret_json)
+		nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+	int rc = nft_run_cmd_from_buffer(ctx, cmds);
+	int r = 0;
+	if (rc != 0) {
+		const char *e = nft_ctx_get_error_buffer(ctx);
+		e = e ? e : "";
+		const char *line = strstr(e, "Error: ");
+		line = line ? line + 7 : e;
+		size_t len = strcspn(line, "\n");
+		if (strstr(e, "No such file or directory"))
+			r = -ENOENT;
+		else if (strstr(e, "Operation not permitted"))
+			r = -EPERM;
+		else
+			r = -EIO;
+		berr_set(err, -r, "nftables: %.*s", (int)(len > 300 ? 300 : len), line);
+	} else if (ret_json) {
+		const char *out = nft_ctx_get_output_buffer(ctx);
+		*ret_json = strdup(out ? out : "");
+		if (!*ret_json)
+			r = -ENOMEM;
+	}
+	nft_ctx_free(ctx);
+	return r;
+}
+
+static int lock_nft(const char *prefix, int *ret, struct berr **err)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/run/berth-%s.nft.lock", prefix);
+	for (;;) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return berr_errno(err, errno, "lock '%s'", path);
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				int e = errno;
+				close(fd);
+				return berr_errno(err, e, "lock '%s'", path);
+			}
+		/* net_nft_destroy() unlinks the file while holding it: a waiter on the old
+		 * inode must try again, or it would run beside a newcomer. */
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev) {
+			*ret = fd;
+			return 0;
+		}
+		close(fd);
+	}
+}
+
+static int rules_add_from_json(struct rules *rs, const char *text, struct berr **err)
+{
+	json_error_t je;
+	_cleanup_json_ json_t *j = json_loads(text, 0, &je);
+	json_t *arr = json_object_get(j, "nftables");
+	if (!json_is_array(arr))
+		return berr_set(err, EIO, "nftables: unexpected JSON listing");
+	size_t i;
+	json_t *it;
+	json_array_foreach(arr, i, it)
+	{
+		json_t *r = json_object_get(it, "rule");
+		if (!json_is_object(r))
+			continue;
+		json_t *fam = json_object_get(r, "family"), *ch = json_object_get(r, "chain");
+		json_t *h = json_object_get(r, "handle"), *c = json_object_get(r, "comment");
+		if (!json_is_string(fam) || !json_is_string(ch) || !json_is_integer(h))
+			continue;
+		struct rule *nv = realloc(rs->v, (rs->n + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		rs->v = nv;
+		struct rule *ru = &rs->v[rs->n++];
+		snprintf(ru->family, sizeof(ru->family), "%s", json_string_value(fam));
+		snprintf(ru->chain, sizeof(ru->chain), "%s", json_string_value(ch));
+		ru->handle = (long long)json_integer_value(h);
+		snprintf(ru->comment, sizeof(ru->comment), "%s",
+			 json_is_string(c) ? json_string_value(c) : "");
+	}
+	return 0;
+}
+
+/* Every rule of berth's two tables (a missing table has none). */
+static int list_rules(const char *prefix, struct rules *rs, struct berr **err)
+{
+	char cmd[128];
+	memset(rs, 0, sizeof(*rs));
+	for (int t = 0; t < 2; t++) {
+		if (t == 0)
+			snprintf(cmd, sizeof(cmd), "list table ip %s_nat", prefix);
+		else
+			snprintf(cmd, sizeof(cmd), "list table inet %s", prefix);
+		_cleanup_free_ char *out = NULL;
+		struct berr *e = NULL;
+		int r = nft_exec(cmd, &out, &e);
+		if (r == -ENOENT) {
+			berr_free(e);
+			continue;
+		}
+		if (r < 0) {
+			if (err && !*err)
+				*err = e;
+			else
+				berr_free(e);
+			free(rs->v);
+			rs->v = NULL;
+			return r;
+		}
+		r = rules_add_from_json(rs, out, err);
+		if (r < 0) {
+			free(rs->v);
+			rs->v = NULL;
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int put_delete(struct buf *b, const char *prefix, const struct rule *ru)
+{
+	if (streq(ru->family, "ip"))
+		return buf_printf(b, "delete rule ip %s_nat %s handle %lld\n", prefix, ru->chain,
+				  ru->handle);
+	return buf_printf(b, "delete rule inet %s %s handle %lld\n", prefix, ru->chain,
+			  ru->handle);
+}
+
+/* Tables, chains and the jumps into berth's chains; idempotent (under the lock). */
+static int ensure_base(const char *prefix, struct berr **err)
+{
+	struct buf b = BUF_INIT;
+	int r = buf_printf(&b,
+			   "add table ip %1$s_nat\n"
+			   "add chain ip %1$s_nat prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
+			   "add chain ip %1$s_nat output { type nat hook output priority -100; policy accept; }\n"
+			   "add chain ip %1$s_nat postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
+			   "add chain ip %1$s_nat ports\n"
+			   "add table inet %1$s\n"
+			   "add set inet %1$s bridges { type ifname; }\n"
+			   "add chain inet %1$s guard { type filter hook prerouting priority raw; policy accept; }\n"
+			   "add chain inet %1$s forward { type filter hook forward priority filter; policy accept; }\n",
+			   prefix);
+	if (r >= 0)
+		r = nft_exec(b.data, NULL, err);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+
+	struct rules rs;
+	r = list_rules(prefix, &rs, err);
+	if (r < 0)
+		return r;
+	int have_pre = 0, have_out = 0, have_fwd = 0;
+	for (size_t i = 0; i < rs.n; i++) {
+		if (!streq(rs.v[i].comment, COMMENT_BASE))
+			continue;
+		have_pre |= streq(rs.v[i].chain, "prerouting");
+		have_out |= streq(rs.v[i].chain, "output");
+		have_fwd |= streq(rs.v[i].chain, "forward");
+	}
+	free(rs.v);
+	if (!have_pre)
+		r = buf_printf(&b, "insert rule ip %s_nat prerouting fib daddr type local jump ports comment \"%s\"\n",
+			       prefix, COMMENT_BASE);
+	if (r >= 0 && !have_out)
+		r = buf_printf(&b, "insert rule ip %s_nat output fib daddr type local jump ports comment \"%s\"\n",
+			       prefix, COMMENT_BASE);
+	/* First in forward: traffic to a published port passes the isolation rules below
+	 * (a container of another network may use a published port, as from outside). */
+	if (r >= 0 && !have_fwd)
+		r = buf_printf(&b, "insert rule inet %s forward ct status dnat accept comment \"%s\"\n",
+			       prefix, COMMENT_BASE);
+	if (r >= 0 && b.len)
+		r = nft_exec(b.data, NULL, err);
+	buf_free(&b);
+	return r;
+}
+
+int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	if (!net_ifname_valid(nc->bridge))
+		return berr_set(err, EINVAL, "bad bridge name '%s'", nc->bridge);
+	_cleanup_close_ int lockfd = -1;
+	r = lock_nft(prefix, &lockfd, err);
+	if (r >= 0)
+		r = ensure_base(prefix, err);
+	if (r < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+
+	char owner[64], sn[NET_CIDR4_STRLEN];
+	snprintf(owner, sizeof(owner), "berth-net:%s", nc->bridge);
+	net_subnet_format(&nc->subnet, sn);
+	const char *br = nc->bridge;
+	struct rules rs;
+	r = list_rules(prefix, &rs, err);
+	if (r < 0)
+		return r;
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < rs.n && r >= 0; i++)
+		if (streq(rs.v[i].comment, owner))
+			r = put_delete(&b, prefix, &rs.v[i]);
+	free(rs.v);
+	if (r >= 0)
+		r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix, br);
+	if (r >= 0 && !nc->internal)
+		r = buf_printf(&b,
+			       "add rule ip %1$s_nat postrouting ip saddr %2$s oifname != \"%3$s\" masquerade comment \"%4$s\"\n",
+			       prefix, sn, br, owner);
+	if (r >= 0)
+		r = buf_printf(&b,
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ip saddr 127.0.0.0/8 masquerade comment \"%3$s\"\n"
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ct status dnat ip saddr %4$s masquerade comment \"%3$s\"\n"
+			       "add rule inet %1$s guard iifname \"%2$s\" ip daddr 127.0.0.0/8 drop comment \"%3$s\"\n",
+			       prefix, br, owner, sn);
+	if (r >= 0 && nc->internal)
+		r = buf_printf(&b,
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" drop comment \"%3$s\"\n"
+			       "add rule inet %1$s forward oifname \"%2$s\" iifname != \"%2$s\" drop comment \"%3$s\"\n",
+			       prefix, br, owner);
+	else if (r >= 0)
+		r = buf_printf(&b,
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" oifname @bridges drop comment \"%3$s\"\n",
+			       prefix, br, owner);
+	if (r >= 0)
+		r = nft_exec(b.data, NULL, err);
+	buf_free(&b);
+	if (r < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+	return 0;
+}
+
+/* Delete the rules whose comment owned() accepts, retrying when a rule vanished between
+ * the listing and the delete (another berth removed it: the outcome is the same). */
+static int delete_owned(const char *prefix, int (*owned)(const char *comment, const void *data),
+			const void *data, struct berr **err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct rules rs;
+		int r = list_rules(prefix, &rs, err);
+		if (r < 0)
+			return r;
+		struct buf b = BUF_INIT;
+		for (size_t i = 0; i < rs.n && r >= 0; i++)
+			if (owned(rs.v[i].comment, data))
+				r = put_delete(&b, prefix, &rs.v[i]);
+		free(rs.v);
+		if (r >= 0 && b.len) {
+			struct berr *e = NULL;
+			r = nft_exec(b.data, NULL, &e);
+			if (r == -ENOENT && attempt < 3) {
+				berr_free(e);
+				buf_free(&b);
+				continue;
+			}
+			if (r < 0 && err && !*err)
+				*err = TAKE_PTR(e);
+			berr_free(e);
+		}
+		buf_free(&b);
+		return r;
+	}
+}
+
+static int owned_by_string(const char *comment, const void *data)
+{
+	return streq(comment, (const char *)data);
+}
+
+int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	if (!net_ifname_valid(nc->bridge))
+		return berr_set(err, EINVAL, "bad bridge name '%s'", nc->bridge);
+	_cleanup_close_ int lockfd = -1;
+	r = lock_nft(prefix, &lockfd, err);
+	if (r < 0)
+		return r;
+	char owner[64], cmd[160];
+	snprintf(owner, sizeof(owner), "berth-net:%s", nc->bridge);
+	r = delete_owned(prefix, owned_by_string, owner, err);
+	if (r < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+	snprintf(cmd, sizeof(cmd), "delete element inet %s bridges { \"%s\" }", prefix, nc->bridge);
+	struct berr *e = NULL;
+	r = nft_exec(cmd, NULL, &e);
+	berr_free(e);
+	/* Gone already (or the table is): that is the state we want. */
+	return r == -ENOENT ? 0 : r < 0 ? berr_set(err, -r, "network '%s': remove bridge from set",
+						     nc->name)
+				       : 0;
+}
+
+/* "berth:<id>:<proto>:<ip or *>:<port>" */
+struct port_owner {
+	char id[96];
+	char proto[8];
+	char ip[20];
+	unsigned port;
+};
+
+static int parse_port_comment(const char *c, struct port_owner *o)
+{
+	if (strncmp(c, "berth:", 6) != 0)
+		return -EINVAL;
+	const char *p = c + 6;
+	const char *f[4];
+	size_t l[4];
+	for (int i = 0; i < 4; i++) {
+		f[i] = p;
+		const char *colon = i < 3 ? strchr(p, ':') : p + strlen(p);
+		if (!colon)
+			return -EINVAL;
+		l[i] = (size_t)(colon - p);
+		p = colon + (i < 3);
+	}
+	if (l[0] == 0 || l[0] >= sizeof(o->id) || l[1] == 0 || l[1] >= sizeof(o->proto) ||
+	    l[2] == 0 || l[2] >= sizeof(o->ip) || l[3] == 0 || l[3] > 5)
+		return -EINVAL;
+	snprintf(o->id, sizeof(o->id), "%.*s", (int)l[0], f[0]);
+	snprintf(o->proto, sizeof(o->proto), "%.*s", (int)l[1], f[1]);
+	snprintf(o->ip, sizeof(o->ip), "%.*s", (int)l[2], f[2]);
+	o->port = 0;
+	for (size_t i = 0; i < l[3]; i++) {
+		if (f[3][i] < '0' || f[3][i] > '9')
+			return -EINVAL;
+		o->port = o->port * 10 + (unsigned)(f[3][i] - '0');
+	}
+	return 0;
+}
+
+struct ports_match {
+	const char *id;
+	const struct net_ports *ports; /* NULL: only the id's own rules */
+};
+
+static int owned_by_port(const char *comment, const void *data)
+{
+	const struct ports_match *m = data;
+	struct port_owner o;
+	if (parse_port_comment(comment, &o) < 0)
+		return 0;
+	if (streq(o.id, m->id))
+		return 1;
+	for (size_t i = 0; m->ports && i < m->ports->n; i++) {
+		const struct net_port *p = &m->ports->v[i];
+		if (!p->published || p->family != AF_INET)
+			continue;
+		const char *ip = streq(p->host_ip, "0.0.0.0") ? "*" : p->host_ip;
+		if (o.port == p->host_port && streq(o.proto, net_proto_name(p->proto)) &&
+		    (streq(o.ip, "*") || streq(ip, "*") || streq(o.ip, ip))) {
+			log_info("removing stale published port %s:%u/%s of container %.12s",
+				 o.ip, o.port, o.proto, o.id);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t container_ip,
+		      const struct net_ports *ports, struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	if (!owner_valid(container_id))
+		return berr_set(err, EINVAL, "bad container id '%s'", container_id);
+	_cleanup_close_ int lockfd = -1;
+	r = lock_nft(prefix, &lockfd, err);
+	if (r >= 0)
+		r = ensure_base(prefix, err);
+	if (r < 0)
+		return r;
+
+	struct ports_match m = {container_id, ports};
+	struct rules rs;
+	r = list_rules(prefix, &rs, err);
+	if (r < 0)
+		return r;
+	struct buf b = BUF_INIT;
+	/* Old and stale rules go in the same batch as the new ones: the kernel applies it
+	 * atomically, so no packet meets a half-updated chain. */
+	for (size_t i = 0; i < rs.n && r >= 0; i++)
+		if (streq(rs.v[i].family, "ip") && streq(rs.v[i].chain, "ports") &&
+		    owned_by_port(rs.v[i].comment, &m))
+			r = put_delete(&b, prefix, &rs.v[i]);
+	free(rs.v);
+	char cip[NET_IP4_STRLEN];
+	net_ip4_format(container_ip, cip);
+	for (size_t i = 0; i < ports->n && r >= 0; i++) {
+		const struct net_port *p = &ports->v[i];
+		if (!p->published || p->family != AF_INET || p->host_port == 0)
+			continue;
+		uint32_t hip = 0;
+		if (net_ip4_parse(p->host_ip, &hip) < 0) {
+			r = berr_set(err, EINVAL, "bad host address '%s'", p->host_ip);
+			break;
+		}
+		const char *proto = net_proto_name(p->proto);
+		if (hip == 0)
+			r = buf_printf(&b,
+				       "add rule ip %s_nat ports meta l4proto %s th dport %u dnat to %s:%u comment \"berth:%s:%s:*:%u\"\n",
+				       prefix, proto, p->host_port, cip, p->container_port,
+				       container_id, proto, p->host_port);
+		else
+			r = buf_printf(&b,
+				       "add rule ip %s_nat ports ip daddr %s meta l4proto %s th dport %u dnat to %s:%u comment \"berth:%s:%s:%s:%u\"\n",
+				       prefix, p->host_ip, proto, p->host_port, cip,
+				       p->container_port, container_id, proto, p->host_ip,
+				       p->host_port);
+	}
+	if (r >= 0 && b.len)
+		r = nft_exec(b.data, NULL, err);
+	buf_free(&b);
+	if (r < 0)
+		return berr_wrap(err, "publish ports of %.12s", container_id);
+	return 0;
+}
+
+int net_nft_ports_del(const char *prefix, const char *container_id, struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	if (!owner_valid(container_id))
+		return berr_set(err, EINVAL, "bad container id '%s'", container_id);
+	_cleanup_close_ int lockfd = -1;
+	r = lock_nft(prefix, &lockfd, err);
+	if (r < 0)
+		return r;
+	struct ports_match m = {container_id, NULL};
+	r = delete_owned(prefix, owned_by_port, &m, err);
+	if (r < 0)
+		return berr_wrap(err, "unpublish ports of %.12s", container_id);
+	return 0;
+}
+
+int net_nft_count(const char *prefix, const char *container_id, const char *bridge,
+		  struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	struct rules rs;
+	r = list_rules(prefix, &rs, err);
+	if (r < 0)
+		return r;
+	char owner[64];
+	snprintf(owner, sizeof(owner), "berth-net:%s", bridge ? bridge : "");
+	struct ports_match m = {container_id, NULL};
+	int n = 0;
+	for (size_t i = 0; i < rs.n; i++)
+		n += container_id ? owned_by_port(rs.v[i].comment, &m)
+				  : streq(rs.v[i].comment, owner);
+	free(rs.v);
+	return n;
+}
+
+int net_nft_destroy(const char *prefix, struct berr **err)
+{
+	int r = prefix_check(&prefix, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int lockfd = -1;
+	r = lock_nft(prefix, &lockfd, err);
+	if (r < 0)
+		return r;
+	char cmd[96];
+	for (int t = 0; t < 2; t++) {
+		if (t == 0)
+			snprintf(cmd, sizeof(cmd), "delete table ip %s_nat", prefix);
+		else
+			snprintf(cmd, sizeof(cmd), "delete table inet %s", prefix);
+		struct berr *e = NULL;
+		r = nft_exec(cmd, NULL, &e);
+		if (r < 0 && r != -ENOENT) {
+			if (err && !*err)
+				*err = TAKE_PTR(e);
+			berr_free(e);
+			return r;
+		}
+		berr_free(e);
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "/run/berth-%s.nft.lock", prefix);
+	unlink(path);
+	return 0;
+}
