@@ -469,7 +469,8 @@ static void test_dir_producer(void **state)
 	close(rfd);
 	assert_true(imgarchive_producer_finish(p, &err) < 0);
 	assert_non_null(err);
-	assert_int_equal(err->code, EPIPE);
+	/* EPIPE, or ECONNRESET when unread data was still queued on the socket. */
+	assert_true(err->code == EPIPE || err->code == ECONNRESET);
 	berr_free(err);
 	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
 }
