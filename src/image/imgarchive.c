@@ -635,8 +635,10 @@ int imgarchive_produce_dir_tar(void *opaque, int out_fd, struct berr **err)
 		const char *rel = full && strlen(full) >= rootlen ? full + rootlen : "";
 		while (*rel == '/')
 			rel++;
-		if (!*rel) {
-			archive_entry_free(e); /* the root itself */
+		/* The root itself is not an entry; sockets can not be in a tar (GNU tar skips
+		 * them too). */
+		if (!*rel || archive_entry_filetype(e) == AE_IFSOCK) {
+			archive_entry_free(e);
 			continue;
 		}
 		_cleanup_free_ char *name = strdup(rel);

@@ -79,6 +79,10 @@ store_census() {
 	ln "$TEST_DIR/rootfs/etc/one" "$TEST_DIR/rootfs/etc/two"
 	mkdir -p "$TEST_DIR/rootfs/deep/er/still"
 	echo bottom >"$TEST_DIR/rootfs/deep/er/still/file"
+	mkfifo "$TEST_DIR/rootfs/tmp/fifo"
+	mknod "$TEST_DIR/rootfs/tmp/null" c 1 3
+	# A socket can not go into a tar: skipped, as GNU tar skips it.
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$TEST_DIR/rootfs/tmp/sock"
 	run_berth import "$TEST_DIR/rootfs" dir:1
 	local id=$output
 	local diff
@@ -96,6 +100,10 @@ store_census() {
 	assert_equal "$(cat "$dir/deep/er/still/file")" "bottom"
 	assert_equal "$(stat -c %i "$dir/etc/one")" "$(stat -c %i "$dir/etc/two")"
 	[ -x "$dir/bin/busybox" ]
+	[ -p "$dir/tmp/fifo" ]
+	[ -c "$dir/tmp/null" ]
+	[ ! -e "$dir/tmp/sock" ]
+	assert_equal "$(stat -c %a "$dir/tmp")" "1777"
 }
 
 @test "import: from stdin with -" {
