@@ -38,6 +38,7 @@ static const struct command commands[] = {
 	{"history", cmd_history, "Show the history of an image"},
 	{"image history", cmd_history, NULL},
 	{"image prune", cmd_image_prune, "Remove unused images"},
+	{"registry", cmd_registry, "Run and manage a private image registry"},
 	{"info", cmd_info, "Display system-wide information"},
 	{"system info", cmd_info, NULL},
 	{"version", cmd_version, "Show the berth version information"},

@@ -48,7 +48,8 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 	X(inspect)                                                                                 \
 	X(image_inspect)                                                                           \
 	X(history)                                                                                 \
-	X(image_prune)
+	X(image_prune)                                                                             \
+	X(registry)
 
 /* A command that is declared but not written yet. */
 #define CMD_STUB(name)                                                                             \

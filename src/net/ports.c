@@ -420,8 +420,6 @@ int net_ports_format_ps(const struct net_ports *ps, struct buf *out)
 			g->last = p->container_port;
 			continue;
 		}
-		if (p->container_port == g->last)
-			continue; /* the same port again (two entries alike): already shown */
 		/* A gap: the finished run is printed now, a new run starts under the key. */
 		r = emit_group(out, g, &first_item);
 		g->sample = p;
