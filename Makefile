@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON ?= meson
 
-.PHONY: all deps check demo bench fuzz clean unit cli asan
+.PHONY: all deps check demo bench fuzz clean unit cli asan man
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -31,6 +31,10 @@ bench: deps all
 
 fuzz: deps
 	@scripts/fuzz.sh
+
+# Man pages from docs/cmd/*.md: $(BUILD)/man/man1/berth.1, berth-<command>.1.
+man:
+	@scripts/gen-man.sh $(BUILD)/man
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) fuzz/build

@@ -11,6 +11,7 @@ pkgs=(
 	libcrypt-dev libisal-dev
 	# tests
 	libcmocka-dev bats busybox-static jq curl python3 iproute2 util-linux
+	groff-base # man pages (make man) and their check in tests/cli/900-docs.bats
 	# fuzzing (libFuzzer) and the sanitizer build
 	clang-14 libclang-rt-14-dev
 	# peers for interop tests and benchmarks
