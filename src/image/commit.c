@@ -1,0 +1,496 @@
+/* Container changes -> image; see commit.h and docs/internals/COMMIT.md. */
+#include "commit.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <zlib.h>
+#ifdef BERTH_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
+
+#include "cleanup.h"
+#include "digest.h"
+#include "imgarchive.h"
+#include "imgconfig.h"
+#include "layerdiff.h"
+#include "unpack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+/* sha256 of 1024 zero bytes: a tar with no entries, Docker's "empty layer". */
+#define EMPTY_TAR_DIGEST "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+#define GZ_OUT (256 * 1024)
+
+/* ---- gzip into a blob writer ---- */
+
+/* igzip level 1 when libisal is there, else zlib level 1: both measured in COMMIT.md, where
+ * igzip compresses about as well and several times faster. Either way the output has no
+ * name and mtime 0 in its header, so one tar always gives one blob. */
+struct gz {
+	struct blob_writer *w;
+	unsigned char *out;
+#ifdef BERTH_HAVE_ISAL
+	struct isal_zstream is;
+	uint8_t *level_buf;
+#else
+	z_stream z;
+	int z_init;
+#endif
+};
+
+static int gz_init(struct gz *g, struct blob_writer *w)
+{
+	g->w = w;
+	g->out = malloc(GZ_OUT);
+	if (!g->out)
+		return -ENOMEM;
+#ifdef BERTH_HAVE_ISAL
+	g->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
+	if (!g->level_buf)
+		return -ENOMEM;
+	isal_deflate_init(&g->is);
+	g->is.level = 1;
+	g->is.level_buf = g->level_buf;
+	g->is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+	g->is.gzip_flag = IGZIP_GZIP;
+#else
+	/* windowBits 15 + 16: a gzip wrapper (RFC 1952) with zlib's blank header. */
+	if (deflateInit2(&g->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	g->z_init = 1;
+#endif
+	return 0;
+}
+
+static void gz_free(struct gz *g)
+{
+#ifdef BERTH_HAVE_ISAL
+	free(g->level_buf);
+#else
+	if (g->z_init)
+		deflateEnd(&g->z);
+#endif
+	free(g->out);
+}
+
+/* Compress len bytes (finish: the last call, with len possibly 0). */
+static int gz_write(struct gz *g, const void *data, size_t len, int finish, struct berr **err)
+{
+#ifdef BERTH_HAVE_ISAL
+	g->is.next_in = (uint8_t *)data;
+	g->is.avail_in = (uint32_t)len;
+	g->is.end_of_stream = finish ? 1 : 0;
+	g->is.flush = NO_FLUSH;
+	do {
+		g->is.next_out = g->out;
+		g->is.avail_out = GZ_OUT;
+		if (isal_deflate(&g->is) != COMP_OK)
+			return berr_set(err, EIO, "gzip: igzip failed");
+		size_t n = GZ_OUT - g->is.avail_out;
+		if (n && blob_writer_write(g->w, g->out, n, err) < 0)
+			return -EIO;
+	} while (g->is.avail_in > 0 || g->is.avail_out == 0 ||
+		 (finish && g->is.internal_state.state != ZSTATE_END));
+#else
+	g->z.next_in = (Bytef *)data;
+	g->z.avail_in = (uInt)len;
+	int zr;
+	do {
+		g->z.next_out = g->out;
+		g->z.avail_out = GZ_OUT;
+		zr = deflate(&g->z, finish ? Z_FINISH : Z_NO_FLUSH);
+		if (zr == Z_STREAM_ERROR)
+			return berr_set(err, EIO, "gzip: zlib failed");
+		size_t n = GZ_OUT - g->z.avail_out;
+		if (n && blob_writer_write(g->w, g->out, n, err) < 0)
+			return -EIO;
+	} while (g->z.avail_in > 0 || g->z.avail_out == 0 || (finish && zr != Z_STREAM_END));
+#endif
+	return 0;
+}
+
+/* ---- the layer: walk -> tar -> (gzip blob, socket to the unpacker) ---- */
+
+struct layer_job {
+	int upperfd;
+	int sock;
+	struct gz gz;
+	struct berr *gz_err; /* a failure inside the write callback */
+	struct layerdiff_stats stats;
+};
+
+static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, size_t len)
+{
+	struct layer_job *j = opaque;
+	/* The unpacker first, so that it works while we compress. */
+	int r = imgarchive_send_all(j->sock, buf, len);
+	if (r < 0) {
+		archive_set_error(a, -r, "send to the unpacker: %s", strerror(-r));
+		return -1;
+	}
+	if (gz_write(&j->gz, buf, len, 0, &j->gz_err) < 0) {
+		archive_set_error(a, EIO, "%s", j->gz_err ? j->gz_err->msg : "gzip failed");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int produce_layer(void *opaque, int out_fd, struct berr **err)
+{
+	struct layer_job *j = opaque;
+	_cleanup_archive_write_ struct archive *a = archive_write_new();
+	j->sock = out_fd;
+	if (!a)
+		return berr_set(err, ENOMEM, "out of memory");
+	/* pax for xattrs and long names, restricted so that plain entries stay ustar; no
+	 * padding of the last block, so an empty diff is the 1024 zero bytes Docker's empty
+	 * layer is. */
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open(a, j, NULL, tee_write, NULL) != ARCHIVE_OK)
+		return berr_set(err, EIO, "tar: %s", archive_error_string(a));
+	int r = layerdiff_write(j->upperfd, a, &j->stats, err);
+	if (r < 0) {
+		if (j->gz_err && err && *err) {
+			berr_free(*err);
+			*err = TAKE_PTR(j->gz_err);
+		}
+		return r;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		if (j->gz_err) {
+			if (err && !*err)
+				*err = TAKE_PTR(j->gz_err);
+			return -EIO;
+		}
+		int code = archive_errno(a);
+		return berr_set(err, code > 0 ? code : EIO, "tar: %s", archive_error_string(a));
+	}
+	return gz_write(&j->gz, NULL, 0, 1, err);
+}
+
+/* 1 when the directory has an entry, 0 when empty. */
+static int dir_has_entries(int fd)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	int found = 0;
+	while (!found && (de = readdir(d)))
+		found = !streq(de->d_name, ".") && !streq(de->d_name, "..");
+	closedir(d);
+	return found;
+}
+
+struct new_layer {
+	struct store_layer_info info;
+	int empty;
+};
+
+static int make_layer(struct store *s, int upperfd, const char *parent_chain, struct new_layer *ret,
+		      struct berr **err)
+{
+	struct layer_job j = {.upperfd = upperfd, .sock = -1};
+	struct blob_writer *w = NULL;
+	struct imgarchive_producer *prod = NULL;
+	struct berr *perr = NULL;
+	int fd = -1;
+	int r = store_blob_writer_new(s, NULL, &w, err);
+	if (r < 0)
+		return r;
+	if (gz_init(&j.gz, w) < 0) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The blob writer is used by the producer thread while this thread unpacks through the
+	 * same store handle: blob_writer_write touches only the writer (its temp fd and hash),
+	 * never the store, so this is no concurrent use of the handle. */
+	r = imgarchive_producer_start(produce_layer, &j, &fd, &prod, err);
+	if (r < 0)
+		goto out;
+	struct berr *uerr = NULL;
+	int ru = store_layer_unpack(s, fd, parent_chain, NULL, STORE_KEEP_NONE, &ret->info, &uerr);
+	close(fd); /* a producer blocked on a full socket gets EPIPE */
+	int rp = imgarchive_producer_finish(TAKE_PTR(prod), &perr);
+	/* The producer's error is the cause unless it only saw the unpacker go away. */
+	if (rp < 0 && rp != -EPIPE) {
+		if (err && !*err)
+			*err = TAKE_PTR(perr);
+		r = berr_wrap(err, "read the container's changes");
+	} else if (ru < 0) {
+		if (err && !*err)
+			*err = TAKE_PTR(uerr);
+		r = ru;
+	} else if (rp < 0) {
+		if (err && !*err)
+			*err = TAKE_PTR(perr);
+		r = rp;
+	}
+	berr_free(uerr);
+	if (r < 0)
+		goto out;
+	r = blob_writer_commit(TAKE_PTR(w), ret->info.blob_digest, &ret->info.blob_size, err);
+	if (r < 0)
+		goto out;
+	ret->info.blob_media_type = unpack_media_type(UNPACK_GZIP);
+	ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
+out:
+	blob_writer_abort(w);
+	berr_free(perr);
+	gz_free(&j.gz);
+	berr_free(j.gz_err);
+	return r;
+}
+
+/* ---- config, manifest, record ---- */
+
+struct base {
+	struct store_image *img; /* NULL: scratch */
+	json_t *config;          /* the base image's config document, or NULL */
+	struct imgconfig_info info;
+};
+
+static void base_clear(struct base *b)
+{
+	store_image_free(b->img);
+	json_decref(b->config);
+	imgconfig_info_free(&b->info);
+}
+
+static int base_load(struct store *s, const char *id, struct base *b, struct berr **err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = store_image_get(s, id, &b->img, err);
+	if (r < 0)
+		return r;
+	r = store_blob_read(s, b->img->id, IMGCONFIG_JSON_MAX, &text, &len, err);
+	if (r < 0)
+		return berr_wrap(err, "image %s: config", id);
+	r = imgconfig_parse(text, len, &b->config, &b->info, err);
+	if (r < 0)
+		return berr_wrap(err, "image %s: config", id);
+	/* The record's layers are what we stack on; the config must name the same ones. */
+	if (b->info.diff_ids.n != b->img->nlayers)
+		return berr_set(err, EBADMSG, "image %s: config has %zu layers, record %zu", id,
+				b->info.diff_ids.n, b->img->nlayers);
+	for (size_t i = 0; i < b->img->nlayers; i++)
+		if (!b->img->layers[i].diff_id || !streq(b->img->layers[i].diff_id, b->info.diff_ids.v[i]))
+			return berr_set(err, EBADMSG, "image %s: layer %zu differs in config and record",
+					id, i);
+	return 0;
+}
+
+/* The runtime config: the container's (or the base's), then the changes. */
+static int runtime_config(const struct commit_opts *o, json_t *base_config, json_t **ret,
+			  struct berr **err)
+{
+	json_t *src = o->config;
+	if (!src && base_config) {
+		json_t *c = json_object_get(base_config, "config");
+		src = json_is_object(c) ? c : NULL;
+	}
+	if (src && !json_is_object(src))
+		return berr_set(err, EINVAL, "the container's config is not an object");
+	json_t *cfg = src ? json_deep_copy(src) : json_object();
+	if (!cfg)
+		return berr_set(err, ENOMEM, "out of memory");
+	if (o->nchanges) {
+		int r = imgconfig_apply_changes(cfg, o->changes, o->nchanges, IMGCONFIG_CHANGE, err);
+		if (r < 0) {
+			json_decref(cfg);
+			return r;
+		}
+	}
+	*ret = cfg;
+	return 0;
+}
+
+int image_commit_check(const struct commit_opts *o, struct berr **err)
+{
+	json_t *cfg = NULL;
+	int r = runtime_config(o, NULL, &cfg, err);
+	json_decref(cfg);
+	return r;
+}
+
+static int build_config(const struct commit_opts *o, const struct base *b, json_t *cfg,
+			const struct new_layer *nl, const char *created, char **ret_text,
+			struct berr **err)
+{
+	const char *os = b->img ? b->info.os : NULL;
+	const char *arch = b->img ? b->info.architecture : NULL;
+	_cleanup_json_ json_t *img =
+		imgconfig_new(os ? os : "linux", arch ? arch : imgconfig_host_arch(),
+			      b->img ? b->info.variant : NULL, created, o->message);
+	if (!img)
+		return berr_set(err, ENOMEM, "out of memory");
+	int bad = json_object_set(img, "config", cfg);
+	if (o->author)
+		bad |= json_object_set_new(img, "author", json_string(o->author));
+	if (o->container_id)
+		bad |= json_object_set_new(img, "container", json_string(o->container_id));
+	for (size_t i = 0; b->img && i < b->info.diff_ids.n; i++)
+		bad |= imgconfig_add_diff_id(img, b->info.diff_ids.v[i]);
+	if (!nl->empty)
+		bad |= imgconfig_add_diff_id(img, nl->info.diff_id);
+	/* The base's history as it is (imgconfig_parse checked it is an array of objects),
+	 * then ours. */
+	json_t *bh = b->config ? json_object_get(b->config, "history") : NULL;
+	json_t *hist = json_object_get(img, "history");
+	if (json_is_array(bh))
+		bad |= json_array_extend(hist, bh);
+	bad |= imgconfig_add_history(img, created, o->created_by, o->message, nl->empty);
+	if (o->author) {
+		json_t *last = json_array_get(hist, json_array_size(hist) - 1);
+		bad |= json_object_set_new(last, "author", json_string(o->author));
+	}
+	if (bad)
+		return berr_set(err, ENOMEM, "out of memory");
+	*ret_text = json_dumps(img, JSON_COMPACT | JSON_SORT_KEYS);
+	return *ret_text ? 0 : berr_set(err, ENOMEM, "out of memory");
+}
+
+static json_t *desc(const char *mt, const char *digest, uint64_t size)
+{
+	return json_pack("{s:s,s:s,s:I}", "mediaType", mt, "digest", digest, "size",
+			 (json_int_t)size);
+}
+
+static int put_manifest(struct store *s, const struct store_image_layer *layers, size_t n,
+			const char *config_digest, size_t config_len, char *ret_digest,
+			struct berr **err)
+{
+	_cleanup_json_ json_t *arr = json_array();
+	if (!arr)
+		return berr_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(arr, desc(layers[i].media_type, layers[i].digest,
+						    layers[i].blob_size)) < 0)
+			return berr_set(err, ENOMEM, "out of memory");
+	_cleanup_json_ json_t *m =
+		json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType",
+			  IMGARCHIVE_MT_OCI_MANIFEST, "config",
+			  desc(IMGARCHIVE_MT_OCI_CONFIG, config_digest, config_len), "layers", arr);
+	_cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	if (!text)
+		return berr_set(err, ENOMEM, "out of memory");
+	return store_blob_put(s, text, strlen(text), ret_digest, err);
+}
+
+int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, struct berr **err)
+{
+	struct base b = {0};
+	struct new_layer nl = {.empty = 1};
+	_cleanup_json_ json_t *cfg = NULL;
+	_cleanup_free_ char *created = NULL, *text = NULL, *tag_time = NULL, *id_copy = NULL;
+	_cleanup_free_ struct store_image_layer *layers = NULL;
+	char id[DIGEST_STR_MAX], mdigest[DIGEST_STR_MAX];
+	int r = image_commit_check(o, err);
+	if (r < 0)
+		return r;
+	if (o->base_id && (r = base_load(s, o->base_id, &b, err)) < 0)
+		goto out;
+	if ((r = runtime_config(o, b.config, &cfg, err)) < 0)
+		goto out;
+	/* From here on blobs and a layer are written that only the record makes live: hold the
+	 * gc lock so that a concurrent gc does not sweep them first. */
+	if ((r = store_gc_hold(s, err)) < 0)
+		goto out;
+	if (o->upperfd >= 0) {
+		r = dir_has_entries(o->upperfd);
+		if (r < 0) {
+			r = berr_errno(err, r, "read the container's changes");
+			goto out;
+		}
+		const char *parent_chain =
+			b.img && b.img->nlayers ? b.img->layers[b.img->nlayers - 1].chain_id : NULL;
+		if (r > 0 && (r = make_layer(s, o->upperfd, parent_chain, &nl, err)) < 0)
+			goto out;
+	}
+
+	created = imgconfig_now();
+	if (!created) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = build_config(o, &b, cfg, &nl, created, &text, err)) < 0)
+		goto out;
+	if ((r = store_blob_put(s, text, strlen(text), id, err)) < 0)
+		goto out;
+
+	size_t nbase = b.img ? b.img->nlayers : 0, n = nbase + (nl.empty ? 0 : 1);
+	layers = calloc(n + 1, sizeof(*layers));
+	if (!layers) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	uint64_t size = 0;
+	for (size_t i = 0; i < nbase; i++) {
+		layers[i] = b.img->layers[i];
+		size += layers[i].size;
+	}
+	if (!nl.empty) {
+		layers[nbase] = (struct store_image_layer){
+			.digest = nl.info.blob_digest,
+			.media_type = (char *)nl.info.blob_media_type,
+			.blob_size = nl.info.blob_size,
+			.diff_id = nl.info.diff_id,
+			.chain_id = nl.info.chain_id,
+			.size = nl.info.size,
+		};
+		size += nl.info.size;
+	}
+	if ((r = put_manifest(s, layers, n, id, strlen(text), mdigest, err)) < 0)
+		goto out;
+	tag_time = o->name ? imgconfig_now() : NULL;
+	if (o->name && !tag_time) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	struct store_image rec = {
+		.id = id,
+		.manifest_digest = mdigest,
+		.manifest_media_type = IMGARCHIVE_MT_OCI_MANIFEST,
+		.layers = layers,
+		.nlayers = n,
+		.size = size,
+		.created = created,
+		.parent = b.img ? b.img->id : NULL,
+		.last_tag_time = tag_time,
+	};
+	id_copy = strdup(id);
+	if (!id_copy) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The record goes in last: until then everything written is garbage for store_gc. */
+	if ((r = store_lock_meta(s, 1, err)) < 0)
+		goto out;
+	r = store_image_put(s, &rec, err);
+	if (r >= 0 && o->name)
+		r = store_ref_set(s, o->name, id, err);
+	store_unlock_meta(s);
+	if (r < 0)
+		goto out;
+	*ret_id = TAKE_PTR(id_copy);
+	r = 0;
+out:
+	base_clear(&b);
+	return r < 0 ? r : 0;
+}
