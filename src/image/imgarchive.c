@@ -33,8 +33,9 @@
 #define COPY_CHUNK ((size_t)128 << 10)
 /* Members at most this big stay in memory whatever they are (VERSION, json, small files). */
 #define SMALL_MEMBER ((size_t)64 << 10)
-/* All in-memory members together; past this, JSON-looking members go to blobs too and are
- * read back from there when needed. */
+/* All in-memory members together (the four metadata files aside); past this, members go to
+ * blobs too and are read back from there when needed, so that an archive of many small
+ * files can not exhaust memory. */
 #define MEMORY_BUDGET ((size_t)256 << 20)
 #define MAX_MEMBERS 200000
 #define MAX_LINK_HOPS 16
@@ -790,9 +791,9 @@ static int read_member(struct loader *L, struct archive *a, struct archive_entry
 	la_ssize_t first = read_fill(a, chunk, COPY_CHUNK);
 	if (first < 0)
 		return archive_fail(a, err, m->path);
-	int in_memory = meta || (size >= 0 && (uint64_t)size <= SMALL_MEMBER) ||
-			(size >= 0 && (uint64_t)size <= IMGCONFIG_JSON_MAX &&
-			 L->mem_used + (size_t)size <= MEMORY_BUDGET && looks_json(chunk, (size_t)first));
+	int fits = size >= 0 && L->mem_used + (uint64_t)size <= MEMORY_BUDGET;
+	int in_memory = meta || (fits && (uint64_t)size <= SMALL_MEMBER) ||
+			(fits && (uint64_t)size <= IMGCONFIG_JSON_MAX && looks_json(chunk, (size_t)first));
 	if (in_memory) {
 		_cleanup_buf_ struct buf b = BUF_INIT;
 		if (buf_append(&b, chunk, (size_t)first) < 0)
