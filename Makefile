@@ -23,6 +23,16 @@ deps:
 check: deps
 	@scripts/check.sh
 
+# One part of check at a time, while developing.
+unit: all
+	meson test -C $(BUILD) --suite unit --suite fuzz --print-errorlogs
+
+cli: all
+	BERTH=$(CURDIR)/$(BUILD)/berth bats tests/cli
+
+asan: deps
+	@CHECK_BUILDS=build-asan scripts/check.sh
+
 demo: deps all
 	@scripts/demo.sh
 
