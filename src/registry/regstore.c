@@ -251,6 +251,8 @@ int regstore_open(const char *root, int flags, struct regstore **ret, struct ber
 			return berr_errno(err, -r, "create registry root '%s'", root);
 	}
 	_cleanup_close_ int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 && errno == ENOENT)
+		return berr_set(err, ENOENT, "no registry in '%s' (no such directory)", root);
 	if (rootfd < 0)
 		return berr_errno(err, errno, "open registry root '%s'", root);
 	if (flags & REGSTORE_CREATE) {

@@ -1577,6 +1577,39 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- start and stop ---- */
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* URL decoding for paths and query values. A %00 decoded would cut the string short where
+ * the router looks ("v1%00.json" would read as the tag "v1"), so control characters stay
+ * encoded and fail the grammar instead. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	char *w = s;
+	for (const char *r = s; *r;) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		    hi * 16 + lo >= 0x20 && hi * 16 + lo != 0x7f) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *ret_v6any,
 		      struct berr **err)
 {
@@ -1732,8 +1765,8 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret,
 		flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		1024u, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_ARRAY,
-		s->tls ? tls_opts : none, MHD_OPTION_END);
+		1024u, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, NULL, MHD_OPTION_ARRAY, s->tls ? tls_opts : none, MHD_OPTION_END);
 	if (!s->d) {
 		r = berr_set(err, EADDRINUSE,
 			     "cannot listen on '%s' (address in use, not permitted, or bad TLS files)",
