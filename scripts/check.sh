@@ -251,7 +251,7 @@ cli_suite() {
 	fi
 	for file in $CHECK_CLI; do
 		[ -f "$file" ] || continue
-		local out=$WORK/bats.out
+		local out=$WORK/bats.out t1=$SECONDS
 		env "${env[@]}" timeout -k 10 "$CHECK_FILE_TIMEOUT" bats --tap "$file" >"$out" 2>&1 </dev/null &
 		local bpid=$! since='' desc='' pid
 		while kill -0 "$bpid" 2>/dev/null; do
@@ -322,7 +322,8 @@ cli_suite() {
 			cat "$out"
 			printf '# check.sh: %s\n' "${extra[@]}"
 		} >>"$log"
-		printf '   %-40s %3d passed, %d failed, %d skipped\n' "$file" "$p" "$f" "$s"
+		printf '   %-40s %3d passed, %d failed, %d skipped (%s)\n' "$file" "$p" "$f" "$s" \
+			"$(fmt_time $((SECONDS - t1)))"
 		if [ "$f" -gt 0 ]; then
 			failures+=("$dir/cli:${file##*/}")
 			# Each failed test with its diagnostics (bats prints them as "# " lines).

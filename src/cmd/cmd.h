@@ -39,6 +39,8 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 #define BERTH_COMMANDS(X)                                                                          \
 	X(version)                                                                                 \
 	X(info)                                                                                    \
+	X(run) X(create) X(start) X(stop) X(kill) X(restart) X(pause) X(unpause) X(rm) X(wait)      \
+	X(rename) X(attach) X(ps) X(logs) X(exec) X(top) X(container_prune) X(container_inspect)   \
 	X(images)                                                                                  \
 	X(import)                                                                                  \
 	X(load)                                                                                    \

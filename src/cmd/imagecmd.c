@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "buf.h"
+#include "ctr.h"
 #include "format.h"
 #include "log.h"
 #include "ref.h"
@@ -700,16 +701,29 @@ static int delete_one(struct store *s, const char *id, int force, int quiet,
 	size_t first, nrefs = imgcmd_snap_refs_of(&snap, id, &first);
 	int children = imgcmd_snap_has_children(&snap, id);
 
-	/* Containers (issue 3): a running container using the image is a hard conflict
-	 * ("image is being used by running container X"), a stopped one a soft conflict;
-	 * both set used, so a quiet delete reports them. Check them here. */
+	/* Containers: a running one using the image is a hard conflict, a stopped one a
+	 * soft conflict; both set used, so a quiet delete reports them. */
+	char running[13], stopped[13], used_by[96];
+	r = ctr_image_users(store_root(s), id, running, stopped, err);
+	if (r < 0)
+		return r;
 	const char *why = NULL;
 	int hard = 0, used = 0;
 	if (children) {
 		why = "image has dependent child images";
 		hard = 1;
+	} else if (running[0]) {
+		snprintf(used_by, sizeof(used_by), "image is being used by running container %s",
+			 running);
+		why = used_by;
+		hard = used = 1;
 	} else if (!force && nrefs > 0) {
 		why = "image is referenced in multiple repositories";
+	} else if (!force && stopped[0]) {
+		snprintf(used_by, sizeof(used_by), "image is being used by stopped container %s",
+			 stopped);
+		why = used_by;
+		used = 1;
 	}
 	if (why) {
 		int dangling = nrefs == 0 && !children;
@@ -725,6 +739,11 @@ static int delete_one(struct store *s, const char *id, int force, int quiet,
 	r = untag_all(s, &snap, id, dels, err);
 	if (r < 0)
 		return r;
+	/* Forced, with a stopped container using it: Docker deletes the image and the
+	 * container keeps its layers; here store_gc() would take them, so the record stays
+	 * (untagged) until the container is removed. */
+	if (stopped[0])
+		return 1;
 	r = store_image_remove(s, id, err);
 	if (r < 0)
 		return r;
@@ -795,9 +814,22 @@ int imgcmd_delete(struct store *s, const char *input, int force, int prune,
 
 	if (!is_id_prefix(id, input)) {
 		/* A reference: untag it; the image goes only with its last reference.
-		 * Containers (issue 3): refuse without force when this is the only reference
-		 * and a container uses the image ("conflict: unable to remove repository
-		 * reference"). */
+		 * Without force, not the last reference of an image a container uses. */
+		if (!force && is_single_reference(&snap, first, nrefs)) {
+			char running[13], stopped[13];
+			r = ctr_image_users(store_root(s), id, running, stopped, err);
+			if (r < 0)
+				return r;
+			if (running[0] || stopped[0]) {
+				char short_id[13];
+				imgcmd_short_id(id, short_id);
+				return berr_set(err, EBUSY,
+						"conflict: unable to remove repository reference \"%s\" "
+						"(must force) - container %s is using its referenced "
+						"image %s",
+						input, running[0] ? running : stopped, short_id);
+			}
+		}
 		_cleanup_(ref_free) struct ref ref = {0};
 		r = ref_parse(input, 0, &ref, err);
 		if (r < 0)
@@ -851,14 +883,26 @@ int imgcmd_delete(struct store *s, const char *input, int force, int prune,
 		quiet = 1;
 	} else if (is_single_reference(&snap, first, nrefs)) {
 		/* An id with one tag (and digests of its repository): untag, then delete. */
-		if (imgcmd_snap_has_children(&snap, id)) {
-			char short_id[13];
-			imgcmd_short_id(id, short_id);
+		char short_id[13], running[13], stopped[13];
+		imgcmd_short_id(id, short_id);
+		if (imgcmd_snap_has_children(&snap, id))
 			return berr_set(err, EBUSY,
 					"conflict: unable to delete %s (cannot be forced) - image has "
 					"dependent child images",
 					short_id);
-		}
+		r = ctr_image_users(store_root(s), id, running, stopped, err);
+		if (r < 0)
+			return r;
+		if (running[0])
+			return berr_set(err, EBUSY,
+					"conflict: unable to delete %s (cannot be forced) - image is "
+					"being used by running container %s",
+					short_id, running);
+		if (!force && stopped[0])
+			return berr_set(err, EBUSY,
+					"conflict: unable to delete %s (must be forced) - image is "
+					"being used by stopped container %s",
+					short_id, stopped);
 		r = untag_all(s, &snap, id, dels, err);
 		if (r < 0)
 			return r;

@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "buf.h"
+#include "ctr.h"
 #include "format.h"
 #include "imagecmd.h"
 #include "store.h"
@@ -284,8 +285,9 @@ static int inspect_image(struct store *s, const struct imgcmd_snap *snap,
 }
 
 enum inspect_kind {
-	KIND_ANY,   /* plain inspect: containers first (later), then images */
+	KIND_ANY,   /* plain inspect: containers first, then images */
 	KIND_IMAGE, /* image inspect, inspect --type image */
+	KIND_CONTAINER, /* container inspect, inspect --type container */
 	KIND_OTHER, /* a type berth has no objects of (yet) */
 };
 
@@ -330,20 +332,39 @@ static int run_inspect(struct berth_ctx *ctx, enum inspect_kind kind, const char
 			buf_printf(&errors, "Error: No such %s: %s\n", type, name);
 			continue;
 		}
-		/* Containers (issue 3): plain inspect looks a name up as a container first and
-		 * only then as an image; --type container only as a container. */
-		_cleanup_free_ char *id = NULL;
-		int r = store_image_resolve(s, name, &id, &err);
-		const struct store_image *img = r == 0 ? imgcmd_snap_image(&snap, id) : NULL;
-		if (!img && (r == 0 || r == -ENOENT)) {
-			buf_printf(&errors, "Error: No such %s: %s\n",
-				   kind == KIND_ANY ? "object" : "image", name);
-			berr_freep(&err);
-			continue;
-		}
+		/* Plain inspect looks a name up as a container first and only then as an
+		 * image; --type container only as a container (ctr.h). */
 		_cleanup_json_ json_t *obj = NULL;
-		if (r == 0)
-			r = inspect_image(s, &snap, img, &obj, &err);
+		int r = -ENOENT;
+		if (kind == KIND_ANY || kind == KIND_CONTAINER) {
+			struct ctr c;
+			r = ctr_lookup(ctx->root, name, &c, &err);
+			if (r == 0) {
+				r = ctr_inspect(ctx->root, &c, size, &obj, &err);
+				ctr_free(&c);
+			}
+			if (r == -ENOENT)
+				berr_freep(&err);
+			if (r == -ENOENT && kind == KIND_CONTAINER) {
+				buf_printf(&errors, "Error: No such container: %s\n", name);
+				continue;
+			}
+		}
+		if (r == -ENOENT) {
+			_cleanup_free_ char *id = NULL;
+			r = store_image_resolve(s, name, &id, &err);
+			const struct store_image *img = r == 0 ? imgcmd_snap_image(&snap, id) : NULL;
+			if (!img && (r == 0 || r == -ENOENT)) {
+				buf_printf(&errors, "Error: No such %s: %s\n",
+					   kind == KIND_ANY ? "object" : "image", name);
+				berr_freep(&err);
+				continue;
+			}
+			if (r == 0)
+				r = inspect_image(s, &snap, img, &obj, &err);
+			if (r == 0 && size)
+				fprintf(stderr, "WARNING: --size ignored for image\n");
+		}
 		if (r < 0) {
 			buf_printf(&errors, "Error: %s\n", err->msg);
 			berr_freep(&err);
@@ -351,8 +372,6 @@ static int run_inspect(struct berth_ctx *ctx, enum inspect_kind kind, const char
 				rc = EXIT_ENGINE;
 			continue;
 		}
-		if (size)
-			fprintf(stderr, "WARNING: --size ignored for image\n");
 		if (tpl) {
 			if (fmt_template_render(tpl, obj, &rendered, &err) < 0) {
 				buf_printf(&errors, "template parsing error: %s\n", err->msg);
@@ -418,8 +437,9 @@ int cmd_inspect(struct berth_ctx *ctx, int argc, char **argv)
 			fprintf(stderr, "\"%s\" is not a valid value for --type\n", type);
 			return 1;
 		}
-		/* Containers (issue 3): "container" joins KIND_ANY's lookup here. */
-		kind = streq(type, "image") ? KIND_IMAGE : KIND_OTHER;
+		kind = streq(type, "image")	  ? KIND_IMAGE
+		       : streq(type, "container") ? KIND_CONTAINER
+						  : KIND_OTHER;
 	}
 	return run_inspect(ctx, kind, type, format, size, argc - first, argv + first);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "ctr.h"
 #include "format.h"
 #include "imagecmd.h"
 #include "log.h"
@@ -162,8 +163,13 @@ static int select_images(struct store *s, const struct imgcmd_filters *f, int da
 					continue;
 			}
 		}
-		/* Containers (issue 3): with -a, an image a container uses is not unused;
-		 * skip it here. */
+		/* With -a, an image a container uses is not unused. */
+		char running[13], stopped[13];
+		r = ctr_image_users(store_root(s), img->id, running, stopped, err);
+		if (r < 0)
+			return r;
+		if (running[0] || stopped[0])
+			continue;
 		if (strv_push(ret, img->id) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
 	}
