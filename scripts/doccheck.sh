@@ -499,7 +499,8 @@ check_line() {
 		[ -n "$s" ] && fl[-$s]=$t
 		[ -n "$l" ] && fl[--$l]=$t
 	done <<<"${H_FLAGS[$key]}"
-	fl[-h]=0
+	# Every command takes --help; -h too, unless it means something else (run's --hostname).
+	[ -n "${fl[-h]+x}" ] || fl[-h]=0
 	fl[--help]=0
 	local what="berth ${H_NAME[$key]:-$key}"
 	while [ $i -lt $n ]; do
