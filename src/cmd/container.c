@@ -22,6 +22,7 @@
 #include "format.h"
 #include "fs.h"
 #include "imagecmd.h"
+#include "pty.h"
 
 #include "banned.h"
 
@@ -82,7 +83,7 @@ static int op_start(struct berth_ctx *ctx, struct ctr *c, const char *arg, void 
 		return 0;
 	struct rt_monitor_started started;
 	int code;
-	return ctr_start(ctx->root, ctx->runroot, c, NULL, &started, &code, err);
+	return ctr_start(ctx->root, ctx->runroot, c, 0, 0, NULL, &started, &code, err);
 }
 
 int cmd_start(struct berth_ctx *ctx, int argc, char **argv)
@@ -131,7 +132,11 @@ int cmd_start(struct berth_ctx *ctx, int argc, char **argv)
 	} else if (c.state.status == RT_STATUS_PAUSED) {
 		r = berr_set(&err, EINVAL, "cannot start a paused container, try unpause instead");
 	} else {
-		r = ctr_start(ctx->root, ctx->runroot, &c, &conn, &started, &code, &err);
+		unsigned short rows = 0, cols = 0;
+		if (tty && rt_pty_get_size(STDIN_FILENO, &rows, &cols) < 0)
+			rt_pty_get_size(STDOUT_FILENO, &rows, &cols);
+		r = ctr_start(ctx->root, ctx->runroot, &c, rows, cols, &conn, &started, &code,
+			      &err);
 	}
 	ctr_free(&c);
 	if (r < 0) {

@@ -1546,8 +1546,9 @@ int ctr_monitor_opts(const char *root, const char *runroot, const struct ctr *c,
 	return 0;
 }
 
-int ctr_start(const char *root, const char *runroot, const struct ctr *c, int *ret_conn,
-	      struct rt_monitor_started *ret, int *ret_exit_code, struct berr **err)
+int ctr_start(const char *root, const char *runroot, const struct ctr *c, unsigned short rows,
+	      unsigned short cols, int *ret_conn, struct rt_monitor_started *ret,
+	      int *ret_exit_code, struct berr **err)
 {
 	struct rt_spec spec;
 	struct rt_monitor_opts mo;
@@ -1558,6 +1559,8 @@ int ctr_start(const char *root, const char *runroot, const struct ctr *c, int *r
 		return r;
 	}
 	r = ctr_monitor_opts(root, runroot, c, &spec, &mo, err);
+	mo.rows = rows;
+	mo.cols = cols;
 	if (r == 0)
 		r = rt_monitor_start(&mo, ret_conn, ret, ret_exit_code, err);
 	rt_spec_free(&spec);

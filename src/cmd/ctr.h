@@ -103,8 +103,9 @@ int ctr_create(const char *root, const struct ctr_create_opts *o, char ret_id[RT
 
 /* Start a created or exited container under a new monitor. With ret_conn the caller gets
  * the attach connection (see rt_monitor_start). On failure *ret_exit_code is 125..127. */
-int ctr_start(const char *root, const char *runroot, const struct ctr *c, int *ret_conn,
-	      struct rt_monitor_started *ret, int *ret_exit_code, struct berr **err);
+int ctr_start(const char *root, const char *runroot, const struct ctr *c, unsigned short rows,
+	      unsigned short cols, int *ret_conn, struct rt_monitor_started *ret,
+	      int *ret_exit_code, struct berr **err);
 
 /* The monitor options of a container (the strings point into c and spec). */
 int ctr_monitor_opts(const char *root, const char *runroot, const struct ctr *c,

@@ -299,7 +299,8 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 	struct rt_monitor_started started;
 	int code = 0, conn = -1;
 	fflush(stdout);
-	r = ctr_start(ctx->root, ctx->runroot, &c, detach ? NULL : &conn, &started, &code, &err);
+	r = ctr_start(ctx->root, ctx->runroot, &c, o.rows, o.cols, detach ? NULL : &conn, &started,
+		      &code, &err);
 	ctr_free(&c);
 	if (r < 0) {
 		cmd_error(ctx, err);
