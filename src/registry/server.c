@@ -227,10 +227,26 @@ static void hdrf(struct MHD_Response *r, const char *name, const char *fmt, ...)
 		hdr(r, name, v);
 }
 
-/* Hand r to libmicrohttpd now. */
+/* Give up the request's upload: a monolithic one (no session the client knows) is
+ * dropped, a session is released for the next request. */
+static void drop_upload(struct req *rq)
+{
+	if (!rq->up)
+		return;
+	if (rq->up_monolithic)
+		regstore_upload_cancel(rq->up);
+	else
+		regstore_upload_release(rq->up);
+	rq->up = NULL;
+}
+
+/* Hand r to libmicrohttpd now. The upload is let go first: the client may send its next
+ * request for it (on another connection) as soon as it has this answer, before
+ * libmicrohttpd reports this one complete. */
 static enum MHD_Result send_resp(struct req *rq, struct MHD_Connection *c, unsigned status,
 				 struct MHD_Response *r, uint64_t bytes)
 {
+	drop_upload(rq);
 	rq->status = status;
 	rq->bytes = rq->m == M_HEAD ? 0 : bytes;
 	enum MHD_Result res = MHD_queue_response(c, status, r);
@@ -1525,13 +1541,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!rq)
 		return;
 	*con_cls = NULL;
-	if (rq->up) {
-		/* A monolithic upload has no session the client could come back to. */
-		if (rq->up_monolithic)
-			regstore_upload_cancel(rq->up);
-		else
-			regstore_upload_release(rq->up);
-	}
+	drop_upload(rq);
 	if (rq->pending)
 		MHD_destroy_response(rq->pending);
 	if (s->cfg.log) {
