@@ -199,7 +199,7 @@ bench_compare() {
 			| ($v | tostring) + (if ($v | floor) == $v then ".0" else "" end);
 		def fmt: if . < 0.001 then "\(. * 1e6 | d1) us"
 			elif . < 1 then "\(. * 1e3 | d1) ms"
-			else "\(. * 100 | round / 100) s" end;
+			else (. * 100 | round) as $c | "\($c / 100 | floor).\($c % 100 + 100 | tostring | .[1:]) s" end;
 		def x: d1 + "x";
 		(.results | map({key: .command, value: .mean}) | from_entries) as $m
 		| [.results[] | "\(.command) \($t): \(.mean | fmt)"] | join(", ")
