@@ -234,6 +234,8 @@ static int save_state(int dirfd, const char *name, const struct state *st, struc
 static int ip_used(const struct state *st, uint32_t ip)
 {
 	struct net_ipam_entry key = {.ip = ip};
+	if (st->n == 0)
+		return 0;
 	return bsearch(&key, st->v, st->n, sizeof(*st->v), cmp_entry_ip) != NULL;
 }
 
