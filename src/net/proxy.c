@@ -56,6 +56,11 @@ struct session {
 	struct listener *l;
 	struct sockaddr_storage client;
 	socklen_t client_len;
+	/* The address the client sent to (IP_PKTINFO / IPV6_PKTINFO): replies must come from
+	 * it, not from whatever address routing picks for a socket bound to "any". */
+	int have_local;
+	struct in_pktinfo local4;
+	struct in6_pktinfo local6;
 	int fd; /* connected to the target */
 	int64_t last_ms;
 	int dead;
@@ -235,6 +240,15 @@ int net_proxy_add(struct net_proxy *p, int listen_fd, enum net_proto proto,
 		close(listen_fd);
 		free(l);
 		return berr_errno(err, e, "proxy: listener");
+	}
+	if (proto == NET_PROTO_UDP) {
+		struct sockaddr_storage self;
+		socklen_t sl = sizeof(self);
+		int one = 1;
+		if (getsockname(listen_fd, (struct sockaddr *)&self, &sl) == 0)
+			setsockopt(listen_fd, self.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+				   self.ss_family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO, &one,
+				   sizeof(one));
 	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->tag};
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
@@ -489,19 +503,41 @@ static struct session *session_new(struct net_proxy *p, struct listener *l,
 	return s;
 }
 
+union cmsg_space {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+};
+
 static void udp_from_client(struct net_proxy *p, struct listener *l, int64_t now)
 {
 	for (int i = 0; i < BATCH; i++) {
 		struct sockaddr_storage a;
-		socklen_t alen = sizeof(a);
-		ssize_t n = recvfrom(l->fd, p->udpbuf, UDP_BUF, 0, (struct sockaddr *)&a, &alen);
+		union cmsg_space cbuf;
+		struct iovec iov = {p->udpbuf, UDP_BUF};
+		struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov,
+				    .msg_iovlen = 1, .msg_control = cbuf.buf,
+				    .msg_controllen = sizeof(cbuf.buf)};
+		ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
 			return;
+		socklen_t alen = mh.msg_namelen;
 		struct session *s = session_find(l, &a, alen);
 		if (!s)
 			s = session_new(p, l, &a, alen);
 		if (!s)
 			continue; /* dropped, as a full queue would drop it */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+				memcpy(&s->local6, CMSG_DATA(c), sizeof(s->local6));
+				s->local6.ipi6_ifindex = 0;
+				s->have_local = AF_INET6;
+			} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				memcpy(&s->local4, CMSG_DATA(c), sizeof(s->local4));
+				s->local4.ipi_ifindex = 0;
+				s->local4.ipi_spec_dst = s->local4.ipi_addr;
+				s->have_local = AF_INET;
+			}
+		}
 		session_unlink(s);
 		session_push_front(s);
 		s->last_ms = now;
@@ -519,8 +555,23 @@ static void udp_from_container(struct net_proxy *p, struct session *s, int64_t n
 		s->last_ms = now;
 		session_unlink(s);
 		session_push_front(s);
-		sendto(s->l->fd, p->udpbuf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&s->client,
-		       s->client_len);
+		union cmsg_space cbuf;
+		memset(&cbuf, 0, sizeof(cbuf));
+		struct iovec iov = {p->udpbuf, (size_t)n};
+		struct msghdr mh = {.msg_name = &s->client, .msg_namelen = s->client_len,
+				    .msg_iov = &iov, .msg_iovlen = 1};
+		if (s->have_local) {
+			int v6 = s->have_local == AF_INET6;
+			size_t dl = v6 ? sizeof(s->local6) : sizeof(s->local4);
+			mh.msg_control = cbuf.buf;
+			mh.msg_controllen = CMSG_SPACE(dl);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+			c->cmsg_type = v6 ? IPV6_PKTINFO : IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(dl);
+			memcpy(CMSG_DATA(c), v6 ? (void *)&s->local6 : (void *)&s->local4, dl);
+		}
+		sendmsg(s->l->fd, &mh, MSG_DONTWAIT);
 	}
 }
 
