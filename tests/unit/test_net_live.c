@@ -816,6 +816,205 @@ static void test_network_up_idempotent(void **state)
 	json_decref(cfg);
 }
 
+/*
+ * The proxy alone (no namespaces needed): bulk data both ways through splice, half close
+ * passed on, a refused backend seen by the client.
+ */
+
+static uint32_t fnv(uint32_t h, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+static void pattern(uint8_t *b, size_t n, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)((off + i) * 31 + ((off + i) >> 12));
+}
+
+#define UP_BYTES (16u << 20)
+#define DOWN_BYTES (8u << 20)
+
+/* Backend: read until EOF, answer "<len> <fnv>\n", then DOWN_BYTES of pattern. */
+static void backend(int lfd)
+{
+	for (;;) {
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			static uint8_t buf[1 << 16];
+			uint32_t h = 2166136261u;
+			size_t len = 0;
+			ssize_t n;
+			while ((n = read(c, buf, sizeof(buf))) > 0) {
+				h = fnv(h, buf, (size_t)n);
+				len += (size_t)n;
+			}
+			char head[64];
+			int m = snprintf(head, sizeof(head), "%zu %08x\n", len, h);
+			if (write(c, head, (size_t)m) != m)
+				_exit(1);
+			for (size_t off = 0; off < DOWN_BYTES; off += sizeof(buf)) {
+				pattern(buf, sizeof(buf), off);
+				size_t done = 0;
+				while (done < sizeof(buf)) {
+					n = write(c, buf + done, sizeof(buf) - done);
+					if (n <= 0)
+						_exit(1);
+					done += (size_t)n;
+				}
+			}
+			_exit(0);
+		}
+		close(c);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+}
+
+static int proxy_client(uint16_t port)
+{
+	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	inet_pton(AF_INET6, "::1", &a.sin6_addr);
+	struct timeval tv = {10, 0};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return 1;
+	static uint8_t buf[1 << 16];
+	uint32_t h = 2166136261u;
+	for (size_t off = 0; off < UP_BYTES; off += sizeof(buf)) {
+		pattern(buf, sizeof(buf), off);
+		h = fnv(h, buf, sizeof(buf));
+		size_t done = 0;
+		while (done < sizeof(buf)) {
+			ssize_t n = write(s, buf + done, sizeof(buf) - done);
+			if (n <= 0)
+				return 2;
+			done += (size_t)n;
+		}
+	}
+	/* Half close: the backend answers only after it sees the end. */
+	shutdown(s, SHUT_WR);
+	char want[64], head[64];
+	snprintf(want, sizeof(want), "%u %08x\n", UP_BYTES, h);
+	size_t hl = 0;
+	while (hl < strlen(want)) {
+		ssize_t n = read(s, head + hl, strlen(want) - hl);
+		if (n <= 0)
+			return 3;
+		hl += (size_t)n;
+	}
+	head[hl] = '\0';
+	if (strcmp(head, want) != 0)
+		return 4;
+	size_t got = 0;
+	ssize_t n;
+	static uint8_t exp[1 << 16];
+	while ((n = read(s, buf, sizeof(buf))) > 0) {
+		pattern(exp, (size_t)n, got);
+		if (memcmp(buf, exp, (size_t)n) != 0)
+			return 5;
+		got += (size_t)n;
+	}
+	close(s);
+	return n == 0 && got == DOWN_BYTES ? 0 : 6;
+}
+
+static void test_proxy_bulk_half_close(void **state)
+{
+	struct sockaddr_in6 la = {.sin6_family = AF_INET6};
+	inet_pton(AF_INET6, "::1", &la.sin6_addr);
+	int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&la, sizeof(la)) < 0)
+		skip(); /* no IPv6 loopback here */
+	assert_int_equal(listen(lfd, 64), 0);
+	socklen_t sl = sizeof(la);
+	getsockname(lfd, (struct sockaddr *)&la, &sl);
+	uint16_t pport = ntohs(la.sin6_port);
+
+	int bfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in ba = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &ba.sin_addr);
+	assert_int_equal(bind(bfd, (struct sockaddr *)&ba, sizeof(ba)), 0);
+	assert_int_equal(listen(bfd, 64), 0);
+	sl = sizeof(ba);
+	getsockname(bfd, (struct sockaddr *)&ba, &sl);
+	pid_t bpid = fork();
+	assert_true(bpid >= 0);
+	if (bpid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(lfd);
+		backend(bfd);
+	}
+	close(bfd);
+
+	struct net_proxy *p;
+	assert_int_equal(net_proxy_new(&p, NULL), 0);
+	assert_int_equal(net_proxy_add(p, lfd, NET_PROTO_TCP, (struct sockaddr *)&ba, sizeof(ba), NULL),
+			 0);
+	/* A second port whose backend refuses: 127.0.0.1 port 1 is closed. */
+	int rfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 ra = la;
+	ra.sin6_port = 0;
+	assert_int_equal(bind(rfd, (struct sockaddr *)&ra, sizeof(ra)), 0);
+	assert_int_equal(listen(rfd, 8), 0);
+	sl = sizeof(ra);
+	getsockname(rfd, (struct sockaddr *)&ra, &sl);
+	struct sockaddr_in refused = {.sin_family = AF_INET, .sin_port = htons(1)};
+	inet_pton(AF_INET, "127.0.0.1", &refused.sin_addr);
+	assert_int_equal(net_proxy_add(p, rfd, NET_PROTO_TCP, (struct sockaddr *)&refused,
+				       sizeof(refused), NULL),
+			 0);
+	int stop[2];
+	assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
+	pid_t ppid = fork();
+	assert_true(ppid >= 0);
+	if (ppid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(stop[1]);
+		_exit(net_proxy_run(p, stop[0]) == 0 ? 0 : 1);
+	}
+	close(stop[0]);
+	net_proxy_free(p);
+
+	/* One after another, then four at once. */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(proxy_client(pport), 0);
+	pid_t kids[4];
+	for (int i = 0; i < 4; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0)
+			_exit(proxy_client(pport));
+	}
+	for (int i = 0; i < 4; i++) {
+		int st;
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+
+	/* Refused: the client's connection ends at once, with nothing. */
+	int c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {5, 0};
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(c, (struct sockaddr *)&ra, sizeof(ra)), 0);
+	char b;
+	ssize_t n = read(c, &b, 1);
+	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+	close(c);
+
+	close(stop[1]);
+	int st;
+	assert_int_equal(waitpid(ppid, &st, 0), ppid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	kill(bpid, SIGKILL);
+	waitpid(bpid, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +1023,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_published_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_rule_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_leaves_nothing, setup, teardown),
+		cmocka_unit_test(test_proxy_bulk_half_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
