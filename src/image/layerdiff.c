@@ -142,6 +142,8 @@ struct layerdiff_tar {
 	size_t nlinks, caplinks;
 	struct layerdiff_stats stats;
 	char *chunk;
+	layerdiff_redirect_fn redirect;
+	void *redirect_opaque;
 };
 
 int layerdiff_tar_new(struct archive *out, int flags, struct layerdiff_tar **ret)
@@ -164,6 +166,12 @@ void layerdiff_tar_set_owner(struct layerdiff_tar *t, uid_t uid, gid_t gid)
 {
 	t->uid = uid;
 	t->gid = gid;
+}
+
+void layerdiff_tar_set_redirect(struct layerdiff_tar *t, layerdiff_redirect_fn fn, void *opaque)
+{
+	t->redirect = fn;
+	t->redirect_opaque = opaque;
 }
 
 void layerdiff_tar_stats(const struct layerdiff_tar *t, struct layerdiff_stats *ret)
@@ -411,6 +419,13 @@ static int add_node(struct layerdiff_tar *t, int dirfd, const char *name, const 
 	if (depth > LAYERDIFF_MAX_DEPTH)
 		return berr_set(err, ELOOP, "'%s': directories nested deeper than %d", tarname,
 				LAYERDIFF_MAX_DEPTH);
+	if (t->redirect && depth > 0) {
+		int rfd = t->redirect(t->redirect_opaque, tarname);
+		if (rfd >= 0) {
+			dirfd = rfd;
+			name = ".";
+		}
+	}
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT && depth > 0)
 			return 0; /* deleted while we walk: it is not part of the change */
