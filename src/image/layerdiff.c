@@ -628,11 +628,12 @@ static void lower_lookup(const int *lowerfds, size_t n, const char *path, struct
 	}
 }
 
-static int sorted_has(const struct strv *v, const char *key)
+/* key among the first n (sorted) strings of v. */
+static int sorted_has(const struct strv *v, size_t n, const char *key)
 {
-	if (!v->n)
+	if (!n)
 		return 0;
-	return bsearch(&key, v->v, v->n, sizeof(char *), cmp_names) != NULL;
+	return bsearch(&key, v->v, n, sizeof(char *), cmp_names) != NULL;
 }
 
 /* The names the image shows in directory path ("" for the root), sorted. */
@@ -664,9 +665,9 @@ static int lower_list(const int *lowerfds, size_t n, const char *path, struct st
 		int r = list_dir(dfd, &names);
 		if (r < 0)
 			return r;
-		size_t before = decided.n;
+		size_t before = decided.n; /* decided by higher layers: sorted */
 		for (size_t k = 0; k < names.n; k++) {
-			if (sorted_has(&decided, names.v[k]))
+			if (sorted_has(&decided, before, names.v[k]))
 				continue;
 			struct stat st;
 			if (fstatat(dfd, names.v[k], &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -815,7 +816,7 @@ static int diff_dir(struct differ *d, int upfd, const char *path, int added, int
 		if (r < 0)
 			return berr_errno(err, r, "read the image's '%s'", path);
 		for (size_t i = 0; i < low.n; i++)
-			if (!sorted_has(&names, low.v[i]) && (r = strv_push(&gone, low.v[i])) < 0)
+			if (!sorted_has(&names, names.n, low.v[i]) && (r = strv_push(&gone, low.v[i])) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
 	}
 	/* Merge the two sorted lists so that the output stays in walk order. */
