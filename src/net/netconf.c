@@ -1,5 +1,6 @@
 #include "netconf.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -405,14 +406,9 @@ static int host_routes(struct net_subnet **ret, size_t *ret_n)
 			continue;
 		if (mask == 0)
 			continue; /* the default route overlaps everything by definition */
-		/* /proc/net/route prints the addresses in network byte order as read on a
-		 * little-endian host; ntohl would be wrong on big-endian, so rebuild from
-		 * bytes. */
-		uint32_t d = __builtin_bswap32(dst), m = __builtin_bswap32(mask);
-		if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) {
-			d = dst;
-			m = mask;
-		}
+		/* /proc/net/route prints the network-order value as a host integer: ntohl
+		 * gives the address on either byte order. */
+		uint32_t d = ntohl(dst), m = ntohl(mask);
 		unsigned prefix = (unsigned)__builtin_popcount(m);
 		struct net_subnet *nv = realloc(v, (n + 1) * sizeof(*nv));
 		if (!nv) {

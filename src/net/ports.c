@@ -148,6 +148,8 @@ static int long_to_short(const char *spec, char **ret, struct berr **err)
 	return 0;
 }
 
+static int parse_short(const char *spec, struct net_ports *out, struct berr **err);
+
 int net_port_parse(const char *spec, struct net_ports *out, struct berr **err)
 {
 	if (strchr(spec, '=')) {
@@ -155,8 +157,13 @@ int net_port_parse(const char *spec, struct net_ports *out, struct berr **err)
 		int r = long_to_short(spec, &s, err);
 		if (r < 0)
 			return r;
-		return net_port_parse(s, out, err);
+		return parse_short(s, out, err);
 	}
+	return parse_short(spec, out, err);
+}
+
+static int parse_short(const char *spec, struct net_ports *out, struct berr **err)
+{
 
 	/* splitParts: the container port follows the last ':', the host port the one before,
 	 * and everything before that is the IP (so "::1:80:80" is ::1, 80, 80). */
