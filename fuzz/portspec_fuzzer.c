@@ -43,7 +43,8 @@ static void respec(const struct net_port *p)
 	struct net_ports again = NET_PORTS_INIT;
 	struct berr *err = NULL;
 	if (net_port_parse(spec, &again, &err) < 0 || again.n != 1 || !same(&again.v[0], p)) {
-		fprintf(stderr, "'%s' does not parse back: %s\n", spec, err ? err->msg : "mismatch");
+		fprintf(stderr, "'%s' does not parse back: %s\n", spec,
+			err ? err->msg : "mismatch");
 		abort();
 	}
 	net_ports_free(&again);

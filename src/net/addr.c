@@ -54,8 +54,8 @@ uint32_t net_prefix_mask(unsigned prefix)
 	return ~((1u << (32 - prefix)) - 1);
 }
 
-int net_subnet_parse(const char *s, int allow_host_bits, struct net_subnet *ret,
-		     uint32_t *ret_host, struct berr **err)
+int net_subnet_parse(const char *s, int allow_host_bits, struct net_subnet *ret, uint32_t *ret_host,
+		     struct berr **err)
 {
 	char ip[NET_IP4_STRLEN];
 	const char *slash = strchr(s, '/');

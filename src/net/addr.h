@@ -16,7 +16,7 @@
 #define NET_CIDR4_STRLEN 19
 
 struct net_subnet {
-	uint32_t addr;  /* the network address, host bits zero */
+	uint32_t addr;	/* the network address, host bits zero */
 	uint8_t prefix; /* 0..32 */
 };
 
@@ -29,8 +29,8 @@ char *net_ip4_format(uint32_t a, char buf[NET_IP4_STRLEN]);
 /* Parse "a.b.c.d/len". With host bits set ("10.88.0.1/16") it fails with -EINVAL unless
  * allow_host_bits is non-zero, in which case *ret_host (when not NULL) receives the address
  * and ret the masked network. err gets a message naming s. */
-int net_subnet_parse(const char *s, int allow_host_bits, struct net_subnet *ret,
-		     uint32_t *ret_host, struct berr **err);
+int net_subnet_parse(const char *s, int allow_host_bits, struct net_subnet *ret, uint32_t *ret_host,
+		     struct berr **err);
 char *net_subnet_format(const struct net_subnet *n, char buf[NET_CIDR4_STRLEN]);
 
 /* The netmask of a prefix length, host order (prefix 0 gives 0). */

@@ -63,12 +63,13 @@ int net_hosts_extra_line(const char *spec, const char *host_gateway, struct buf 
 		}
 		unsigned char bin[sizeof(struct in6_addr)];
 		if (vlen >= sizeof(addr))
-			return berr_set(err, EINVAL, "invalid IP address in add-host: \"%.*s\"",
-					64, v);
+			return berr_set(err, EINVAL, "invalid IP address in add-host: \"%.*s\"", 64,
+					v);
 		memcpy(addr, v, vlen);
 		addr[vlen] = '\0';
 		if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1)
-			return berr_set(err, EINVAL, "invalid IP address in add-host: \"%s\"", addr);
+			return berr_set(err, EINVAL, "invalid IP address in add-host: \"%s\"",
+					addr);
 		v = addr;
 	}
 	return buf_printf(out, "%.*s\t%.*s\n", (int)vlen, v, (int)(sep - spec), spec);
@@ -77,7 +78,8 @@ int net_hosts_extra_line(const char *spec, const char *host_gateway, struct buf 
 int net_hosts_render(const struct net_hosts_opts *o, struct buf *out, struct berr **err)
 {
 	if (!o->hostname || !host_name_valid(o->hostname, strlen(o->hostname)))
-		return berr_set(err, EINVAL, "invalid hostname '%s'", o->hostname ? o->hostname : "");
+		return berr_set(err, EINVAL, "invalid hostname '%s'",
+				o->hostname ? o->hostname : "");
 	if (o->domainname && !host_name_valid(o->domainname, strlen(o->domainname)))
 		return berr_set(err, EINVAL, "invalid domain name '%s'", o->domainname);
 	int r = buf_puts(out, default_hosts);
@@ -137,8 +139,8 @@ int net_hosts_set_section(const char *path, const char *network, const char *lin
 		return berr_errno(err, r, "read '%s'", path);
 
 	char begin[320], end[320];
-	snprintf(begin, sizeof(begin), "# berth network %s: other containers (kept current by berth)\n",
-		 network);
+	snprintf(begin, sizeof(begin),
+		 "# berth network %s: other containers (kept current by berth)\n", network);
 	snprintf(end, sizeof(end), "# end of berth network %s\n", network);
 	struct buf nb = BUF_INIT;
 	int in_section = 0;

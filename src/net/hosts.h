@@ -20,9 +20,9 @@
 #include "strv.h"
 
 struct net_hosts_opts {
-	const char *hostname;     /* required */
-	const char *domainname;   /* NULL: none; else "ip\thost.domain host" */
-	const char *ip;           /* the container's address; NULL: no own entry (--network none) */
+	const char *hostname;	  /* required */
+	const char *domainname;	  /* NULL: none; else "ip\thost.domain host" */
+	const char *ip;		  /* the container's address; NULL: no own entry (--network none) */
 	const struct strv *extra; /* --add-host values: "name:ip", "name=ip", ip "host-gateway" */
 	const char *host_gateway; /* what "host-gateway" stands for; NULL: it is an error */
 };

@@ -131,8 +131,8 @@ static int load_state(int dirfd, const char *name, struct state *st, struct berr
 		return berr_set(err, EUCLEAN, "address state of network '%s' is corrupt: %s", name,
 				j ? "bad structure" : je.text);
 	if (last && net_ip4_parse(json_string_value(last), &st->last) < 0)
-		return berr_set(err, EUCLEAN, "address state of network '%s' is corrupt: bad 'last'",
-				name);
+		return berr_set(err, EUCLEAN,
+				"address state of network '%s' is corrupt: bad 'last'", name);
 	size_t n = json_array_size(eps);
 	st->v = calloc(n ? n : 1, sizeof(*st->v));
 	if (!st->v)
@@ -151,8 +151,8 @@ static int load_state(int dirfd, const char *name, struct state *st, struct berr
 		    net_ip4_parse(json_string_value(ip), &en->ip) < 0) {
 			state_free(st);
 			return berr_set(err, EUCLEAN,
-					"address state of network '%s' is corrupt: endpoint %zu", name,
-					i);
+					"address state of network '%s' is corrupt: endpoint %zu",
+					name, i);
 		}
 		st->n++;
 		en->id = strdup(json_string_value(id));
@@ -166,7 +166,8 @@ static int load_state(int dirfd, const char *name, struct state *st, struct berr
 		json_t *a;
 		json_array_foreach(al, k, a)
 		{
-			if (!json_is_string(a) || strv_push(&en->aliases, json_string_value(a)) < 0) {
+			if (!json_is_string(a) ||
+			    strv_push(&en->aliases, json_string_value(a)) < 0) {
 				state_free(st);
 				return berr_set(err, EUCLEAN,
 						"address state of network '%s' is corrupt: aliases",
@@ -183,9 +184,9 @@ static int load_state(int dirfd, const char *name, struct state *st, struct berr
 			dup = streq(st->v[i].id, st->v[k].id);
 		if (dup) {
 			state_free(st);
-			return berr_set(err, EUCLEAN,
-					"address state of network '%s' is corrupt: duplicate endpoint",
-					name);
+			return berr_set(
+			    err, EUCLEAN,
+			    "address state of network '%s' is corrupt: duplicate endpoint", name);
 		}
 	}
 	return 0;
@@ -204,7 +205,8 @@ static int save_state(int dirfd, const char *name, const struct state *st, struc
 			return -ENOMEM;
 		if (en->name && json_object_set_new(o, "name", json_string(en->name)) < 0)
 			return -ENOMEM;
-		if (en->hosts_path && json_object_set_new(o, "hosts", json_string(en->hosts_path)) < 0)
+		if (en->hosts_path &&
+		    json_object_set_new(o, "hosts", json_string(en->hosts_path)) < 0)
 			return -ENOMEM;
 		if (en->aliases.n) {
 			json_t *a = json_array();
@@ -215,11 +217,12 @@ static int save_state(int dirfd, const char *name, const struct state *st, struc
 					return -ENOMEM;
 		}
 	}
-	_cleanup_json_ json_t *j = json_pack("{s:i,s:s,s:O}", "version", 1, "network", name,
-					     "endpoints", eps);
+	_cleanup_json_ json_t *j =
+	    json_pack("{s:i,s:s,s:O}", "version", 1, "network", name, "endpoints", eps);
 	if (!j)
 		return -ENOMEM;
-	if (st->last && json_object_set_new(j, "last", json_string(net_ip4_format(st->last, ip))) < 0)
+	if (st->last &&
+	    json_object_set_new(j, "last", json_string(net_ip4_format(st->last, ip))) < 0)
 		return -ENOMEM;
 	_cleanup_free_ char *text = json_dumps(j, JSON_INDENT(1));
 	if (!text)
@@ -285,7 +288,8 @@ static void refresh_hosts(const struct net_conf *nc, const struct state *st)
 		struct buf b = BUF_INIT;
 		struct berr *e = NULL;
 		if (peers_text(st, m, &b) < 0 ||
-		    net_hosts_set_section(st->v[m].hosts_path, nc->name, b.data ? b.data : "", &e) < 0)
+		    net_hosts_set_section(st->v[m].hosts_path, nc->name, b.data ? b.data : "", &e) <
+			0)
 			/* A member whose file is gone (container being removed) must not stop
 			 * the others from being updated. */
 			log_debug("network '%s': hosts of '%s': %s", nc->name, st->v[m].id,
@@ -353,7 +357,8 @@ int net_ipam_alloc(const char *root, const struct net_conf *nc, const struct net
 	}
 	if (req->want) {
 		if (!net_subnet_contains(&nc->subnet, req->want) || ip_reserved(nc, req->want)) {
-			r = berr_set(err, EINVAL, "no configured subnet or ip-range contain the IP address %s",
+			r = berr_set(err, EINVAL,
+				     "no configured subnet or ip-range contain the IP address %s",
 				     net_ip4_format(req->want, ipbuf));
 			goto out;
 		}
@@ -453,8 +458,7 @@ static int drop_id(const struct net_ipam_entry *en, const void *id)
 	return streq(en->id, (const char *)id);
 }
 
-int net_ipam_release(const char *root, const struct net_conf *nc, const char *id,
-		     struct berr **err)
+int net_ipam_release(const char *root, const struct net_conf *nc, const char *id, struct berr **err)
 {
 	size_t n = 0;
 	int r = remove_where(root, nc, drop_id, id, &n, err);
@@ -506,7 +510,8 @@ int net_ipam_remove(const char *root, const char *name, struct berr **err)
 	state_free(&st);
 	if (n > 0)
 		return berr_set(err, EBUSY,
-				"error while removing network: network %s has active endpoints", name);
+				"error while removing network: network %s has active endpoints",
+				name);
 	char fname[256];
 	snprintf(fname, sizeof(fname), "%s.json", name);
 	if (unlinkat(dirfd, fname, 0) < 0 && errno != ENOENT)

@@ -26,19 +26,19 @@
 #include "strv.h"
 
 struct net_ipam_req {
-	const char *id;             /* the container id that owns the address (required) */
-	const char *name;           /* container name, for peers' /etc/hosts; NULL: none */
+	const char *id;		    /* the container id that owns the address (required) */
+	const char *name;	    /* container name, for peers' /etc/hosts; NULL: none */
 	const struct strv *aliases; /* more names (--network-alias); NULL: none */
-	const char *hosts_path;     /* the container's hosts file to keep current; NULL: none */
-	uint32_t want;              /* 0: any address; else exactly this one (--ip) */
+	const char *hosts_path;	    /* the container's hosts file to keep current; NULL: none */
+	uint32_t want;		    /* 0: any address; else exactly this one (--ip) */
 };
 
 struct net_ipam_entry {
 	char *id;
 	uint32_t ip;
-	char *name;         /* NULL when none */
+	char *name; /* NULL when none */
 	struct strv aliases;
-	char *hosts_path;   /* NULL when none */
+	char *hosts_path; /* NULL when none */
 };
 
 /* Give req->id an address on nc. Idempotent: an id that already has one gets it again

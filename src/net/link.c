@@ -158,8 +158,10 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	if (tb[IFLA_LINKINFO]) {
 		const struct nlattr *ki[IFLA_INFO_MAX + 1] = {0};
 		if (mnl_attr_parse_nested(tb[IFLA_LINKINFO], kind_attr_cb, ki) >= 0 &&
-		    ki[IFLA_INFO_KIND] && mnl_attr_validate(ki[IFLA_INFO_KIND], MNL_TYPE_STRING) >= 0)
-			snprintf(li->kind, sizeof(li->kind), "%s", mnl_attr_get_str(ki[IFLA_INFO_KIND]));
+		    ki[IFLA_INFO_KIND] &&
+		    mnl_attr_validate(ki[IFLA_INFO_KIND], MNL_TYPE_STRING) >= 0)
+			snprintf(li->kind, sizeof(li->kind), "%s",
+				 mnl_attr_get_str(ki[IFLA_INFO_KIND]));
 	}
 	return MNL_CB_OK;
 }
@@ -208,7 +210,8 @@ int net_link_bridge_add(struct net_nl *nl, const char *name, unsigned mtu, int *
 	uint8_t mac[6];
 	if (random_mac(mac) < 0)
 		return berr_set(err, EIO, "bridge '%s': no random MAC", name);
-	struct nlmsghdr *nlh = msg_start(buf, nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlmsghdr *nlh =
+	    msg_start(buf, nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
 	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
@@ -237,7 +240,8 @@ static int veth_request(struct net_nl *nl, const char *host_name, const char *pe
 			int peer_netns_fd, unsigned mtu, const uint8_t *peer_mac)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = msg_start(buf, nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlmsghdr *nlh =
+	    msg_start(buf, nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
 	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, host_name);
@@ -339,7 +343,8 @@ int net_link_del(struct net_nl *nl, const char *name, struct berr **err)
 int net_addr_add(struct net_nl *nl, int index, uint32_t ip, unsigned prefix, struct berr **err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = msg_start(buf, nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlmsghdr *nlh =
+	    msg_start(buf, nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
 	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_INET;
 	ifa->ifa_prefixlen = (uint8_t)prefix;
@@ -389,7 +394,8 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
 	const struct nlattr *a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	if (a && mnl_attr_get_payload_len(a) == 4 && memcmp(mnl_attr_get_payload(a), &f->ip, 4) == 0)
+	if (a && mnl_attr_get_payload_len(a) == 4 &&
+	    memcmp(mnl_attr_get_payload(a), &f->ip, 4) == 0)
 		f->found = 1;
 	return MNL_CB_OK;
 }
@@ -411,7 +417,7 @@ int net_route_add_default(struct net_nl *nl, int index, uint32_t gw, struct berr
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh =
-		msg_start(buf, nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	    msg_start(buf, nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = AF_INET;
 	rtm->rtm_dst_len = 0;
@@ -435,7 +441,8 @@ int net_route_add_default(struct net_nl *nl, int index, uint32_t gw, struct berr
 int net_sysctl_set(const char *key, const char *value, struct berr **err)
 {
 	char path[256], cur[64];
-	if (strstr(key, "..") || snprintf(path, sizeof(path), "/proc/sys/%s", key) >= (int)sizeof(path))
+	if (strstr(key, "..") ||
+	    snprintf(path, sizeof(path), "/proc/sys/%s", key) >= (int)sizeof(path))
 		return berr_set(err, EINVAL, "bad sysctl '%s'", key);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)

@@ -118,11 +118,11 @@ int net_attach(const struct net_env *env, const struct net_conf *nc,
 	if (r < 0)
 		return r;
 	struct net_ipam_req ireq = {
-		.id = req->container_id,
-		.name = req->name,
-		.aliases = req->aliases,
-		.hosts_path = req->hosts_path,
-		.want = want,
+	    .id = req->container_id,
+	    .name = req->name,
+	    .aliases = req->aliases,
+	    .hosts_path = req->hosts_path,
+	    .want = want,
 	};
 	uint32_t ip;
 	r = net_ipam_alloc(env->root, nc, &ireq, &ip, err);
@@ -137,8 +137,8 @@ int net_attach(const struct net_env *env, const struct net_conf *nc,
 	ep.prefix = nc->subnet.prefix;
 	/* A MAC that follows from the address (Docker's 02:42 and the four bytes): a reused
 	 * address comes back with the same MAC, so peers' ARP caches stay right. */
-	const uint8_t mac[6] = {0x02, 0x42, (uint8_t)(ip >> 24), (uint8_t)(ip >> 16),
-				(uint8_t)(ip >> 8), (uint8_t)ip};
+	const uint8_t mac[6] = {
+	    0x02, 0x42, (uint8_t)(ip >> 24), (uint8_t)(ip >> 16), (uint8_t)(ip >> 8), (uint8_t)ip};
 	memcpy(ep.mac, mac, 6);
 	net_ip4_format(ip, ep.ip_str);
 	net_ip4_format(nc->gateway, ep.gateway_str);
@@ -154,8 +154,8 @@ int net_attach(const struct net_env *env, const struct net_conf *nc,
 			r = berr_errno(err, r, "bridge '%s'", nc->bridge);
 	}
 	if (r >= 0)
-		r = net_link_veth_add(nl, ep.host_ifname, ifname, req->netns_fd, nc->mtu, mac, &veth,
-				      err);
+		r = net_link_veth_add(nl, ep.host_ifname, ifname, req->netns_fd, nc->mtu, mac,
+				      &veth, err);
 	if (r < 0)
 		goto undo_ipam;
 	r = net_link_up(nl, veth, br, err);
@@ -194,8 +194,8 @@ int net_detach(const struct net_env *env, const struct net_conf *nc, const char 
 	return 0;
 }
 
-int net_publish(const struct net_env *env, const char *container_id,
-		const struct net_endpoint *ep, const struct net_port_rsvs *r, struct berr **err)
+int net_publish(const struct net_env *env, const char *container_id, const struct net_endpoint *ep,
+		const struct net_port_rsvs *r, struct berr **err)
 {
 	_cleanup_net_ports_ struct net_ports ports = NET_PORTS_INIT;
 	int e = net_port_rsvs_ports(r, &ports);

@@ -34,8 +34,8 @@
 #include "strv.h"
 
 struct net_env {
-	const char *root;       /* berth's --root; <root>/networks/ holds the state */
-	json_t *config;         /* berth's config (its "bridge" object); NULL: defaults */
+	const char *root;	/* berth's --root; <root>/networks/ holds the state */
+	json_t *config;		/* berth's config (its "bridge" object); NULL: defaults */
 	const char *nft_prefix; /* NULL: "berth" (tables "inet berth" and "ip berth_nat") */
 };
 
@@ -49,19 +49,19 @@ int net_network_down(const struct net_env *env, const struct net_conf *nc, struc
 
 struct net_attach_req {
 	const char *container_id;   /* required; [a-zA-Z0-9_.-] */
-	const char *name;           /* container name, for peers; NULL: none */
+	const char *name;	    /* container name, for peers; NULL: none */
 	const struct strv *aliases; /* --network-alias; NULL: none */
-	const char *ip;             /* --ip; NULL: allocate */
-	const char *ifname;         /* name inside the container; NULL: "eth0" */
-	const char *hosts_path;     /* the container's hosts file to keep current; NULL: none */
-	int netns_fd;               /* the container's network namespace (net_netns_open_pid) */
-	int no_default_route;       /* 1 for a second network: no default route through it */
+	const char *ip;		    /* --ip; NULL: allocate */
+	const char *ifname;	    /* name inside the container; NULL: "eth0" */
+	const char *hosts_path;	    /* the container's hosts file to keep current; NULL: none */
+	int netns_fd;		    /* the container's network namespace (net_netns_open_pid) */
+	int no_default_route;	    /* 1 for a second network: no default route through it */
 };
 
 struct net_endpoint {
 	char ifname[IF_NAMESIZE];      /* inside the container */
 	char host_ifname[IF_NAMESIZE]; /* the host end of the veth */
-	uint32_t ip, gateway;          /* host byte order */
+	uint32_t ip, gateway;	       /* host byte order */
 	unsigned prefix;
 	uint8_t mac[6];
 	char ip_str[NET_IP4_STRLEN], gateway_str[NET_IP4_STRLEN];
@@ -77,12 +77,11 @@ int net_detach(const struct net_env *env, const struct net_conf *nc, const char 
 
 /* The host end's name for a container on a network: "vb", 5 digits of the id, 8 of a hash
  * of both ids (so that two networks of one container never share a name). */
-void net_veth_name(const char *container_id, const struct net_conf *nc,
-		   char ret[IF_NAMESIZE]);
+void net_veth_name(const char *container_id, const struct net_conf *nc, char ret[IF_NAMESIZE]);
 
 /* Publish the IPv4 reservations of r (DNAT to ep->ip). */
-int net_publish(const struct net_env *env, const char *container_id,
-		const struct net_endpoint *ep, const struct net_port_rsvs *r, struct berr **err);
+int net_publish(const struct net_env *env, const char *container_id, const struct net_endpoint *ep,
+		const struct net_port_rsvs *r, struct berr **err);
 int net_unpublish(const struct net_env *env, const char *container_id, struct berr **err);
 
 #endif

@@ -36,7 +36,8 @@ int net_name_valid(const char *name)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		int alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
 			return 0;
 	}
@@ -70,13 +71,16 @@ static int conf_check(const struct net_conf *nc, const char *what, struct berr *
 	if (!net_subnet_contains(&nc->subnet, nc->gateway) || nc->gateway == nc->subnet.addr ||
 	    nc->gateway == net_subnet_last(&nc->subnet))
 		return berr_set(err, EINVAL, "%s: gateway %s is not a host address of subnet %s",
-				what, net_ip4_format(nc->gateway, b), net_subnet_format(&nc->subnet, a));
+				what, net_ip4_format(nc->gateway, b),
+				net_subnet_format(&nc->subnet, a));
 	if (nc->ip_range.prefix < nc->subnet.prefix ||
 	    !net_subnet_contains(&nc->subnet, nc->ip_range.addr))
 		return berr_set(err, EINVAL, "%s: ip-range %s is not inside subnet %s", what,
-				net_subnet_format(&nc->ip_range, b), net_subnet_format(&nc->subnet, a));
+				net_subnet_format(&nc->ip_range, b),
+				net_subnet_format(&nc->subnet, a));
 	if (nc->mtu < 68 || nc->mtu > 65535)
-		return berr_set(err, EINVAL, "%s: mtu %u is out of range (68-65535)", what, nc->mtu);
+		return berr_set(err, EINVAL, "%s: mtu %u is out of range (68-65535)", what,
+				nc->mtu);
 	return 0;
 }
 
@@ -114,13 +118,15 @@ int net_conf_default(json_t *config, struct net_conf *ret, struct berr **err)
 							    : NULL;
 		if (dst) {
 			if (!json_is_string(v))
-				return berr_set(err, EINVAL, "config: 'bridge.%s' must be a string", key);
+				return berr_set(err, EINVAL, "config: 'bridge.%s' must be a string",
+						key);
 			*dst = json_string_value(v);
 		} else if (streq(key, "mtu")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 68 ||
 			    json_integer_value(v) > 65535)
-				return berr_set(err, EINVAL,
-						"config: 'bridge.mtu' must be an integer from 68 to 65535");
+				return berr_set(
+				    err, EINVAL,
+				    "config: 'bridge.mtu' must be an integer from 68 to 65535");
 			mtu = (unsigned)json_integer_value(v);
 		} else {
 			return berr_set(err, EINVAL, "config: unknown key 'bridge.%s'", key);
@@ -141,7 +147,8 @@ int net_conf_default(json_t *config, struct net_conf *ret, struct berr **err)
 	if (r >= 0)
 		r = net_subnet_parse(subnet, 0, &ret->subnet, NULL, err);
 	if (r >= 0 && gateway && net_ip4_parse(gateway, &ret->gateway) < 0)
-		r = berr_set(err, EINVAL, "config: 'bridge.gateway': invalid address '%s'", gateway);
+		r = berr_set(err, EINVAL, "config: 'bridge.gateway': invalid address '%s'",
+			     gateway);
 	if (r >= 0 && !gateway)
 		ret->gateway = ret->subnet.addr + 1;
 	if (r >= 0 && range)
@@ -163,9 +170,9 @@ int net_conf_default(json_t *config, struct net_conf *ret, struct berr **err)
 json_t *net_conf_to_json(const struct net_conf *nc)
 {
 	char s[NET_CIDR4_STRLEN], g[NET_IP4_STRLEN], ir[NET_CIDR4_STRLEN];
-	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:O,s:s}", "version", 1,
-			 "name", nc->name, "id", nc->id, "driver", "bridge", "bridge", nc->bridge,
-			 "subnet", net_subnet_format(&nc->subnet, s), "gateway",
+	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:O,s:s}", "version", 1, "name",
+			 nc->name, "id", nc->id, "driver", "bridge", "bridge", nc->bridge, "subnet",
+			 net_subnet_format(&nc->subnet, s), "gateway",
 			 net_ip4_format(nc->gateway, g), "ip_range",
 			 net_subnet_format(&nc->ip_range, ir), "mtu", (json_int_t)nc->mtu,
 			 "internal", nc->internal, "labels",
@@ -254,7 +261,8 @@ static int networks_dir(const char *root, int create, int *ret, struct berr **er
 	}
 	int fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT && !create ? -ENOENT : berr_errno(err, errno, "open '%s'", path);
+		return errno == ENOENT && !create ? -ENOENT
+						  : berr_errno(err, errno, "open '%s'", path);
 	*ret = fd;
 	return 0;
 }
@@ -372,9 +380,10 @@ int net_conf_load(const char *root, json_t *config, const char *name_or_id, stru
 			}
 		if (matches > 1) {
 			confs_free(all, n);
-			return berr_set(err, EINVAL,
-					"network %s is ambiguous (%zu matches found based on ID prefix)",
-					name_or_id, matches);
+			return berr_set(
+			    err, EINVAL,
+			    "network %s is ambiguous (%zu matches found based on ID prefix)",
+			    name_or_id, matches);
 		}
 	}
 	if (found < 0) {
@@ -402,7 +411,8 @@ static int host_routes(struct net_subnet **ret, size_t *ret_n)
 	while (fgets(line, sizeof(line), f)) {
 		char ifn[64];
 		unsigned dst, gw, flags, mask;
-		if (sscanf(line, "%63s %x %x %x %*s %*s %*s %x", ifn, &dst, &gw, &flags, &mask) != 5)
+		if (sscanf(line, "%63s %x %x %x %*s %*s %*s %x", ifn, &dst, &gw, &flags, &mask) !=
+		    5)
 			continue;
 		if (mask == 0)
 			continue; /* the default route overlaps everything by definition */
@@ -462,9 +472,10 @@ int net_conf_create(const char *root, json_t *config, const struct net_create_op
 		    struct net_conf *ret, struct berr **err)
 {
 	if (!o->name || !net_name_valid(o->name))
-		return berr_set(err, EINVAL,
-				"invalid network name '%s': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-				o->name ? o->name : "");
+		return berr_set(
+		    err, EINVAL,
+		    "invalid network name '%s': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+		    o->name ? o->name : "");
 	if (streq(o->name, NET_DEFAULT_NAME) || streq(o->name, "host") || streq(o->name, "none"))
 		return berr_set(err, EEXIST, "network with name %s already exists", o->name);
 	if (o->labels && !json_is_object(o->labels))
@@ -517,7 +528,8 @@ int net_conf_create(const char *root, json_t *config, const struct net_create_op
 				     all[i].name);
 		else if (o->subnet && net_subnet_overlaps(&all[i].subnet, &nc.subnet))
 			r = berr_set(err, EINVAL,
-				     "invalid pool request: Pool overlaps with other one on this address space (network %s)",
+				     "invalid pool request: Pool overlaps with other one on this "
+				     "address space (network %s)",
 				     all[i].name);
 	}
 	if (r >= 0 && !o->subnet) {
@@ -540,8 +552,9 @@ int net_conf_create(const char *root, json_t *config, const struct net_create_op
 		}
 		free(routes);
 		if (r >= 0 && !found)
-			r = berr_set(err, ENOSPC,
-				     "could not find an available, non-overlapping IPv4 address pool");
+			r = berr_set(
+			    err, ENOSPC,
+			    "could not find an available, non-overlapping IPv4 address pool");
 	}
 	confs_free(all, n);
 	if (r < 0)

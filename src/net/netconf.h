@@ -28,17 +28,17 @@
 #define NET_ID_LEN 64
 
 struct net_conf {
-	char *name;                 /* "bridge" or a user network's name */
-	char id[NET_ID_LEN + 1];    /* random hex for user networks; a fixed id for "bridge" */
-	char bridge[IF_NAMESIZE];   /* the Linux bridge device */
+	char *name;		  /* "bridge" or a user network's name */
+	char id[NET_ID_LEN + 1];  /* random hex for user networks; a fixed id for "bridge" */
+	char bridge[IF_NAMESIZE]; /* the Linux bridge device */
 	struct net_subnet subnet;
-	uint32_t gateway;           /* the bridge's address, inside subnet */
+	uint32_t gateway;	    /* the bridge's address, inside subnet */
 	struct net_subnet ip_range; /* where container addresses come from (within subnet) */
-	unsigned mtu;               /* 1500 unless set */
-	int internal;               /* no masquerade, no traffic to or from outside the bridge */
-	int is_default;             /* the "bridge" network */
-	json_t *labels;             /* object of strings; owned; never NULL after a load */
-	char created[48];           /* RFC 3339; "" for the default network */
+	unsigned mtu;		    /* 1500 unless set */
+	int internal;		    /* no masquerade, no traffic to or from outside the bridge */
+	int is_default;		    /* the "bridge" network */
+	json_t *labels;		    /* object of strings; owned; never NULL after a load */
+	char created[48];	    /* RFC 3339; "" for the default network */
 };
 
 void net_conf_free(struct net_conf *nc);
@@ -64,7 +64,7 @@ struct net_create_opts {
 	const char *bridge;   /* NULL: "br-" and the id's first 12 digits, as Docker names it */
 	unsigned mtu;
 	int internal;
-	json_t *labels;       /* borrowed; object of strings or NULL */
+	json_t *labels; /* borrowed; object of strings or NULL */
 };
 
 /* Create a user network and store it. -EEXIST when the name (or bridge device) is taken,

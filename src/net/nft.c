@@ -195,25 +195,29 @@ static int put_delete(struct buf *b, const char *prefix, const struct rule *ru)
 	if (streq(ru->family, "ip"))
 		return buf_printf(b, "delete rule ip %s_nat %s handle %lld\n", prefix, ru->chain,
 				  ru->handle);
-	return buf_printf(b, "delete rule inet %s %s handle %lld\n", prefix, ru->chain,
-			  ru->handle);
+	return buf_printf(b, "delete rule inet %s %s handle %lld\n", prefix, ru->chain, ru->handle);
 }
 
 /* Tables, chains and the jumps into berth's chains; idempotent (under the lock). */
 static int ensure_base(const char *prefix, struct berr **err)
 {
 	struct buf b = BUF_INIT;
-	int r = buf_printf(&b,
-			   "add table ip %1$s_nat\n"
-			   "add chain ip %1$s_nat prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
-			   "add chain ip %1$s_nat output { type nat hook output priority -100; policy accept; }\n"
-			   "add chain ip %1$s_nat postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
-			   "add chain ip %1$s_nat ports\n"
-			   "add table inet %1$s\n"
-			   "add set inet %1$s bridges { type ifname; }\n"
-			   "add chain inet %1$s guard { type filter hook prerouting priority raw; policy accept; }\n"
-			   "add chain inet %1$s forward { type filter hook forward priority filter; policy accept; }\n",
-			   prefix);
+	int r = buf_printf(
+	    &b,
+	    "add table ip %1$s_nat\n"
+	    "add chain ip %1$s_nat prerouting { type nat hook prerouting priority dstnat; policy "
+	    "accept; }\n"
+	    "add chain ip %1$s_nat output { type nat hook output priority -100; policy accept; }\n"
+	    "add chain ip %1$s_nat postrouting { type nat hook postrouting priority srcnat; policy "
+	    "accept; }\n"
+	    "add chain ip %1$s_nat ports\n"
+	    "add table inet %1$s\n"
+	    "add set inet %1$s bridges { type ifname; }\n"
+	    "add chain inet %1$s guard { type filter hook prerouting priority raw; policy accept; "
+	    "}\n"
+	    "add chain inet %1$s forward { type filter hook forward priority filter; policy "
+	    "accept; }\n",
+	    prefix);
 	if (r >= 0)
 		r = nft_exec(b.data, NULL, err);
 	buf_free(&b);
@@ -234,15 +238,20 @@ static int ensure_base(const char *prefix, struct berr **err)
 	}
 	free(rs.v);
 	if (!have_pre)
-		r = buf_printf(&b, "insert rule ip %s_nat prerouting fib daddr type local jump ports comment \"%s\"\n",
+		r = buf_printf(&b,
+			       "insert rule ip %s_nat prerouting fib daddr type local jump ports "
+			       "comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
 	if (r >= 0 && !have_out)
-		r = buf_printf(&b, "insert rule ip %s_nat output fib daddr type local jump ports comment \"%s\"\n",
-			       prefix, COMMENT_BASE);
+		r = buf_printf(
+		    &b,
+		    "insert rule ip %s_nat output fib daddr type local jump ports comment \"%s\"\n",
+		    prefix, COMMENT_BASE);
 	/* First in forward: traffic to a published port passes the isolation rules below
 	 * (a container of another network may use a published port, as from outside). */
 	if (r >= 0 && !have_fwd)
-		r = buf_printf(&b, "insert rule inet %s forward ct status dnat accept comment \"%s\"\n",
+		r = buf_printf(&b,
+			       "insert rule inet %s forward ct status dnat accept comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
 	if (r >= 0 && b.len)
 		r = nft_exec(b.data, NULL, err);
@@ -281,22 +290,29 @@ int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct be
 		r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix, br);
 	if (r >= 0 && !nc->internal)
 		r = buf_printf(&b,
-			       "add rule ip %1$s_nat postrouting ip saddr %2$s oifname != \"%3$s\" masquerade comment \"%4$s\"\n",
+			       "add rule ip %1$s_nat postrouting ip saddr %2$s oifname != \"%3$s\" "
+			       "masquerade comment \"%4$s\"\n",
 			       prefix, sn, br, owner);
 	if (r >= 0)
 		r = buf_printf(&b,
-			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ip saddr 127.0.0.0/8 masquerade comment \"%3$s\"\n"
-			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ct status dnat ip saddr %4$s masquerade comment \"%3$s\"\n"
-			       "add rule inet %1$s guard iifname \"%2$s\" ip daddr 127.0.0.0/8 drop comment \"%3$s\"\n",
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ip saddr "
+			       "127.0.0.0/8 masquerade comment \"%3$s\"\n"
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ct status dnat "
+			       "ip saddr %4$s masquerade comment \"%3$s\"\n"
+			       "add rule inet %1$s guard iifname \"%2$s\" ip daddr 127.0.0.0/8 "
+			       "drop comment \"%3$s\"\n",
 			       prefix, br, owner, sn);
 	if (r >= 0 && nc->internal)
 		r = buf_printf(&b,
-			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" drop comment \"%3$s\"\n"
-			       "add rule inet %1$s forward oifname \"%2$s\" iifname != \"%2$s\" drop comment \"%3$s\"\n",
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
+			       "drop comment \"%3$s\"\n"
+			       "add rule inet %1$s forward oifname \"%2$s\" iifname != \"%2$s\" "
+			       "drop comment \"%3$s\"\n",
 			       prefix, br, owner);
 	else if (r >= 0)
 		r = buf_printf(&b,
-			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" oifname @bridges drop comment \"%3$s\"\n",
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
+			       "oifname @bridges drop comment \"%3$s\"\n",
 			       prefix, br, owner);
 	if (r >= 0)
 		r = nft_exec(b.data, NULL, err);
@@ -364,9 +380,9 @@ int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct be
 	r = nft_exec(cmd, NULL, &e);
 	berr_free(e);
 	/* Gone already (or the table is): that is the state we want. */
-	return r == -ENOENT ? 0 : r < 0 ? berr_set(err, -r, "network '%s': remove bridge from set",
-						     nc->name)
-				       : 0;
+	return r == -ENOENT ? 0
+	       : r < 0	    ? berr_set(err, -r, "network '%s': remove bridge from set", nc->name)
+			    : 0;
 }
 
 /* "berth:<id>:<proto>:<ip or *>:<port>" */
@@ -427,8 +443,8 @@ static int owned_by_port(const char *comment, const void *data)
 		const char *ip = streq(p->host_ip, "0.0.0.0") ? "*" : p->host_ip;
 		if (o.port == p->host_port && streq(o.proto, net_proto_name(p->proto)) &&
 		    (streq(o.ip, "*") || streq(ip, "*") || streq(o.ip, ip))) {
-			log_info("removing stale published port %s:%u/%s of container %.12s",
-				 o.ip, o.port, o.proto, o.id);
+			log_info("removing stale published port %s:%u/%s of container %.12s", o.ip,
+				 o.port, o.proto, o.id);
 			return 1;
 		}
 	}
@@ -477,12 +493,14 @@ int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t con
 		const char *proto = net_proto_name(p->proto);
 		if (hip == 0)
 			r = buf_printf(&b,
-				       "add rule ip %s_nat ports meta l4proto %s th dport %u dnat to %s:%u comment \"berth:%s:%s:*:%u\"\n",
+				       "add rule ip %s_nat ports meta l4proto %s th dport %u dnat "
+				       "to %s:%u comment \"berth:%s:%s:*:%u\"\n",
 				       prefix, proto, p->host_port, cip, p->container_port,
 				       container_id, proto, p->host_port);
 		else
 			r = buf_printf(&b,
-				       "add rule ip %s_nat ports ip daddr %s meta l4proto %s th dport %u dnat to %s:%u comment \"berth:%s:%s:%s:%u\"\n",
+				       "add rule ip %s_nat ports ip daddr %s meta l4proto %s th "
+				       "dport %u dnat to %s:%u comment \"berth:%s:%s:%s:%u\"\n",
 				       prefix, p->host_ip, proto, p->host_port, cip,
 				       p->container_port, container_id, proto, p->host_ip,
 				       p->host_port);

@@ -92,8 +92,8 @@ static int parse_host_ip(const char *ip, size_t len, struct net_port *p, struct 
 		return 0;
 	}
 	if (len >= sizeof(tmp))
-		return berr_set(err, EINVAL, "invalid IP address: %.*s", (int)(len > 200 ? 200 : len),
-				ip);
+		return berr_set(err, EINVAL, "invalid IP address: %.*s",
+				(int)(len > 200 ? 200 : len), ip);
 	memcpy(tmp, ip, len);
 	tmp[len] = '\0';
 	char *addr = tmp;
@@ -101,8 +101,8 @@ static int parse_host_ip(const char *ip, size_t len, struct net_port *p, struct 
 		/* Go's net.SplitHostPort(ip + ":") wants exactly "[host]" here. */
 		char *close = strchr(tmp, ']');
 		if (!close || close[1] != '\0')
-			return berr_set(err, EINVAL, "invalid IP address %s: missing ']' in address",
-					tmp);
+			return berr_set(err, EINVAL,
+					"invalid IP address %s: missing ']' in address", tmp);
 		*close = '\0';
 		addr = tmp + 1;
 	}
@@ -130,9 +130,9 @@ static int long_to_short(const char *spec, char **ret, struct berr **err)
 	for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(f, '=');
 		if (!eq || eq == f)
-			return berr_set(err, EINVAL,
-					"invalid publish opts format (should be name=value but got '%s')",
-					f);
+			return berr_set(
+			    err, EINVAL,
+			    "invalid publish opts format (should be name=value but got '%s')", f);
 		*eq = '\0';
 		if (streq(f, "target"))
 			target = eq + 1;
@@ -211,9 +211,10 @@ static int parse_short(const char *spec, struct net_ports *out, struct berr **er
 		/* A host range for a single container port is the range to pick a free port
 		 * from; for a container range the sizes must agree. */
 		if (cend - cstart != hend - hstart && cend != cstart)
-			return berr_set(err, EINVAL,
-					"invalid ranges specified for container and host Ports: %.*s and %.*s",
-					(int)cp_len, cp, (int)hp_len, hp);
+			return berr_set(
+			    err, EINVAL,
+			    "invalid ranges specified for container and host Ports: %.*s and %.*s",
+			    (int)cp_len, cp, (int)hp_len, hp);
 	}
 
 	size_t count = (size_t)(cend - cstart) + 1;
@@ -408,7 +409,8 @@ int net_ports_format_ps(const struct net_ports *ps, struct buf *out)
 					r = net_port_format(p, &mappings);
 				continue;
 			}
-			snprintf(key, sizeof(key), "%s/%s", display_ip(p), net_proto_name(p->proto));
+			snprintf(key, sizeof(key), "%s/%s", display_ip(p),
+				 net_proto_name(p->proto));
 		} else {
 			snprintf(key, sizeof(key), "%s", net_proto_name(p->proto));
 		}
@@ -486,8 +488,8 @@ json_t *net_ports_to_json(const struct net_ports *ps)
 			snprintf(hp, sizeof(hp), "%u-%u", p->host_port, p->host_port_last);
 		else if (p->host_port)
 			snprintf(hp, sizeof(hp), "%u", p->host_port);
-		if (json_array_append_new(arr, json_pack("{s:s,s:s}", "HostIp", p->host_ip,
-							 "HostPort", hp)) < 0)
+		if (json_array_append_new(
+			arr, json_pack("{s:s,s:s}", "HostIp", p->host_ip, "HostPort", hp)) < 0)
 			return NULL;
 	}
 	return TAKE_PTR(obj);
@@ -541,8 +543,10 @@ int net_ports_from_json(json_t *j, struct net_ports *out, struct berr **err)
 			if (r < 0)
 				break;
 			const char *hps = hpt ? json_string_value(hpt) : "";
-			if (*hps && parse_range(hps, strlen(hps), &p.host_port, &p.host_port_last) < 0) {
-				r = berr_set(err, EINVAL, "ports: '%s': invalid hostPort: %s", key, hps);
+			if (*hps &&
+			    parse_range(hps, strlen(hps), &p.host_port, &p.host_port_last) < 0) {
+				r = berr_set(err, EINVAL, "ports: '%s': invalid hostPort: %s", key,
+					     hps);
 				break;
 			}
 			r = net_ports_add(out, &p);
@@ -607,7 +611,7 @@ static int bind_port(int family, const char *ip, uint16_t port, enum net_proto p
 	_cleanup_close_ int fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
 	if (fd < 0)
 		return errno == ESOCKTNOSUPPORT || errno == EPROTONOSUPPORT ? -EPROTONOSUPPORT
-									      : -errno;
+									    : -errno;
 	struct sockaddr_storage ss = {0};
 	socklen_t len;
 	if (family == AF_INET) {
@@ -652,8 +656,9 @@ static int bind_error(struct berr **err, int r, int family, const char *ip, uint
 	const char *shown = *ip ? ip : family == AF_INET6 ? "::" : "0.0.0.0";
 	const char *lb = family == AF_INET6 ? "[" : "", *rb = family == AF_INET6 ? "]" : "";
 	if (r == -EADDRINUSE)
-		return berr_set(err, EADDRINUSE, "Bind for %s%s%s:%u failed: port is already allocated",
-				lb, shown, rb, port);
+		return berr_set(err, EADDRINUSE,
+				"Bind for %s%s%s:%u failed: port is already allocated", lb, shown,
+				rb, port);
 	if (r == -EADDRNOTAVAIL)
 		return berr_set(err, EADDRNOTAVAIL,
 				"Bind for %s%s%s:%u failed: address is not on this host", lb, shown,
@@ -679,9 +684,10 @@ static int reserve_on(const struct net_port *p, uint16_t port, struct net_port_r
 			/* No SCTP in this kernel: nothing to hold, the nft rule still forwards. */
 			fd = -1;
 			if (got == 0)
-				return berr_set(err, EPROTONOSUPPORT,
-						"cannot pick a free %s port: no %s support in this kernel",
-						net_proto_name(p->proto), net_proto_name(p->proto));
+				return berr_set(
+				    err, EPROTONOSUPPORT,
+				    "cannot pick a free %s port: no %s support in this kernel",
+				    net_proto_name(p->proto), net_proto_name(p->proto));
 		} else if (fd < 0) {
 			return fd;
 		}

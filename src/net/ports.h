@@ -36,19 +36,22 @@ int net_proto_parse(const char *s, enum net_proto *ret);
 struct net_port {
 	enum net_proto proto;
 	uint16_t container_port;
-	int published;  /* 0: only exposed (EXPOSE, --expose); host fields unused */
-	int family;     /* AF_UNSPEC (all addresses), AF_INET or AF_INET6 */
+	int published;			/* 0: only exposed (EXPOSE, --expose); host fields unused */
+	int family;			/* AF_UNSPEC (all addresses), AF_INET or AF_INET6 */
 	char host_ip[INET6_ADDRSTRLEN]; /* canonical text; "" for AF_UNSPEC, "0.0.0.0" / "::" */
-	uint16_t host_port;      /* 0: any free port */
-	uint16_t host_port_last; /* == host_port, or the end of a range to pick one from
-				  * ("8000-8010:80"); 0 when host_port is 0 */
+	uint16_t host_port;		/* 0: any free port */
+	uint16_t host_port_last;	/* == host_port, or the end of a range to pick one from
+					 * ("8000-8010:80"); 0 when host_port is 0 */
 };
 
 struct net_ports {
 	struct net_port *v;
 	size_t n;
 };
-#define NET_PORTS_INIT {NULL, 0}
+#define NET_PORTS_INIT                                                                             \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 void net_ports_free(struct net_ports *ps);
 #define _cleanup_net_ports_ __attribute__((cleanup(net_ports_free)))
@@ -102,14 +105,17 @@ int net_ports_from_json(json_t *j, struct net_ports *out, struct berr **err);
  */
 struct net_port_rsv {
 	struct net_port port; /* resolved: family AF_INET or AF_INET6, host_port set */
-	int fd;               /* the bound socket (close-on-exec), owned by the reservation */
+	int fd;		      /* the bound socket (close-on-exec), owned by the reservation */
 };
 
 struct net_port_rsvs {
 	struct net_port_rsv *v;
 	size_t n;
 };
-#define NET_PORT_RSVS_INIT {NULL, 0}
+#define NET_PORT_RSVS_INIT                                                                         \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 /* Reserve every published entry of ps. All or nothing: on failure every socket opened so
  * far is closed and out is left empty. -EADDRINUSE when a port is taken; -EADDRNOTAVAIL

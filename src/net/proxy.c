@@ -21,7 +21,7 @@ enum tag_kind { T_LISTEN, T_CONN, T_SESSION, T_STOP };
 
 struct tag {
 	enum tag_kind kind;
-	int side;   /* T_CONN: 0 client, 1 container */
+	int side; /* T_CONN: 0 client, 1 container */
 	void *owner;
 };
 
@@ -38,12 +38,12 @@ struct listener {
 
 struct conn {
 	struct net_proxy *p;
-	int fd[2];          /* 0: the client, 1: the container */
-	int pipefd[2][2];   /* pipefd[d] carries what fd[d] sent towards fd[!d] */
+	int fd[2];	  /* 0: the client, 1: the container */
+	int pipefd[2][2]; /* pipefd[d] carries what fd[d] sent towards fd[!d] */
 	size_t inpipe[2], cap[2];
-	int pipe_full[2];   /* splice into the pipe would block although bytes < cap */
-	int eof[2];         /* fd[d] has nothing more to send */
-	int shut[2];        /* fd[!d] was told so (SHUT_WR) */
+	int pipe_full[2]; /* splice into the pipe would block although bytes < cap */
+	int eof[2];	  /* fd[d] has nothing more to send */
+	int shut[2];	  /* fd[!d] was told so (SHUT_WR) */
 	int connecting;
 	int dead;
 	uint32_t ev[2];
@@ -246,7 +246,8 @@ int net_proxy_add(struct net_proxy *p, int listen_fd, enum net_proto proto,
 		socklen_t sl = sizeof(self);
 		int one = 1;
 		if (getsockname(listen_fd, (struct sockaddr *)&self, &sl) == 0)
-			setsockopt(listen_fd, self.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			setsockopt(listen_fd,
+				   self.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
 				   self.ss_family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO, &one,
 				   sizeof(one));
 	}
@@ -274,8 +275,8 @@ int net_proxy_add_reserved(struct net_proxy *p, struct net_port_rsvs *r, uint32_
 					  .sin_addr.s_addr = htonl(container_ip)};
 		int fd = rv->fd;
 		rv->fd = -1;
-		int e = net_proxy_add(p, fd, rv->port.proto, (struct sockaddr *)&sin, sizeof(sin),
-				      err);
+		int e =
+		    net_proxy_add(p, fd, rv->port.proto, (struct sockaddr *)&sin, sizeof(sin), err);
 		if (e < 0)
 			return e;
 	}
@@ -337,8 +338,9 @@ static int pump(struct conn *c, int d)
 	do {
 		progress = 0;
 		if (!c->eof[d] && !c->pipe_full[d] && c->inpipe[d] < c->cap[d]) {
-			ssize_t n = splice(c->fd[d], NULL, c->pipefd[d][1], NULL,
-					   c->cap[d] - c->inpipe[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			ssize_t n =
+			    splice(c->fd[d], NULL, c->pipefd[d][1], NULL, c->cap[d] - c->inpipe[d],
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				c->inpipe[d] += (size_t)n;
 				progress = 1;
@@ -437,8 +439,8 @@ static void tcp_accept(struct net_proxy *p, struct listener *l)
 			c->cap[d] = cap > 0 ? (size_t)cap : 65536;
 		}
 		if (ok) {
-			c->fd[1] = socket(l->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-					  0);
+			c->fd[1] = socket(l->target.ss_family,
+					  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			ok = c->fd[1] >= 0;
 		}
 		if (ok && connect(c->fd[1], (struct sockaddr *)&l->target, l->target_len) < 0) {
@@ -514,8 +516,11 @@ static void udp_from_client(struct net_proxy *p, struct listener *l, int64_t now
 		struct sockaddr_storage a;
 		union cmsg_space cbuf;
 		struct iovec iov = {p->udpbuf, UDP_BUF};
-		struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov,
-				    .msg_iovlen = 1, .msg_control = cbuf.buf,
+		struct msghdr mh = {.msg_name = &a,
+				    .msg_namelen = sizeof(a),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf.buf,
 				    .msg_controllen = sizeof(cbuf.buf)};
 		ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
@@ -558,8 +563,10 @@ static void udp_from_container(struct net_proxy *p, struct session *s, int64_t n
 		union cmsg_space cbuf;
 		memset(&cbuf, 0, sizeof(cbuf));
 		struct iovec iov = {p->udpbuf, (size_t)n};
-		struct msghdr mh = {.msg_name = &s->client, .msg_namelen = s->client_len,
-				    .msg_iov = &iov, .msg_iovlen = 1};
+		struct msghdr mh = {.msg_name = &s->client,
+				    .msg_namelen = s->client_len,
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1};
 		if (s->have_local) {
 			int v6 = s->have_local == AF_INET6;
 			size_t dl = v6 ? sizeof(s->local6) : sizeof(s->local4);

@@ -126,7 +126,8 @@ int net_resolv_render(const char *host_text, const struct net_resolv_opts *o, st
 					     o->dns_options->v[i]);
 				break;
 			}
-			r = buf_printf(&options, "%s%s", i ? " " : "options ", o->dns_options->v[i]);
+			r = buf_printf(&options, "%s%s", i ? " " : "options ",
+				       o->dns_options->v[i]);
 		}
 		if (r >= 0)
 			r = buf_putc(&options, '\n');

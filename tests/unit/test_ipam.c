@@ -228,23 +228,23 @@ static void test_corrupt_state(void **state)
 	struct net_conf nc;
 	conf("{\"subnet\": \"10.201.4.0/24\"}", &nc);
 	static const char *bad[] = {
-		"",
-		"{",
-		"[]",
-		"{\"endpoints\": {}}",
-		"{\"endpoints\": [], \"last\": 5}",
-		"{\"endpoints\": [], \"last\": \"10.1\"}",
-		"{\"endpoints\": [1]}",
-		"{\"endpoints\": [{\"id\": \"a\"}]}",
-		"{\"endpoints\": [{\"id\": \"a\", \"ip\": \"300.1.1.1\"}]}",
-		"{\"endpoints\": [{\"id\": \"\", \"ip\": \"10.201.4.2\"}]}",
-		"{\"endpoints\": [{\"id\": \"a b\", \"ip\": \"10.201.4.2\"}]}",
-		"{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\", \"aliases\": [1]}]}",
-		"{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\", \"name\": 1}]}",
-		"{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\"},"
-		" {\"id\": \"b\", \"ip\": \"10.201.4.2\"}]}",
-		"{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\"},"
-		" {\"id\": \"a\", \"ip\": \"10.201.4.3\"}]}",
+	    "",
+	    "{",
+	    "[]",
+	    "{\"endpoints\": {}}",
+	    "{\"endpoints\": [], \"last\": 5}",
+	    "{\"endpoints\": [], \"last\": \"10.1\"}",
+	    "{\"endpoints\": [1]}",
+	    "{\"endpoints\": [{\"id\": \"a\"}]}",
+	    "{\"endpoints\": [{\"id\": \"a\", \"ip\": \"300.1.1.1\"}]}",
+	    "{\"endpoints\": [{\"id\": \"\", \"ip\": \"10.201.4.2\"}]}",
+	    "{\"endpoints\": [{\"id\": \"a b\", \"ip\": \"10.201.4.2\"}]}",
+	    "{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\", \"aliases\": [1]}]}",
+	    "{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\", \"name\": 1}]}",
+	    "{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\"},"
+	    " {\"id\": \"b\", \"ip\": \"10.201.4.2\"}]}",
+	    "{\"endpoints\": [{\"id\": \"a\", \"ip\": \"10.201.4.2\"},"
+	    " {\"id\": \"a\", \"ip\": \"10.201.4.3\"}]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_state(f->root, bad[i]);
@@ -362,8 +362,8 @@ static void test_hosts_kept_current(void **state)
 
 	struct strv aliases = STRV_INIT;
 	strv_push(&aliases, "www");
-	struct net_ipam_req ra = {.id = "aaaaaaaaaaaaaaaa", .name = "web", .aliases = &aliases,
-				  .hosts_path = ha};
+	struct net_ipam_req ra = {
+	    .id = "aaaaaaaaaaaaaaaa", .name = "web", .aliases = &aliases, .hosts_path = ha};
 	struct net_ipam_req rb = {.id = "bbbbbbbbbbbbbbbb", .name = "db", .hosts_path = hb};
 	uint32_t a;
 	assert_int_equal(net_ipam_alloc(f->root, &nc, &ra, &a, NULL), 0);
@@ -448,14 +448,14 @@ static void test_bad_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sequence_and_wrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_requested_address, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ip_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconcile, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hosts_kept_current, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sequence_and_wrap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_requested_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconcile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hosts_kept_current, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -255,7 +255,8 @@ struct service {
 static void peer_str(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+			  (socklen_t)len);
 	else
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
 			  (socklen_t)len);
@@ -302,7 +303,8 @@ static int serve(void *arg)
 		}
 		if (p[1].revents) {
 			sl = sizeof(ss);
-			ssize_t n = recvfrom(u, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&ss, &sl);
+			ssize_t n =
+			    recvfrom(u, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&ss, &sl);
 			if (n > 0) {
 				buf[n] = '\0';
 				peer_str(&ss, peer, sizeof(peer));
@@ -644,8 +646,8 @@ static void test_published_port(void **state)
 	char *out = capture(argv);
 	assert_non_null(out);
 	char want[128];
-	snprintf(want, sizeof(want), "dnat to %s:80 comment \"berth:%s:tcp:*:%u\"", ep.ip_str, CID_A,
-		 pub.tcp_port);
+	snprintf(want, sizeof(want), "dnat to %s:80 comment \"berth:%s:tcp:*:%u\"", ep.ip_str,
+		 CID_A, pub.tcp_port);
 	if (!strstr(out, want))
 		fail_msg("no '%s' in:\n%s", want, out);
 	free(out);
@@ -954,8 +956,8 @@ static void test_proxy_bulk_half_close(void **state)
 
 	struct net_proxy *p;
 	assert_int_equal(net_proxy_new(&p, NULL), 0);
-	assert_int_equal(net_proxy_add(p, lfd, NET_PROTO_TCP, (struct sockaddr *)&ba, sizeof(ba), NULL),
-			 0);
+	assert_int_equal(
+	    net_proxy_add(p, lfd, NET_PROTO_TCP, (struct sockaddr *)&ba, sizeof(ba), NULL), 0);
 	/* A second port whose backend refuses: 127.0.0.1 port 1 is closed. */
 	int rfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in6 ra = la;
@@ -1018,12 +1020,12 @@ static void test_proxy_bulk_half_close(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_network_up_idempotent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_namespaces_ping, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_published_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_rule_replaced, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_teardown_leaves_nothing, setup, teardown),
-		cmocka_unit_test(test_proxy_bulk_half_close),
+	    cmocka_unit_test_setup_teardown(test_network_up_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_namespaces_ping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_published_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_rule_replaced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_teardown_leaves_nothing, setup, teardown),
+	    cmocka_unit_test(test_proxy_bulk_half_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,20 +50,20 @@ static void test_ip4(void **state)
 		uint32_t v;
 		int ok;
 	} c[] = {
-		{"0.0.0.0", 0, 1},
-		{"10.88.0.1", 0x0a580001, 1},
-		{"255.255.255.255", 0xffffffff, 1},
-		{"256.1.1.1", 0, 0},
-		{"1.2.3", 0, 0},
-		{"1.2.3.4.", 0, 0},
-		{"1.2.3.4.5", 0, 0},
-		{"01.2.3.4", 0, 0},
-		{"1..3.4", 0, 0},
-		{" 1.2.3.4", 0, 0},
-		{"1.2.3.4 ", 0, 0},
-		{"1.2.3.-4", 0, 0},
-		{"1000.2.3.4", 0, 0},
-		{"", 0, 0},
+	    {"0.0.0.0", 0, 1},
+	    {"10.88.0.1", 0x0a580001, 1},
+	    {"255.255.255.255", 0xffffffff, 1},
+	    {"256.1.1.1", 0, 0},
+	    {"1.2.3", 0, 0},
+	    {"1.2.3.4.", 0, 0},
+	    {"1.2.3.4.5", 0, 0},
+	    {"01.2.3.4", 0, 0},
+	    {"1..3.4", 0, 0},
+	    {" 1.2.3.4", 0, 0},
+	    {"1.2.3.4 ", 0, 0},
+	    {"1.2.3.-4", 0, 0},
+	    {"1000.2.3.4", 0, 0},
+	    {"", 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		uint32_t v = 0;
@@ -98,8 +98,8 @@ static void test_subnet(void **state)
 	assert_int_equal(net_subnet_parse("10.88.0.1/16", 1, &s, &host, NULL), 0);
 	assert_int_equal(s.addr, 0x0a580000);
 	assert_int_equal(host, 0x0a580001);
-	const char *bad[] = {"10.88.0.0", "10.88.0.0/", "10.88.0.0/33", "10.88.0.0/016",
-			     "10.88.0.0/1x", "x/8", "10.88.0.0/-1", "10.88.0.0/16/1"};
+	const char *bad[] = {"10.88.0.0",    "10.88.0.0/", "10.88.0.0/33", "10.88.0.0/016",
+			     "10.88.0.0/1x", "x/8",	   "10.88.0.0/-1", "10.88.0.0/16/1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (net_subnet_parse(bad[i], 1, &s, NULL, NULL) != -EINVAL)
 			fail_msg("'%s' accepted", bad[i]);
@@ -124,7 +124,8 @@ static void test_names(void **state)
 	assert_false(net_name_valid(".x"));
 	assert_false(net_name_valid("a b"));
 	assert_false(net_name_valid("a/b"));
-	assert_false(net_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	assert_false(
+	    net_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 	assert_true(net_ifname_valid("berth0"));
 	assert_true(net_ifname_valid("br-0123456789ab"));
 	assert_false(net_ifname_valid("br-0123456789abc"));
@@ -167,11 +168,12 @@ static void test_default(void **state)
 	assert_string_equal(nc.id, id);
 	net_conf_free(&nc);
 
-	assert_int_equal(load_default("{\"bridge\": {\"device\": \"bt7\", \"subnet\": \"172.30.0.0/24\","
-				      " \"gateway\": \"172.30.0.254\", \"ip-range\": \"172.30.0.64/26\","
-				      " \"mtu\": 9000}}",
-				      &nc, NULL),
-			 0);
+	assert_int_equal(
+	    load_default("{\"bridge\": {\"device\": \"bt7\", \"subnet\": \"172.30.0.0/24\","
+			 " \"gateway\": \"172.30.0.254\", \"ip-range\": \"172.30.0.64/26\","
+			 " \"mtu\": 9000}}",
+			 &nc, NULL),
+	    0);
 	assert_string_equal(nc.bridge, "bt7");
 	assert_string_equal(net_subnet_format(&nc.subnet, a), "172.30.0.0/24");
 	assert_string_equal(net_ip4_format(nc.gateway, b), "172.30.0.254");
@@ -183,28 +185,30 @@ static void test_default(void **state)
 	static const struct {
 		const char *cfg, *msg;
 	} bad[] = {
-		{"{\"bridge\": 5}", "config: 'bridge' must be an object"},
-		{"{\"bridge\": {\"bip\": \"x\"}}", "config: unknown key 'bridge.bip'"},
-		{"{\"bridge\": {\"subnet\": 5}}", "config: 'bridge.subnet' must be a string"},
-		{"{\"bridge\": {\"mtu\": 10}}", "config: 'bridge.mtu' must be an integer from 68 to 65535"},
-		{"{\"bridge\": {\"mtu\": \"1500\"}}",
-		 "config: 'bridge.mtu' must be an integer from 68 to 65535"},
-		{"{\"bridge\": {\"device\": \"a b\"}}", "config: 'bridge.device': invalid name 'a b'"},
-		{"{\"bridge\": {\"device\": \"0123456789abcdef\"}}",
-		 "config: 'bridge.device': invalid name '0123456789abcdef'"},
-		{"{\"bridge\": {\"subnet\": \"10.88.0.1/16\"}}",
-		 "config: 'bridge': invalid subnet '10.88.0.1/16': host bits are set"},
-		{"{\"bridge\": {\"subnet\": \"10.0.0.0/31\"}}",
-		 "config: 'bridge': subnet 10.0.0.0/31: prefix length must be 8 to 30"},
-		{"{\"bridge\": {\"gateway\": \"10.89.0.1\"}}",
-		 "config: 'bridge': gateway 10.89.0.1 is not a host address of subnet 10.88.0.0/16"},
-		{"{\"bridge\": {\"gateway\": \"10.88.255.255\"}}",
-		 "config: 'bridge': gateway 10.88.255.255 is not a host address of subnet 10.88.0.0/16"},
-		{"{\"bridge\": {\"gateway\": \"x\"}}", "config: 'bridge.gateway': invalid address 'x'"},
-		{"{\"bridge\": {\"ip-range\": \"10.0.0.0/24\"}}",
-		 "config: 'bridge': ip-range 10.0.0.0/24 is not inside subnet 10.88.0.0/16"},
-		{"{\"bridge\": {\"ip-range\": \"10.0.0.0/8\"}}",
-		 "config: 'bridge': ip-range 10.0.0.0/8 is not inside subnet 10.88.0.0/16"},
+	    {"{\"bridge\": 5}", "config: 'bridge' must be an object"},
+	    {"{\"bridge\": {\"bip\": \"x\"}}", "config: unknown key 'bridge.bip'"},
+	    {"{\"bridge\": {\"subnet\": 5}}", "config: 'bridge.subnet' must be a string"},
+	    {"{\"bridge\": {\"mtu\": 10}}",
+	     "config: 'bridge.mtu' must be an integer from 68 to 65535"},
+	    {"{\"bridge\": {\"mtu\": \"1500\"}}",
+	     "config: 'bridge.mtu' must be an integer from 68 to 65535"},
+	    {"{\"bridge\": {\"device\": \"a b\"}}", "config: 'bridge.device': invalid name 'a b'"},
+	    {"{\"bridge\": {\"device\": \"0123456789abcdef\"}}",
+	     "config: 'bridge.device': invalid name '0123456789abcdef'"},
+	    {"{\"bridge\": {\"subnet\": \"10.88.0.1/16\"}}",
+	     "config: 'bridge': invalid subnet '10.88.0.1/16': host bits are set"},
+	    {"{\"bridge\": {\"subnet\": \"10.0.0.0/31\"}}",
+	     "config: 'bridge': subnet 10.0.0.0/31: prefix length must be 8 to 30"},
+	    {"{\"bridge\": {\"gateway\": \"10.89.0.1\"}}",
+	     "config: 'bridge': gateway 10.89.0.1 is not a host address of subnet 10.88.0.0/16"},
+	    {"{\"bridge\": {\"gateway\": \"10.88.255.255\"}}",
+	     "config: 'bridge': gateway 10.88.255.255 is not a host address of subnet "
+	     "10.88.0.0/16"},
+	    {"{\"bridge\": {\"gateway\": \"x\"}}", "config: 'bridge.gateway': invalid address 'x'"},
+	    {"{\"bridge\": {\"ip-range\": \"10.0.0.0/24\"}}",
+	     "config: 'bridge': ip-range 10.0.0.0/24 is not inside subnet 10.88.0.0/16"},
+	    {"{\"bridge\": {\"ip-range\": \"10.0.0.0/8\"}}",
+	     "config: 'bridge': ip-range 10.0.0.0/8 is not inside subnet 10.88.0.0/16"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct berr *err = NULL;
@@ -239,8 +243,8 @@ static void test_create_load_remove(void **state)
 	assert_true(a.created[0] != '\0');
 
 	json_t *labels = json_pack("{s:s}", "team", "x");
-	struct net_create_opts ob = {.name = "back", .labels = labels, .internal = 1,
-				     .bridge = "bt-back", .mtu = 1400};
+	struct net_create_opts ob = {
+	    .name = "back", .labels = labels, .internal = 1, .bridge = "bt-back", .mtu = 1400};
 	assert_int_equal(net_conf_create(f->root, NULL, &ob, &b, NULL), 0);
 	assert_false(net_subnet_overlaps(&a.subnet, &b.subnet));
 	assert_true(b.internal);
@@ -248,8 +252,10 @@ static void test_create_load_remove(void **state)
 	assert_int_equal(b.mtu, 1400);
 
 	/* Explicit subnet, gateway, range. */
-	struct net_create_opts oc = {.name = "c.1", .subnet = "172.31.250.0/24",
-				     .gateway = "172.31.250.10", .ip_range = "172.31.250.128/25"};
+	struct net_create_opts oc = {.name = "c.1",
+				     .subnet = "172.31.250.0/24",
+				     .gateway = "172.31.250.10",
+				     .ip_range = "172.31.250.128/25"};
 	assert_int_equal(net_conf_create(f->root, NULL, &oc, &c, NULL), 0);
 	assert_string_equal(net_subnet_format(&c.ip_range, s), "172.31.250.128/25");
 	net_conf_free(&c);
@@ -259,25 +265,35 @@ static void test_create_load_remove(void **state)
 		int code;
 		const char *msg;
 	} bad[] = {
-		{{.name = "front"}, -EEXIST, "network with name front already exists"},
-		{{.name = "bridge"}, -EEXIST, "network with name bridge already exists"},
-		{{.name = "host"}, -EEXIST, "network with name host already exists"},
-		{{.name = "none"}, -EEXIST, "network with name none already exists"},
-		{{.name = "a b"}, -EINVAL,
-		 "invalid network name 'a b': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"},
-		{{.name = "x", .bridge = "bt-back"}, -EEXIST, "bridge name bt-back is used by network back"},
-		{{.name = "x", .bridge = "bad\"name"}, -EINVAL, "invalid bridge name 'bad\"name'"},
-		{{.name = "x", .subnet = "172.31.250.128/25"}, -EINVAL,
-		 "invalid pool request: Pool overlaps with other one on this address space (network c.1)"},
-		{{.name = "x", .subnet = "10.0.0.0/8"}, -EINVAL,
-		 "invalid pool request: Pool overlaps with other one on this address space (network bridge)"},
-		{{.name = "x", .gateway = "10.1.1.1"}, -EINVAL, "a gateway or ip-range needs a subnet"},
-		{{.name = "x", .subnet = "172.16.5.0/24", .gateway = "172.16.6.1"}, -EINVAL,
-		 "network: gateway 172.16.6.1 is not a host address of subnet 172.16.5.0/24"},
-		{{.name = "x", .subnet = "172.16.5.0/24", .gateway = "1.2"}, -EINVAL,
-		 "invalid gateway '1.2'"},
-		{{.name = "x", .subnet = "172.16.5.1/24"}, -EINVAL,
-		 "invalid subnet '172.16.5.1/24': host bits are set"},
+	    {{.name = "front"}, -EEXIST, "network with name front already exists"},
+	    {{.name = "bridge"}, -EEXIST, "network with name bridge already exists"},
+	    {{.name = "host"}, -EEXIST, "network with name host already exists"},
+	    {{.name = "none"}, -EEXIST, "network with name none already exists"},
+	    {{.name = "a b"},
+	     -EINVAL,
+	     "invalid network name 'a b': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"},
+	    {{.name = "x", .bridge = "bt-back"},
+	     -EEXIST,
+	     "bridge name bt-back is used by network back"},
+	    {{.name = "x", .bridge = "bad\"name"}, -EINVAL, "invalid bridge name 'bad\"name'"},
+	    {{.name = "x", .subnet = "172.31.250.128/25"},
+	     -EINVAL,
+	     "invalid pool request: Pool overlaps with other one on this address space (network "
+	     "c.1)"},
+	    {{.name = "x", .subnet = "10.0.0.0/8"},
+	     -EINVAL,
+	     "invalid pool request: Pool overlaps with other one on this address space (network "
+	     "bridge)"},
+	    {{.name = "x", .gateway = "10.1.1.1"}, -EINVAL, "a gateway or ip-range needs a subnet"},
+	    {{.name = "x", .subnet = "172.16.5.0/24", .gateway = "172.16.6.1"},
+	     -EINVAL,
+	     "network: gateway 172.16.6.1 is not a host address of subnet 172.16.5.0/24"},
+	    {{.name = "x", .subnet = "172.16.5.0/24", .gateway = "1.2"},
+	     -EINVAL,
+	     "invalid gateway '1.2'"},
+	    {{.name = "x", .subnet = "172.16.5.1/24"},
+	     -EINVAL,
+	     "invalid subnet '172.16.5.1/24': host bits are set"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct net_conf x;
@@ -335,7 +351,8 @@ static void test_create_load_remove(void **state)
 	assert_int_equal(net_ipam_alloc(f->root, &a, &req, &ip, NULL), 0);
 	err = NULL;
 	assert_int_equal(net_conf_remove(f->root, "front", &err), -EBUSY);
-	assert_string_equal(err->msg, "error while removing network: network front has active endpoints");
+	assert_string_equal(err->msg,
+			    "error while removing network: network front has active endpoints");
 	berr_free(err);
 	assert_int_equal(net_ipam_release(f->root, &a, "c1", NULL), 1);
 	assert_int_equal(net_conf_remove(f->root, "front", NULL), 0);
@@ -382,11 +399,20 @@ static void test_json_roundtrip_and_corrupt(void **state)
 	net_conf_free(&back);
 
 	static const char *patches[] = {
-		"{\"name\": 5}",        "{\"name\": \"a b\"}",     "{\"id\": \"xyz\"}",
-		"{\"driver\": \"macvlan\"}", "{\"bridge\": \"a\\\"b\"}", "{\"subnet\": \"10.0.0.1/8\"}",
-		"{\"gateway\": \"1.1.1.1\"}", "{\"mtu\": 1}",             "{\"mtu\": \"x\"}",
-		"{\"internal\": 1}",    "{\"labels\": {\"a\": 1}}",  "{\"labels\": []}",
-		"{\"ip_range\": \"9.9.9.0/24\"}", "{\"created\": 7}",
+	    "{\"name\": 5}",
+	    "{\"name\": \"a b\"}",
+	    "{\"id\": \"xyz\"}",
+	    "{\"driver\": \"macvlan\"}",
+	    "{\"bridge\": \"a\\\"b\"}",
+	    "{\"subnet\": \"10.0.0.1/8\"}",
+	    "{\"gateway\": \"1.1.1.1\"}",
+	    "{\"mtu\": 1}",
+	    "{\"mtu\": \"x\"}",
+	    "{\"internal\": 1}",
+	    "{\"labels\": {\"a\": 1}}",
+	    "{\"labels\": []}",
+	    "{\"ip_range\": \"9.9.9.0/24\"}",
+	    "{\"created\": 7}",
 	};
 	for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++) {
 		json_t *c = json_deep_copy(j), *p = json_loads(patches[i], 0, NULL);
@@ -436,8 +462,8 @@ static void test_hosts_render(void **state)
 	strv_push(&extra, "v6=[2001:db8::33]");
 	strv_push(&extra, "old:::1");
 	strv_push(&extra, "gw:host-gateway");
-	struct net_hosts_opts o = {.hostname = "abc123", .ip = "10.88.0.2", .extra = &extra,
-				   .host_gateway = "10.88.0.1"};
+	struct net_hosts_opts o = {
+	    .hostname = "abc123", .ip = "10.88.0.2", .extra = &extra, .host_gateway = "10.88.0.1"};
 	struct buf b = BUF_INIT;
 	assert_int_equal(net_hosts_render(&o, &b, NULL), 0);
 	char want[1024];
@@ -447,7 +473,8 @@ static void test_hosts_render(void **state)
 	assert_string_equal(b.data, want);
 	buf_free(&b);
 
-	struct net_hosts_opts o2 = {.hostname = "web", .domainname = "example.org", .ip = "10.1.1.1"};
+	struct net_hosts_opts o2 = {
+	    .hostname = "web", .domainname = "example.org", .ip = "10.1.1.1"};
 	assert_int_equal(net_hosts_render(&o2, &b, NULL), 0);
 	snprintf(want, sizeof(want), "%s10.1.1.1\tweb.example.org web\n", docker_defaults);
 	assert_string_equal(b.data, want);
@@ -461,12 +488,12 @@ static void test_hosts_render(void **state)
 	static const struct {
 		const char *spec, *msg;
 	} bad[] = {
-		{"nohost", "bad format for add-host: \"nohost\""},
-		{":1.2.3.4", "bad format for add-host: \":1.2.3.4\""},
-		{"a b:1.2.3.4", "bad format for add-host: \"a b:1.2.3.4\""},
-		{"x:notanip", "invalid IP address in add-host: \"notanip\""},
-		{"x:[1.2.3.4", "invalid IP address in add-host: \"[1.2.3.4\""},
-		{"x=host-gateway", "unable to derive the IP value for host-gateway"},
+	    {"nohost", "bad format for add-host: \"nohost\""},
+	    {":1.2.3.4", "bad format for add-host: \":1.2.3.4\""},
+	    {"a b:1.2.3.4", "bad format for add-host: \"a b:1.2.3.4\""},
+	    {"x:notanip", "invalid IP address in add-host: \"notanip\""},
+	    {"x:[1.2.3.4", "invalid IP address in add-host: \"[1.2.3.4\""},
+	    {"x=host-gateway", "unable to derive the IP value for host-gateway"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct berr *err = NULL;
@@ -538,7 +565,8 @@ static void test_hosts_sections(void **state)
 	assert_int_equal(st0.st_ino, st1.st_ino);
 
 	struct berr *err = NULL;
-	assert_int_equal(net_hosts_set_section("/nonexistent/berth/hosts", "a", "x\n", &err), -ENOENT);
+	assert_int_equal(net_hosts_set_section("/nonexistent/berth/hosts", "a", "x\n", &err),
+			 -ENOENT);
 	berr_free(err);
 	err = NULL;
 	assert_int_equal(net_hosts_set_section(path, "a\nb", "x\n", &err), -EINVAL);
@@ -653,16 +681,16 @@ static void test_resolv_read_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ip4),
-		cmocka_unit_test(test_subnet),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_default),
-		cmocka_unit_test_setup_teardown(test_create_load_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_json_roundtrip_and_corrupt, setup, teardown),
-		cmocka_unit_test(test_hosts_render),
-		cmocka_unit_test_setup_teardown(test_hosts_sections, setup, teardown),
-		cmocka_unit_test(test_resolv),
-		cmocka_unit_test_setup_teardown(test_resolv_read_host, setup, teardown),
+	    cmocka_unit_test(test_ip4),
+	    cmocka_unit_test(test_subnet),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_default),
+	    cmocka_unit_test_setup_teardown(test_create_load_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_json_roundtrip_and_corrupt, setup, teardown),
+	    cmocka_unit_test(test_hosts_render),
+	    cmocka_unit_test_setup_teardown(test_hosts_sections, setup, teardown),
+	    cmocka_unit_test(test_resolv),
+	    cmocka_unit_test_setup_teardown(test_resolv_read_host, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,71 +44,70 @@ struct parse_case {
 };
 
 static const struct parse_case cases[] = {
-	{"80", "U||0-0|80/tcp", NULL},
-	{"8080:80", "U||8080-8080|80/tcp", NULL},
-	{"127.0.0.1:8080:80", "4|127.0.0.1|8080-8080|80/tcp", NULL},
-	{"0.0.0.0:8080:80", "4|0.0.0.0|8080-8080|80/tcp", NULL},
-	{"[::1]:8080:80", "6|::1|8080-8080|80/tcp", NULL},
-	{"::1:80:80", "6|::1|80-80|80/tcp", NULL},
-	{"2001:4860:0:2001::68::333", "6|2001:4860:0:2001::68|0-0|333/tcp", NULL},
-	{"[2001:4860:0:2001::68]::333", "6|2001:4860:0:2001::68|0-0|333/tcp", NULL},
-	{"::::80", "6|::|0-0|80/tcp", NULL},
-	{"[0:0:0:0:0:0:0:1]:8080:80", "6|::1|8080-8080|80/tcp", NULL},
-	{"192.168.1.100::80", "4|192.168.1.100|0-0|80/tcp", NULL},
-	{"192.168.1.100::6000/udp", "4|192.168.1.100|0-0|6000/udp", NULL},
-	{"192.168.1.100:8080:80", "4|192.168.1.100|8080-8080|80/tcp", NULL},
-	{"80/udp", "U||0-0|80/udp", NULL},
-	{"80/UDP", "U||0-0|80/udp", NULL},
-	{"80/", "U||0-0|80/tcp", NULL},
-	{"3456:3456/sctp", "U||3456-3456|3456/sctp", NULL},
-	{"1234-1236/tcp", "U||0-0|1234/tcp;U||0-0|1235/tcp;U||0-0|1236/tcp", NULL},
-	{"8000-8002:80-82",
-	 "U||8000-8000|80/tcp;U||8001-8001|81/tcp;U||8002-8002|82/tcp", NULL},
-	{"0.0.0.0:1234-1235:3333-3334/tcp",
-	 "4|0.0.0.0|1234-1234|3333/tcp;4|0.0.0.0|1235-1235|3334/tcp", NULL},
-	/* A host range for one container port: any free port of the range. */
-	{"8000-8010:80", "U||8000-8010|80/tcp", NULL},
-	{"8000-8000:80", "U||8000-8000|80/tcp", NULL},
-	{"0123:80", "U||123-123|80/tcp", NULL},
-	{"0:80", "U||0-0|80/tcp", NULL},
-	{"65535:65535/udp", "U||65535-65535|65535/udp", NULL},
-	/* docker run's long form. */
-	{"target=80,published=8080,protocol=udp", "U||8080-8080|80/udp", NULL},
-	{"target=80", "U||0-0|80/tcp", NULL},
-	{"published=8080,target=80,mode=host", "U||8080-8080|80/tcp", NULL},
+    {"80", "U||0-0|80/tcp", NULL},
+    {"8080:80", "U||8080-8080|80/tcp", NULL},
+    {"127.0.0.1:8080:80", "4|127.0.0.1|8080-8080|80/tcp", NULL},
+    {"0.0.0.0:8080:80", "4|0.0.0.0|8080-8080|80/tcp", NULL},
+    {"[::1]:8080:80", "6|::1|8080-8080|80/tcp", NULL},
+    {"::1:80:80", "6|::1|80-80|80/tcp", NULL},
+    {"2001:4860:0:2001::68::333", "6|2001:4860:0:2001::68|0-0|333/tcp", NULL},
+    {"[2001:4860:0:2001::68]::333", "6|2001:4860:0:2001::68|0-0|333/tcp", NULL},
+    {"::::80", "6|::|0-0|80/tcp", NULL},
+    {"[0:0:0:0:0:0:0:1]:8080:80", "6|::1|8080-8080|80/tcp", NULL},
+    {"192.168.1.100::80", "4|192.168.1.100|0-0|80/tcp", NULL},
+    {"192.168.1.100::6000/udp", "4|192.168.1.100|0-0|6000/udp", NULL},
+    {"192.168.1.100:8080:80", "4|192.168.1.100|8080-8080|80/tcp", NULL},
+    {"80/udp", "U||0-0|80/udp", NULL},
+    {"80/UDP", "U||0-0|80/udp", NULL},
+    {"80/", "U||0-0|80/tcp", NULL},
+    {"3456:3456/sctp", "U||3456-3456|3456/sctp", NULL},
+    {"1234-1236/tcp", "U||0-0|1234/tcp;U||0-0|1235/tcp;U||0-0|1236/tcp", NULL},
+    {"8000-8002:80-82", "U||8000-8000|80/tcp;U||8001-8001|81/tcp;U||8002-8002|82/tcp", NULL},
+    {"0.0.0.0:1234-1235:3333-3334/tcp", "4|0.0.0.0|1234-1234|3333/tcp;4|0.0.0.0|1235-1235|3334/tcp",
+     NULL},
+    /* A host range for one container port: any free port of the range. */
+    {"8000-8010:80", "U||8000-8010|80/tcp", NULL},
+    {"8000-8000:80", "U||8000-8000|80/tcp", NULL},
+    {"0123:80", "U||123-123|80/tcp", NULL},
+    {"0:80", "U||0-0|80/tcp", NULL},
+    {"65535:65535/udp", "U||65535-65535|65535/udp", NULL},
+    /* docker run's long form. */
+    {"target=80,published=8080,protocol=udp", "U||8080-8080|80/udp", NULL},
+    {"target=80", "U||0-0|80/tcp", NULL},
+    {"published=8080,target=80,mode=host", "U||8080-8080|80/tcp", NULL},
 
-	{"", NULL, "no port specified: <empty>"},
-	{"8080:", NULL, "no port specified: 8080:<empty>"},
-	{"/udp", NULL, "no port specified: /udp<empty>"},
-	{"80/icmp", NULL, "invalid proto: icmp"},
-	{"80/tcp/x", NULL, "invalid proto: tcp/x"},
-	{"localhost:8080:80", NULL, "invalid IP address: localhost"},
-	{"1.2.3.4.5:80:80", NULL, "invalid IP address: 1.2.3.4.5"},
-	{"01.2.3.4:80:80", NULL, "invalid IP address: 01.2.3.4"},
-	{"[::1:8080:80", NULL, "invalid IP address [::1: missing ']' in address"},
-	{"[::1]x:8080:80", NULL, "invalid IP address [::1]x: missing ']' in address"},
-	{"fe80::1%eth0:80:80", NULL, "invalid IP address: fe80::1%eth0"},
-	{"192.168.1.100", NULL, "invalid containerPort: 192.168.1.100"},
-	{"192.168.1.100:-1:-1", NULL, "invalid containerPort: -1"},
-	{"80a", NULL, "invalid containerPort: 80a"},
-	{" 80", NULL, "invalid containerPort:  80"},
-	{"+80", NULL, "invalid containerPort: +80"},
-	{"65536", NULL, "invalid containerPort: 65536"},
-	{"99999999999999999999", NULL, "invalid containerPort: 99999999999999999999"},
-	{"83-80", NULL, "invalid containerPort: 83-80"},
-	{"1-2-3", NULL, "invalid containerPort: 1-2-3"},
-	{"0", NULL, "invalid containerPort: 0"},
-	{"x:80", NULL, "invalid hostPort: x"},
-	{"70000:80", NULL, "invalid hostPort: 70000"},
-	{"90-80:80", NULL, "invalid hostPort: 90-80"},
-	{"8000-8003:80-81", NULL,
-	 "invalid ranges specified for container and host Ports: 80-81 and 8000-8003"},
-	{"8000:80-81", NULL, "invalid ranges specified for container and host Ports: 80-81 and 8000"},
-	{"published=8080", NULL, "invalid publish opts format (target is missing)"},
-	{"=5,target=80", NULL, "invalid publish opts format (should be name=value but got '=5')"},
-	{"target=80,junk", NULL, "invalid publish opts format (should be name=value but got 'junk')"},
-	{"target=x", NULL, "invalid containerPort: x"},
-	{"target=80,protocol=icmp", NULL, "invalid proto: icmp"},
+    {"", NULL, "no port specified: <empty>"},
+    {"8080:", NULL, "no port specified: 8080:<empty>"},
+    {"/udp", NULL, "no port specified: /udp<empty>"},
+    {"80/icmp", NULL, "invalid proto: icmp"},
+    {"80/tcp/x", NULL, "invalid proto: tcp/x"},
+    {"localhost:8080:80", NULL, "invalid IP address: localhost"},
+    {"1.2.3.4.5:80:80", NULL, "invalid IP address: 1.2.3.4.5"},
+    {"01.2.3.4:80:80", NULL, "invalid IP address: 01.2.3.4"},
+    {"[::1:8080:80", NULL, "invalid IP address [::1: missing ']' in address"},
+    {"[::1]x:8080:80", NULL, "invalid IP address [::1]x: missing ']' in address"},
+    {"fe80::1%eth0:80:80", NULL, "invalid IP address: fe80::1%eth0"},
+    {"192.168.1.100", NULL, "invalid containerPort: 192.168.1.100"},
+    {"192.168.1.100:-1:-1", NULL, "invalid containerPort: -1"},
+    {"80a", NULL, "invalid containerPort: 80a"},
+    {" 80", NULL, "invalid containerPort:  80"},
+    {"+80", NULL, "invalid containerPort: +80"},
+    {"65536", NULL, "invalid containerPort: 65536"},
+    {"99999999999999999999", NULL, "invalid containerPort: 99999999999999999999"},
+    {"83-80", NULL, "invalid containerPort: 83-80"},
+    {"1-2-3", NULL, "invalid containerPort: 1-2-3"},
+    {"0", NULL, "invalid containerPort: 0"},
+    {"x:80", NULL, "invalid hostPort: x"},
+    {"70000:80", NULL, "invalid hostPort: 70000"},
+    {"90-80:80", NULL, "invalid hostPort: 90-80"},
+    {"8000-8003:80-81", NULL,
+     "invalid ranges specified for container and host Ports: 80-81 and 8000-8003"},
+    {"8000:80-81", NULL, "invalid ranges specified for container and host Ports: 80-81 and 8000"},
+    {"published=8080", NULL, "invalid publish opts format (target is missing)"},
+    {"=5,target=80", NULL, "invalid publish opts format (should be name=value but got '=5')"},
+    {"target=80,junk", NULL, "invalid publish opts format (should be name=value but got 'junk')"},
+    {"target=x", NULL, "invalid containerPort: x"},
+    {"target=80,protocol=icmp", NULL, "invalid proto: icmp"},
 };
 
 static void test_parse_table(void **state)
@@ -132,7 +131,8 @@ static void test_parse_table(void **state)
 			assert_int_equal(r, -EINVAL);
 			assert_non_null(err);
 			if (strcmp(err->msg, c->error) != 0)
-				fail_msg("'%s': error '%s', want '%s'", c->spec, err->msg, c->error);
+				fail_msg("'%s': error '%s', want '%s'", c->spec, err->msg,
+					 c->error);
 			/* All or nothing. */
 			assert_int_equal(ps.n, 0);
 		}
@@ -188,7 +188,8 @@ static void test_publish_all(void **state)
 	net_ports_publish_all(&ps);
 	char *got = describe(&ps);
 	/* 80/tcp is published already (-p wins over -P); the others get a random port. */
-	assert_string_equal(got, "x|80/tcp;U||0-0|81/tcp;U||0-0|81/udp;4|127.0.0.1|8080-8080|80/tcp");
+	assert_string_equal(got,
+			    "x|80/tcp;U||0-0|81/tcp;U||0-0|81/udp;4|127.0.0.1|8080-8080|80/tcp");
 	free(got);
 	net_ports_free(&ps);
 }
@@ -253,8 +254,7 @@ static void test_format(void **state)
 	PS("4.3.2.1:9988->9988/tcp", mk(1, AF_INET, "4.3.2.1", 9988, 9988, NET_PROTO_TCP));
 	PS("9988/udp, 9988/udp", mk(0, 0, "", 0, 9988, NET_PROTO_UDP),
 	   mk(0, 0, "", 0, 9988, NET_PROTO_UDP));
-	PS("1.2.3.4:9998-9999->9998-9999/udp",
-	   mk(1, AF_INET, "1.2.3.4", 9998, 9998, NET_PROTO_UDP),
+	PS("1.2.3.4:9998-9999->9998-9999/udp", mk(1, AF_INET, "1.2.3.4", 9998, 9998, NET_PROTO_UDP),
 	   mk(1, AF_INET, "1.2.3.4", 9999, 9999, NET_PROTO_UDP));
 	PS("1.2.3.4:8887->9998/udp, 1.2.3.4:8888->9999/udp",
 	   mk(1, AF_INET, "1.2.3.4", 8888, 9999, NET_PROTO_UDP),
@@ -265,9 +265,8 @@ static void test_format(void **state)
 	   mk(0, 0, "", 0, 6677, NET_PROTO_TCP));
 	/* The usual `run -p 8080:80` of an image exposing 80 and 81. */
 	PS("80-81/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp",
-	   mk(1, AF_INET6, "::", 8080, 80, NET_PROTO_TCP),
-	   mk(0, 0, "", 0, 81, NET_PROTO_TCP), mk(1, AF_INET, "0.0.0.0", 8080, 80, NET_PROTO_TCP),
-	   mk(0, 0, "", 0, 80, NET_PROTO_TCP));
+	   mk(1, AF_INET6, "::", 8080, 80, NET_PROTO_TCP), mk(0, 0, "", 0, 81, NET_PROTO_TCP),
+	   mk(1, AF_INET, "0.0.0.0", 8080, 80, NET_PROTO_TCP), mk(0, 0, "", 0, 80, NET_PROTO_TCP));
 	/* IPv4 sorts before IPv6, then by address bytes. */
 	PS("0.0.0.0:80->80/tcp, 10.0.0.1:80->80/tcp, [::]:80->80/tcp",
 	   mk(1, AF_INET6, "::", 80, 80, NET_PROTO_TCP),
@@ -329,15 +328,15 @@ static void test_json(void **state)
 
 	/* Untrusted shapes are refused, and leave nothing behind. */
 	static const char *bad[] = {
-		"[]",
-		"{\"80/icmp\":null}",
-		"{\"80-81/tcp\":null}",
-		"{\"80/tcp\":5}",
-		"{\"80/tcp\":[5]}",
-		"{\"80/tcp\":[{\"HostIp\":1}]}",
-		"{\"80/tcp\":[{\"HostIp\":\"x\"}]}",
-		"{\"80/tcp\":[{\"HostPort\":\"abc\"}]}",
-		"{\"80/tcp\":null,\"81/tcp\":[{\"HostPort\":\"70000\"}]}",
+	    "[]",
+	    "{\"80/icmp\":null}",
+	    "{\"80-81/tcp\":null}",
+	    "{\"80/tcp\":5}",
+	    "{\"80/tcp\":[5]}",
+	    "{\"80/tcp\":[{\"HostIp\":1}]}",
+	    "{\"80/tcp\":[{\"HostIp\":\"x\"}]}",
+	    "{\"80/tcp\":[{\"HostPort\":\"abc\"}]}",
+	    "{\"80/tcp\":null,\"81/tcp\":[{\"HostPort\":\"70000\"}]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *bj = json_loads(bad[i], 0, NULL);
@@ -405,7 +404,8 @@ static void test_reserve(void **state)
 	struct net_port_rsvs r2 = NET_PORT_RSVS_INIT;
 	assert_int_equal(net_port_parse(spec, &ps2, NULL), 0);
 	assert_int_equal(net_ports_reserve(&ps2, &r2, &err), -EADDRINUSE);
-	snprintf(want, sizeof(want), "Bind for 127.0.0.1:%u failed: port is already allocated", port);
+	snprintf(want, sizeof(want), "Bind for 127.0.0.1:%u failed: port is already allocated",
+		 port);
 	assert_string_equal(err->msg, want);
 	assert_int_equal(r2.n, 0);
 	berr_free(err);
@@ -484,7 +484,8 @@ static void test_reserve_both_families(void **state)
 
 	/* The IPv6 TCP half is a listening socket (the proxy's): a client connects. */
 	int c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(r.v[1].port.host_port)};
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+				  .sin6_port = htons(r.v[1].port.host_port)};
 	inet_pton(AF_INET6, "::1", &sa.sin6_addr);
 	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(c);
@@ -511,7 +512,8 @@ static void test_reserve_foreign_address(void **state)
 	struct berr *err = NULL;
 	assert_int_equal(net_port_parse("203.0.113.7:18080:80", &ps, NULL), 0);
 	assert_int_equal(net_ports_reserve(&ps, &r, &err), -EADDRNOTAVAIL);
-	assert_string_equal(err->msg, "Bind for 203.0.113.7:18080 failed: address is not on this host");
+	assert_string_equal(err->msg,
+			    "Bind for 203.0.113.7:18080 failed: address is not on this host");
 	berr_free(err);
 	net_ports_free(&ps);
 }
@@ -519,17 +521,17 @@ static void test_reserve_foreign_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_parse_appends),
-		cmocka_unit_test(test_expose),
-		cmocka_unit_test(test_publish_all),
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_empty_ps),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_reserve),
-		cmocka_unit_test(test_reserve_all_or_nothing),
-		cmocka_unit_test(test_reserve_both_families),
-		cmocka_unit_test(test_reserve_foreign_address),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_parse_appends),
+	    cmocka_unit_test(test_expose),
+	    cmocka_unit_test(test_publish_all),
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_empty_ps),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_reserve),
+	    cmocka_unit_test(test_reserve_all_or_nothing),
+	    cmocka_unit_test(test_reserve_both_families),
+	    cmocka_unit_test(test_reserve_foreign_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
