@@ -199,6 +199,12 @@ static int b64_decode_any(const char *s, size_t len, unsigned char **ret, size_t
 			out[o++] = (unsigned char)(acc >> bits);
 		}
 	}
+	/* The bits left over must be zero: otherwise several strings would decode to one
+	 * value, and a changed token would still verify. */
+	if (bits && (acc & ((1u << bits) - 1))) {
+		free(out);
+		return -EINVAL;
+	}
 	out[o] = '\0';
 	*ret = out;
 	*ret_len = o;

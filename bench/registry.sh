@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# `berth registry serve` vs Debian's docker-registry (CNCF distribution 2.8, what registry:2
+# runs), on the same machine, each with its own root under one temp dir:
+#   - wrk on GET /v2/ and on GET of a manifest by tag (requests per second);
+#   - a 200 MB blob pulled with curl, and pushed with POST + PUT (the monolithic flow that
+#     both support), each the best of BENCH_ROUNDS (MB/s);
+#   - memory (RSS) of each server after all that, and the size of each binary.
+# Both servers log nothing (berth -q; distribution's access log off and level error), both
+# listen on 127.0.0.1 and both get the same requests. Ratios are printed as "berth is Nx".
+#
+# Environment: BERTH (default ./build/berth), BENCH_SECONDS (wrk duration, default 10),
+# BENCH_CONNS (wrk connections, default 32), BENCH_BLOB_MB (default 200), BENCH_ROUNDS
+# (default 3), BENCH_KEEP=1 keeps the temp dir, BENCH_RESULTS (bench/run.sh: a file the
+# ratio lines are appended to).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BERTH=${BERTH:-$SRC/build/berth}
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNS:-32}
+BLOB_MB=${BENCH_BLOB_MB:-200}
+ROUNDS=${BENCH_ROUNDS:-3}
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	log "bench registry: $*"
+	exit 1
+}
+
+for t in wrk curl jq docker-registry sha256sum; do
+	command -v "$t" >/dev/null || die "$t not installed (scripts/deps.sh)"
+done
+[ -x "$BERTH" ] || die "$BERTH not built (run make first)"
+
+DIR=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
+BERTH_PID= DIST_PID=
+cleanup() {
+	local p
+	for p in $BERTH_PID $DIST_PID; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $BERTH_PID $DIST_PID; do
+		wait "$p" 2>/dev/null || true
+	done
+	[ "${BENCH_KEEP:-0}" = 1 ] && log "kept $DIR" || rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		ss -Htln "sport = :$p" | grep -q . || {
+			echo "$p"
+			return 0
+		}
+	done
+	die "no free port"
+}
+
+wait_http() {
+	for _ in $(seq 1 100); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	die "$1 does not answer"
+}
+
+# ---- the two servers ----
+BP=$(free_port)
+"$BERTH" registry serve -q --addr "127.0.0.1:$BP" --root "$DIR/berth" 2>"$DIR/berth.log" &
+BERTH_PID=$!
+DP=$(free_port)
+cat >"$DIR/distribution.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $DIR/distribution
+http:
+  addr: 127.0.0.1:$DP
+EOF
+docker-registry serve "$DIR/distribution.yml" >"$DIR/distribution.log" 2>&1 &
+DIST_PID=$!
+B=http://127.0.0.1:$BP
+D=http://127.0.0.1:$DP
+wait_http "$B/v2/"
+wait_http "$D/v2/"
+
+# ---- content: a small image, and big blobs ----
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$DIR/config.json"
+head -c 4096 /dev/urandom | gzip -n >"$DIR/layer.gz"
+digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+CFG=$(digest "$DIR/config.json")
+LAYER=$(digest "$DIR/layer.gz")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}' \
+	"$CFG" "$(stat -c %s "$DIR/config.json")" "$LAYER" "$(stat -c %s "$DIR/layer.gz")" >"$DIR/manifest.json"
+
+# push_blob URL REPO FILE DIGEST: POST then PUT with the whole body; prints seconds.
+push_blob() {
+	local loc
+	loc=$(curl -sf -D - -o /dev/null -X POST "$1/v2/$2/blobs/uploads/" | sed -n 's/^Location: //Ip' | tr -d '\r')
+	[ -n "$loc" ] || die "no upload location from $1"
+	case $loc in http*) ;; *) loc=$1$loc ;; esac
+	case $loc in *\?*) loc="$loc&digest=$4" ;; *) loc="$loc?digest=$4" ;; esac
+	curl -sf -o /dev/null -w '%{time_total}' -X PUT -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$3" "$loc" || die "push to $1 failed"
+}
+
+for url in "$B" "$D"; do
+	push_blob "$url" bench/app "$DIR/config.json" "$CFG" >/dev/null
+	push_blob "$url" bench/app "$DIR/layer.gz" "$LAYER" >/dev/null
+	curl -sf -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @"$DIR/manifest.json" "$url/v2/bench/app/manifests/latest" || die "manifest push to $url"
+done
+
+log "registry: making $ROUNDS blobs of $BLOB_MB MB"
+head -c $((BLOB_MB * 1024 * 1024)) /dev/urandom >"$DIR/big.base"
+for r in $(seq 1 "$ROUNDS"); do
+	{ printf 'round %d\n' "$r"; cat "$DIR/big.base"; } >"$DIR/big.$r"
+	BIG[$r]=$(digest "$DIR/big.$r")
+done
+rm -f "$DIR/big.base"
+
+# ---- measurements ----
+rps() { # URL [HEADER]
+	local out
+	if [ -n "${2:-}" ]; then
+		out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -H "$2" "$1")
+	else
+		out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "$1")
+	fi
+	echo "$out" | grep -q 'Non-2xx' && die "errors from $1: $out"
+	echo "$out" | awk '/^Requests\/sec/ {print $2}'
+}
+
+best_time() { # best of the given seconds
+	printf '%s\n' "$@" | sort -g | head -1
+}
+
+mbps() { awk -v s="$1" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", mb / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+declare -A res
+accept='Accept: application/vnd.oci.image.manifest.v1+json'
+for who in berth distribution; do
+	url=$B
+	[ "$who" = distribution ] && url=$D
+	log "registry: $who: GET /v2/ ($SECS s, $CONNS connections)"
+	res[$who.ping]=$(rps "$url/v2/")
+	log "registry: $who: GET manifest"
+	res[$who.manifest]=$(rps "$url/v2/bench/app/manifests/latest" "$accept")
+	log "registry: $who: PUT and GET of $BLOB_MB MB blobs"
+	puts=() gets=()
+	for r in $(seq 1 "$ROUNDS"); do
+		puts+=("$(push_blob "$url" bench/big "$DIR/big.$r" "${BIG[$r]}")")
+	done
+	for r in $(seq 1 "$ROUNDS"); do
+		gets+=("$(curl -sf -o /dev/null -w '%{time_total}' "$url/v2/bench/big/blobs/${BIG[$r]}")")
+	done
+	res[$who.put]=$(mbps "$(best_time "${puts[@]}")")
+	res[$who.get]=$(mbps "$(best_time "${gets[@]}")")
+done
+# Check what came back is what went in, once each.
+for url in "$B" "$D"; do
+	got=$(curl -sf "$url/v2/bench/big/blobs/${BIG[1]}" | sha256sum | cut -d' ' -f1)
+	[ "sha256:$got" = "${BIG[1]}" ] || die "$url served a different blob"
+done
+res[berth.rss]=$(($(ps -o rss= -p "$BERTH_PID") / 1024))
+res[distribution.rss]=$(($(ps -o rss= -p "$DIST_PID") / 1024))
+res[berth.size]=$(($(stat -c %s "$(readlink -f "$BERTH")") / 1024))
+res[distribution.size]=$(($(stat -c %s "$(command -v docker-registry)") / 1024))
+
+printf '\n== registry: berth registry serve vs docker-registry %s (%d CPUs)\n' \
+	"$(docker-registry --version | awk '{print $3}')" "$(nproc)"
+printf '%-28s %14s %14s %8s\n' "" berth distribution ratio
+row() { # LABEL KEY UNIT HIGHER_IS_BETTER
+	local b=${res[berth.$2]} d=${res[distribution.$2]} r
+	if [ "$4" = 1 ]; then r=$(ratio "$b" "$d"); else r=$(ratio "$d" "$b"); fi
+	printf '%-28s %11s %-2s %11s %-2s %7sx\n' "$1" "$b" "$3" "$d" "$3" "$r"
+	RATIOS+="$1 ${r}x, "
+}
+RATIOS=
+row "GET /v2/" ping "/s" 1
+row "GET manifest" manifest "/s" 1
+row "GET ${BLOB_MB} MB blob" get MB/s 1
+row "PUT ${BLOB_MB} MB blob" put MB/s 1
+row "memory after the runs" rss MB 0
+row "binary size" size KB 0
+line="registry (berth is Nx docker-registry): ${RATIOS%, }"
+echo
+echo "$line"
+[ -z "${BENCH_RESULTS:-}" ] || echo "$line" >>"$BENCH_RESULTS"
