@@ -1825,6 +1825,83 @@ static json_t *copy_or_null(json_t *v)
 	return v ? json_deep_copy(v) : json_null();
 }
 
+/* config.json is written with sorted keys; inspect shows Docker's field order. */
+static const char *const config_order[] = {
+	"Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+	"ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+	"ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
+	"MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell", NULL};
+static const char *const hostconfig_order[] = {
+	"Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy",
+	"AutoRemove", "VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode",
+	"GroupAdd", "IpcMode", "PidMode", "Privileged", "PublishAllPorts", "ReadonlyRootfs",
+	"SecurityOpt", "Tmpfs", "UTSMode", "UsernsMode", "ShmSize", "Runtime", "CpuShares",
+	"Memory", "NanoCpus", "CgroupParent", "CpusetCpus", "MemorySwap", "PidsLimit", "Ulimits",
+	"Mounts", "MaskedPaths", "ReadonlyPaths", "Init", NULL};
+static const char *const mount_order[] = {"Type",	 "Source", "Destination", "Mode",
+					  "RW",		 "Propagation", "Target", "ReadOnly",
+					  NULL};
+static const char *const ulimit_order[] = {"Name", "Hard", "Soft", NULL};
+static const char *const restart_order[] = {"Name", "MaximumRetryCount", NULL};
+static const char *const log_order[] = {"Type", "Config", NULL};
+
+/* A copy of the object src with the keys of order first, in that order. */
+static json_t *ordered(json_t *src, const char *const *order)
+{
+	if (!json_is_object(src))
+		return copy_or_null(src);
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	for (size_t i = 0; order[i]; i++) {
+		json_t *v = json_object_get(src, order[i]);
+		if (v && json_object_set_new(o, order[i], json_deep_copy(v)) < 0)
+			goto oom;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(src, k, v)
+		if (!json_object_get(o, k) && json_object_set_new(o, k, json_deep_copy(v)) < 0)
+			goto oom;
+	return o;
+oom:
+	json_decref(o);
+	return NULL;
+}
+
+/* Each element of an array of objects in order. */
+static json_t *ordered_list(json_t *src, const char *const *order)
+{
+	if (!json_is_array(src))
+		return copy_or_null(src);
+	json_t *a = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(src, i, v)
+		if (!a || json_array_append_new(a, ordered(v, order)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+static json_t *hostconfig_json(json_t *hc)
+{
+	json_t *o = ordered(hc, hostconfig_order);
+	if (!json_is_object(o))
+		return o;
+	json_t *v;
+	if ((v = json_object_get(hc, "RestartPolicy")))
+		json_object_set_new(o, "RestartPolicy", ordered(v, restart_order));
+	if ((v = json_object_get(hc, "LogConfig")))
+		json_object_set_new(o, "LogConfig", ordered(v, log_order));
+	if ((v = json_object_get(hc, "Ulimits")))
+		json_object_set_new(o, "Ulimits", ordered_list(v, ulimit_order));
+	if ((v = json_object_get(hc, "Mounts")))
+		json_object_set_new(o, "Mounts", ordered_list(v, mount_order));
+	return o;
+}
+
 int ctr_inspect(const char *root, const struct ctr *c, int size, json_t **ret, struct berr **err)
 {
 	const struct rt_state *st = &c->state;
@@ -1874,7 +1951,7 @@ int ctr_inspect(const char *root, const struct ctr *c, int size, json_t **ret, s
 	e |= set(o, "ProcessLabel", json_string(""));
 	e |= set(o, "AppArmorProfile", json_string(""));
 	e |= set(o, "ExecIDs", json_null());
-	e |= set(o, "HostConfig", copy_or_null(json_object_get(c->config, "HostConfig")));
+	e |= set(o, "HostConfig", hostconfig_json(json_object_get(c->config, "HostConfig")));
 	json_t *spec = json_object_get(c->config, "Spec");
 	json_t *gd = json_object(), *gdd = json_object();
 	e |= set(o, "GraphDriver", gd);
@@ -1903,8 +1980,8 @@ int ctr_inspect(const char *root, const struct ctr *c, int size, json_t **ret, s
 		e |= set(o, "SizeRw", json_integer((json_int_t)rw));
 		e |= set(o, "SizeRootFs", json_integer((json_int_t)rw));
 	}
-	e |= set(o, "Mounts", copy_or_null(json_object_get(c->config, "Mounts")));
-	e |= set(o, "Config", copy_or_null(json_object_get(c->config, "Config")));
+	e |= set(o, "Mounts", ordered_list(json_object_get(c->config, "Mounts"), mount_order));
+	e |= set(o, "Config", ordered(json_object_get(c->config, "Config"), config_order));
 
 	/* Networks (issue net): "none" and "host" only until bridge networking lands. */
 	json_t *hc = json_object_get(c->config, "HostConfig");
