@@ -79,8 +79,8 @@ static void check_basic(const char *s, size_t len)
 		unsigned char *d2;
 		size_t n2;
 		/* What decodes re-encodes to something that decodes to the same bytes. */
-		if (!again || regsrv_b64url_decode(again, strlen(again), &d2, &n2) != 0 || n2 != n ||
-		    memcmp(d, d2, n) != 0)
+		if (!again || regsrv_b64url_decode(again, strlen(again), &d2, &n2) != 0 ||
+		    n2 != n || memcmp(d, d2, n) != 0)
 			abort();
 		free(d2);
 		free(again);

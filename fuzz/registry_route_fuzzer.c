@@ -50,7 +50,8 @@ static void check_route(const char *path)
 		/* With or without the trailing slash. */
 		snprintf(want, sizeof(want), "/v2/%s/blobs/uploads", r.name);
 		size_t n = strlen(want);
-		if (strncmp(path, want, n) != 0 || !(path[n] == '\0' || (path[n] == '/' && !path[n + 1])))
+		if (strncmp(path, want, n) != 0 ||
+		    !(path[n] == '\0' || (path[n] == '/' && !path[n + 1])))
 			abort();
 		return;
 	}

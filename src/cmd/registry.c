@@ -22,8 +22,8 @@
 #define SHUTDOWN_TIMEOUT_MS 30000
 
 static const struct cmd_help registry_help = {
-	.usage = "berth registry COMMAND",
-	.summary = "Run and manage a private image registry",
+    .usage = "berth registry COMMAND",
+    .summary = "Run and manage a private image registry",
 };
 
 static void print_group_help(FILE *f)
@@ -79,8 +79,8 @@ static long parse_duration(const char *s)
 /* ---- serve ---- */
 
 static const struct cmd_help serve_help = {
-	.usage = "berth registry serve [OPTIONS]",
-	.summary = "Serve the registry API (OCI distribution) in the foreground",
+    .usage = "berth registry serve [OPTIONS]",
+    .summary = "Serve the registry API (OCI distribution) in the foreground",
 };
 
 static void access_log(void *cls, const struct regsrv_log_entry *e)
@@ -112,25 +112,26 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 	int read_only = -1, del = -1, quiet = 0;
 	long threads = -1;
 	const struct opt opts[] = {
-		{OPT_STRING, 0, "addr", &addr, "string", "Address to listen on (default \":5000\")"},
-		{OPT_STRING, 0, "root", &root, "string",
-		 "Registry root directory (default \"/var/lib/berth/registry\")"},
-		{OPT_STRING, 0, "config", &config, "string", "Server config file (JSON)"},
-		{OPT_STRING, 0, "htpasswd", &htpasswd, "string", "htpasswd file of bcrypt entries"},
-		{OPT_STRING, 0, "realm", &realm, "string",
-		 "Basic auth realm; with --token-issuer, the token endpoint URL"},
-		{OPT_STRING, 0, "tls-cert", &cert, "string", "TLS certificate file (PEM)"},
-		{OPT_STRING, 0, "tls-key", &key, "string", "TLS private key file (PEM)"},
-		{OPT_BOOL, 0, "read-only", &read_only, NULL, "Refuse every write"},
-		{OPT_BOOL, 0, "delete", &del, NULL, "Allow deleting manifests, tags and blobs"},
-		{OPT_STRING, 0, "token-issuer", &issuer, "string",
-		 "Issue and require Bearer tokens (the \"iss\" of the tokens)"},
-		{OPT_STRING, 0, "token-service", &service, "string",
-		 "Service name of the tokens (default \"berth-registry\")"},
-		{OPT_STRING, 0, "token-alg", &alg, "string", "Token signature: HS256 or ES256 (default HS256)"},
-		{OPT_INT, 0, "threads", &threads, "int", "Worker threads (default: 4 per CPU)"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Do not write the access log"},
-		{0},
+	    {OPT_STRING, 0, "addr", &addr, "string", "Address to listen on (default \":5000\")"},
+	    {OPT_STRING, 0, "root", &root, "string",
+	     "Registry root directory (default \"/var/lib/berth/registry\")"},
+	    {OPT_STRING, 0, "config", &config, "string", "Server config file (JSON)"},
+	    {OPT_STRING, 0, "htpasswd", &htpasswd, "string", "htpasswd file of bcrypt entries"},
+	    {OPT_STRING, 0, "realm", &realm, "string",
+	     "Basic auth realm; with --token-issuer, the token endpoint URL"},
+	    {OPT_STRING, 0, "tls-cert", &cert, "string", "TLS certificate file (PEM)"},
+	    {OPT_STRING, 0, "tls-key", &key, "string", "TLS private key file (PEM)"},
+	    {OPT_BOOL, 0, "read-only", &read_only, NULL, "Refuse every write"},
+	    {OPT_BOOL, 0, "delete", &del, NULL, "Allow deleting manifests, tags and blobs"},
+	    {OPT_STRING, 0, "token-issuer", &issuer, "string",
+	     "Issue and require Bearer tokens (the \"iss\" of the tokens)"},
+	    {OPT_STRING, 0, "token-service", &service, "string",
+	     "Service name of the tokens (default \"berth-registry\")"},
+	    {OPT_STRING, 0, "token-alg", &alg, "string",
+	     "Token signature: HS256 or ES256 (default HS256)"},
+	    {OPT_INT, 0, "threads", &threads, "int", "Worker threads (default: 4 per CPU)"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Do not write the access log"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &serve_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -216,7 +217,9 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 	fprintf(stderr, "berth registry: listening on %s (port %u), root %s%s%s%s\n", cfg.addr,
 		regsrv_port(srv), cfg.root, cfg.tls_cert ? ", TLS" : "",
 		cfg.read_only ? ", read-only" : "",
-		cfg.token_issuer ? ", token auth" : cfg.htpasswd ? ", basic auth" : "");
+		cfg.token_issuer ? ", token auth"
+		: cfg.htpasswd	 ? ", basic auth"
+				 : "");
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
 		;
@@ -230,8 +233,8 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 /* ---- gc ---- */
 
 static const struct cmd_help gc_help = {
-	.usage = "berth registry gc [OPTIONS]",
-	.summary = "Delete blobs (and untagged manifests) nothing references; safe while serving",
+    .usage = "berth registry gc [OPTIONS]",
+    .summary = "Delete blobs (and untagged manifests) nothing references; safe while serving",
 };
 
 struct gc_out {
@@ -266,15 +269,15 @@ static int cmd_registry_gc(struct berth_ctx *ctx, int argc, char **argv)
 	const char *root = NULL, *grace = NULL;
 	int dry = 0, untagged = 0, verbose = 0;
 	const struct opt opts[] = {
-		{OPT_STRING, 0, "root", &root, "string",
-		 "Registry root directory (default \"/var/lib/berth/registry\")"},
-		{OPT_BOOL, 'd', "dry-run", &dry, NULL, "Only print what would be deleted"},
-		{OPT_BOOL, 'm', "delete-untagged", &untagged, NULL,
-		 "Also delete manifests that no tag, index or subject keeps"},
-		{OPT_STRING, 0, "grace", &grace, "duration",
-		 "Keep anything younger than this: pushes under way (default \"1h\")"},
-		{OPT_BOOL, 'v', "verbose", &verbose, NULL, "Also print what is kept"},
-		{0},
+	    {OPT_STRING, 0, "root", &root, "string",
+	     "Registry root directory (default \"/var/lib/berth/registry\")"},
+	    {OPT_BOOL, 'd', "dry-run", &dry, NULL, "Only print what would be deleted"},
+	    {OPT_BOOL, 'm', "delete-untagged", &untagged, NULL,
+	     "Also delete manifests that no tag, index or subject keeps"},
+	    {OPT_STRING, 0, "grace", &grace, "duration",
+	     "Keep anything younger than this: pushes under way (default \"1h\")"},
+	    {OPT_BOOL, 'v', "verbose", &verbose, NULL, "Also print what is kept"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &gc_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -294,10 +297,10 @@ static int cmd_registry_gc(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 	struct regstore_gc_opts o = {
-		.dry_run = dry,
-		.delete_untagged = untagged,
-		.grace_seconds = g,
-		.upload_max_age = 7 * 86400,
+	    .dry_run = dry,
+	    .delete_untagged = untagged,
+	    .grace_seconds = g,
+	    .upload_max_age = 7 * 86400,
 	};
 	struct gc_out out = {verbose};
 	struct regstore_gc_stats st;
@@ -331,8 +334,8 @@ static int open_root(struct berth_ctx *ctx, const char *flag, struct regstore **
 }
 
 static const struct cmd_help ls_help = {
-	.usage = "berth registry ls [OPTIONS]",
-	.summary = "List the repositories of a registry root",
+    .usage = "berth registry ls [OPTIONS]",
+    .summary = "List the repositories of a registry root",
 };
 
 static int cmd_registry_ls(struct berth_ctx *ctx, int argc, char **argv)
@@ -340,10 +343,10 @@ static int cmd_registry_ls(struct berth_ctx *ctx, int argc, char **argv)
 	const char *root = NULL;
 	int quiet = 0;
 	const struct opt opts[] = {
-		{OPT_STRING, 0, "root", &root, "string",
-		 "Registry root directory (default \"/var/lib/berth/registry\")"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only show repository names"},
-		{0},
+	    {OPT_STRING, 0, "root", &root, "string",
+	     "Registry root directory (default \"/var/lib/berth/registry\")"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only show repository names"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &ls_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -383,8 +386,8 @@ static int cmd_registry_ls(struct berth_ctx *ctx, int argc, char **argv)
 }
 
 static const struct cmd_help tags_help = {
-	.usage = "berth registry tags [OPTIONS] REPOSITORY",
-	.summary = "List the tags of a repository, with the digests they point to",
+    .usage = "berth registry tags [OPTIONS] REPOSITORY",
+    .summary = "List the tags of a repository, with the digests they point to",
 };
 
 static int cmd_registry_tags(struct berth_ctx *ctx, int argc, char **argv)
@@ -392,10 +395,10 @@ static int cmd_registry_tags(struct berth_ctx *ctx, int argc, char **argv)
 	const char *root = NULL;
 	int quiet = 0;
 	const struct opt opts[] = {
-		{OPT_STRING, 0, "root", &root, "string",
-		 "Registry root directory (default \"/var/lib/berth/registry\")"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only show tag names"},
-		{0},
+	    {OPT_STRING, 0, "root", &root, "string",
+	     "Registry root directory (default \"/var/lib/berth/registry\")"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only show tag names"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &tags_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -436,17 +439,17 @@ static int cmd_registry_tags(struct berth_ctx *ctx, int argc, char **argv)
 }
 
 static const struct cmd_help rm_help = {
-	.usage = "berth registry rm [OPTIONS] REPOSITORY:TAG|REPOSITORY@DIGEST...",
-	.summary = "Remove tags, or manifests (with the tags pointing at them); run gc to free space",
+    .usage = "berth registry rm [OPTIONS] REPOSITORY:TAG|REPOSITORY@DIGEST...",
+    .summary = "Remove tags, or manifests (with the tags pointing at them); run gc to free space",
 };
 
 static int cmd_registry_rm(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *root = NULL;
 	const struct opt opts[] = {
-		{OPT_STRING, 0, "root", &root, "string",
-		 "Registry root directory (default \"/var/lib/berth/registry\")"},
-		{0},
+	    {OPT_STRING, 0, "root", &root, "string",
+	     "Registry root directory (default \"/var/lib/berth/registry\")"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &rm_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -514,12 +517,9 @@ static const struct {
 	int (*fn)(struct berth_ctx *ctx, int argc, char **argv);
 	const char *full;
 } subcommands[] = {
-	{"serve", cmd_registry_serve, "registry serve"},
-	{"gc", cmd_registry_gc, "registry gc"},
-	{"garbage-collect", cmd_registry_gc, "registry gc"},
-	{"ls", cmd_registry_ls, "registry ls"},
-	{"tags", cmd_registry_tags, "registry tags"},
-	{"rm", cmd_registry_rm, "registry rm"},
+    {"serve", cmd_registry_serve, "registry serve"},	 {"gc", cmd_registry_gc, "registry gc"},
+    {"garbage-collect", cmd_registry_gc, "registry gc"}, {"ls", cmd_registry_ls, "registry ls"},
+    {"tags", cmd_registry_tags, "registry tags"},	 {"rm", cmd_registry_rm, "registry rm"},
 };
 
 int cmd_registry(struct berth_ctx *ctx, int argc, char **argv)
@@ -533,7 +533,8 @@ int cmd_registry(struct berth_ctx *ctx, int argc, char **argv)
 			ctx->cmd_name = subcommands[i].full;
 			return subcommands[i].fn(ctx, argc - 1, argv + 1);
 		}
-	fprintf(stderr, "berth: 'registry %s' is not a berth command.\nSee 'berth registry --help'\n",
+	fprintf(stderr,
+		"berth: 'registry %s' is not a berth command.\nSee 'berth registry --help'\n",
 		argv[1]);
 	return EXIT_ENGINE;
 }

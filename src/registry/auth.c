@@ -53,9 +53,9 @@ static const struct {
 	const char *word;
 	unsigned bit;
 } action_words[] = {
-	{"pull", REGSRV_ACT_PULL},
-	{"push", REGSRV_ACT_PUSH},
-	{"delete", REGSRV_ACT_DELETE},
+    {"pull", REGSRV_ACT_PULL},
+    {"push", REGSRV_ACT_PUSH},
+    {"delete", REGSRV_ACT_DELETE},
 };
 
 unsigned regsrv_actions_parse(const char *s, size_t len)
@@ -131,7 +131,7 @@ int regsrv_scope_parse(const char *s, struct regsrv_scope *ret)
 char *regsrv_b64url_encode(const void *data, size_t len)
 {
 	static const char tbl[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const unsigned char *p = data;
 	char *out = malloc(len / 3 * 4 + 5);
 	if (!out)
@@ -309,8 +309,8 @@ int regsrv_htpasswd_load(const char *path, struct regsrv_htpasswd **ret, struct 
 		char *colon = strchr(l, ':');
 		if (!colon || colon == l) {
 			regsrv_htpasswd_free(h);
-			return berr_set(err, EINVAL, "htpasswd file '%s': line %d: not user:hash", path,
-					line);
+			return berr_set(err, EINVAL, "htpasswd file '%s': line %d: not user:hash",
+					path, line);
 		}
 		*colon = '\0';
 		const char *hash = colon + 1;
@@ -318,7 +318,8 @@ int regsrv_htpasswd_load(const char *path, struct regsrv_htpasswd **ret, struct 
 		    strncmp(hash, "$2y$", 4) != 0) {
 			regsrv_htpasswd_free(h);
 			return berr_set(err, EINVAL,
-					"htpasswd file '%s': line %d: only bcrypt entries are supported (htpasswd -B)",
+					"htpasswd file '%s': line %d: only bcrypt entries are "
+					"supported (htpasswd -B)",
 					path, line);
 		}
 		struct htpasswd_entry *ne = realloc(h->e, (h->n + 1) * sizeof(*ne));
@@ -451,16 +452,19 @@ int regsrv_acl_new(json_t *rules, int auth_enabled, struct regsrv_acl **ret, str
 		    !json_is_array(acts)) {
 			regsrv_acl_free(a);
 			return berr_set(err, EINVAL,
-					"access rule %zu: needs \"repository\" (a string), \"users\" and \"actions\" (arrays)",
+					"access rule %zu: needs \"repository\" (a string), "
+					"\"users\" and \"actions\" (arrays)",
 					i + 1);
 		}
 		const char *key;
 		json_t *v;
 		json_object_foreach(rule, key, v)
 		{
-			if (!streq(key, "repository") && !streq(key, "users") && !streq(key, "actions")) {
+			if (!streq(key, "repository") && !streq(key, "users") &&
+			    !streq(key, "actions")) {
 				regsrv_acl_free(a);
-				return berr_set(err, EINVAL, "access rule %zu: unknown key '%s'", i + 1, key);
+				return berr_set(err, EINVAL, "access rule %zu: unknown key '%s'",
+						i + 1, key);
 			}
 		}
 		if (!(ar->pattern = strdup(json_string_value(repo)))) {
@@ -472,7 +476,8 @@ int regsrv_acl_new(json_t *rules, int auth_enabled, struct regsrv_acl **ret, str
 		{
 			if (!json_is_string(v) || strv_push(&ar->users, json_string_value(v)) < 0) {
 				regsrv_acl_free(a);
-				return berr_set(err, EINVAL, "access rule %zu: users must be strings", i + 1);
+				return berr_set(err, EINVAL,
+						"access rule %zu: users must be strings", i + 1);
 			}
 		}
 		json_array_foreach(acts, j, v)
@@ -484,7 +489,8 @@ int regsrv_acl_new(json_t *rules, int auth_enabled, struct regsrv_acl **ret, str
 			else if (!bits) {
 				regsrv_acl_free(a);
 				return berr_set(err, EINVAL,
-						"access rule %zu: unknown action (pull, push, delete, catalog or *)",
+						"access rule %zu: unknown action (pull, push, "
+						"delete, catalog or *)",
 						i + 1);
 			}
 			ar->actions |= bits;
@@ -532,7 +538,7 @@ int regsrv_acl_catalog(const struct regsrv_acl *a, const char *user)
 struct regsrv_token_key {
 	enum regsrv_token_alg alg;
 	unsigned char secret[32]; /* HS256 */
-	EVP_PKEY *pkey;           /* ES256 */
+	EVP_PKEY *pkey;		  /* ES256 */
 	char kid[64];
 };
 
@@ -631,7 +637,7 @@ static int compute_kid(EVP_PKEY *pkey, char *out, size_t size)
 }
 
 int regsrv_token_key_load(int dirfd, enum regsrv_token_alg alg, struct regsrv_token_key **ret,
-		       struct berr **err)
+			  struct berr **err)
 {
 	struct regsrv_token_key *k = calloc(1, sizeof(*k));
 	if (!k)
@@ -647,21 +653,24 @@ int regsrv_token_key_load(int dirfd, enum regsrv_token_alg alg, struct regsrv_to
 			if (alg == REGSRV_TOKEN_HS256) {
 				if (len != sizeof(k->secret)) {
 					regsrv_token_key_free(k);
-					return berr_set(err, EINVAL, "token key '%s': not %zu bytes", name,
+					return berr_set(err, EINVAL,
+							"token key '%s': not %zu bytes", name,
 							sizeof(k->secret));
 				}
 				memcpy(k->secret, data, len);
 				OPENSSL_cleanse(data, len);
 			} else {
 				BIO *bio = BIO_new_mem_buf(data, (int)len);
-				k->pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+				k->pkey =
+				    bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
 				BIO_free(bio);
 				OPENSSL_cleanse(data, len);
 				if (!k->pkey || EVP_PKEY_get_base_id(k->pkey) != EVP_PKEY_EC ||
 				    EVP_PKEY_get_bits(k->pkey) != 256 ||
 				    compute_kid(k->pkey, k->kid, sizeof(k->kid)) < 0) {
 					regsrv_token_key_free(k);
-					return berr_set(err, EINVAL, "token key '%s': not a P-256 private key",
+					return berr_set(err, EINVAL,
+							"token key '%s': not a P-256 private key",
 							name);
 				}
 			}
@@ -681,7 +690,8 @@ int regsrv_token_key_load(int dirfd, enum regsrv_token_alg alg, struct regsrv_to
 			BIO *bio = BIO_new(BIO_s_mem());
 			char *pem = NULL;
 			long plen = 0;
-			if (pk && bio && PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL))
+			if (pk && bio &&
+			    PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL))
 				plen = BIO_get_mem_data(bio, &pem);
 			r = plen > 0 ? create_secret_file(dirfd, name, pem, (size_t)plen) : -ENOMEM;
 			BIO_free(bio);
@@ -765,8 +775,8 @@ static const char *alg_name(enum regsrv_token_alg alg)
 }
 
 int regsrv_token_sign(const struct regsrv_token_key *k, const char *issuer, const char *service,
-		   const char *subject, const struct regsrv_access *access, size_t n, time_t now,
-		   long expiry, char **ret, struct berr **err)
+		      const char *subject, const struct regsrv_access *access, size_t n, time_t now,
+		      long expiry, char **ret, struct berr **err)
 {
 	_cleanup_json_ json_t *hdr = json_pack("{s:s, s:s}", "typ", "JWT", "alg", alg_name(k->alg));
 	_cleanup_json_ json_t *acc = json_array();
@@ -785,17 +795,18 @@ int regsrv_token_sign(const struct regsrv_token_key *k, const char *issuer, cons
 		} else {
 			for (size_t j = 0; j < ARRAY_SIZE(action_words); j++)
 				if (access[i].actions & action_words[j].bit)
-					json_array_append_new(acts, json_string(action_words[j].word));
+					json_array_append_new(acts,
+							      json_string(action_words[j].word));
 		}
-		json_t *a = json_pack("{s:s, s:s, s:o}", "type", access[i].type, "name", access[i].name,
-				      "actions", acts);
+		json_t *a = json_pack("{s:s, s:s, s:o}", "type", access[i].type, "name",
+				      access[i].name, "actions", acts);
 		if (!a || json_array_append_new(acc, a) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
 	}
 	_cleanup_json_ json_t *claims =
-		json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "iss", issuer, "sub", subject,
-			  "aud", service, "exp", (json_int_t)(now + expiry), "nbf", (json_int_t)now,
-			  "iat", (json_int_t)now, "jti", jti, "access", acc);
+	    json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "iss", issuer, "sub", subject,
+		      "aud", service, "exp", (json_int_t)(now + expiry), "nbf", (json_int_t)now,
+		      "iat", (json_int_t)now, "jti", jti, "access", acc);
 	if (!claims)
 		return berr_set(err, ENOMEM, "out of memory");
 	_cleanup_free_ char *hs = json_dumps(hdr, JSON_COMPACT);
@@ -866,8 +877,8 @@ static int aud_matches(json_t *aud, const char *service)
 }
 
 int regsrv_token_verify(const struct regsrv_token_key *k, const char *token, const char *issuer,
-		     const char *service, time_t now, struct regsrv_token_claims *ret,
-		     struct berr **err)
+			const char *service, time_t now, struct regsrv_token_claims *ret,
+			struct berr **err)
 {
 	memset(ret, 0, sizeof(*ret));
 	size_t len = strnlen(token, TOKEN_MAX + 1);
@@ -924,8 +935,8 @@ int regsrv_token_verify(const struct regsrv_token_key *k, const char *token, con
 		const char *type = json_string_value(json_object_get(a, "type"));
 		const char *name = json_string_value(json_object_get(a, "name"));
 		json_t *acts = json_object_get(a, "actions");
-		if (!type || !name || !json_is_array(acts) || strlen(type) >= sizeof(ret->access->type) ||
-		    strlen(name) > REGSRV_NAME_MAX)
+		if (!type || !name || !json_is_array(acts) ||
+		    strlen(type) >= sizeof(ret->access->type) || strlen(name) > REGSRV_NAME_MAX)
 			continue;
 		struct regsrv_access *ra = &ret->access[ret->n++];
 		snprintf(ra->type, sizeof(ra->type), "%s", type);
@@ -943,7 +954,7 @@ int regsrv_token_verify(const struct regsrv_token_key *k, const char *token, con
 }
 
 unsigned regsrv_token_claims_allowed(const struct regsrv_token_claims *c, const char *type,
-				  const char *name)
+				     const char *name)
 {
 	unsigned a = 0;
 	for (size_t i = 0; i < c->n; i++)

@@ -31,7 +31,7 @@ unsigned regsrv_actions_parse(const char *s, size_t len);
 void regsrv_actions_format(unsigned actions, char *buf, size_t size);
 
 struct regsrv_scope {
-	char type[32];               /* "repository" or "registry" */
+	char type[32];			/* "repository" or "registry" */
 	char name[REGSRV_NAME_MAX + 1]; /* a repository name, or "catalog" for type registry */
 	unsigned actions;
 };
@@ -93,7 +93,7 @@ struct regsrv_token_key;
  * "token-es256.pem": a P-256 private key, PKCS#8 PEM), generating it (mode 0600) when it
  * does not exist yet. */
 int regsrv_token_key_load(int dirfd, enum regsrv_token_alg alg, struct regsrv_token_key **ret,
-		       struct berr **err);
+			  struct berr **err);
 void regsrv_token_key_free(struct regsrv_token_key *k);
 /* ES256 only: the key id that distribution's token auth expects in "kid" (libtrust's
  * format: base32 of the SHA-256 of the public key, in groups of four); "" for HS256. */
@@ -109,8 +109,8 @@ struct regsrv_access {
 /* Sign a token (compact JWS) for subject ("" for anonymous) with the grants, valid from now
  * for expiry seconds. *ret is newly allocated. */
 int regsrv_token_sign(const struct regsrv_token_key *k, const char *issuer, const char *service,
-		   const char *subject, const struct regsrv_access *access, size_t n, time_t now,
-		   long expiry, char **ret, struct berr **err);
+		      const char *subject, const struct regsrv_access *access, size_t n, time_t now,
+		      long expiry, char **ret, struct berr **err);
 
 struct regsrv_token_claims {
 	char *subject; /* "" for anonymous */
@@ -124,12 +124,12 @@ struct regsrv_token_claims {
  * [nbf - 60 s, exp). 0 with *ret filled (free with regsrv_token_claims_free), or -EACCES
  * with *err saying what was wrong. */
 int regsrv_token_verify(const struct regsrv_token_key *k, const char *token, const char *issuer,
-		     const char *service, time_t now, struct regsrv_token_claims *ret,
-		     struct berr **err);
+			const char *service, time_t now, struct regsrv_token_claims *ret,
+			struct berr **err);
 void regsrv_token_claims_free(struct regsrv_token_claims *c);
 /* The actions the claims grant on type/name. */
 unsigned regsrv_token_claims_allowed(const struct regsrv_token_claims *c, const char *type,
-				  const char *name);
+				     const char *name);
 
 /* base64url without padding (JWS). *ret newly allocated; NULL on ENOMEM. */
 char *regsrv_b64url_encode(const void *data, size_t len);

@@ -165,7 +165,8 @@ static int manifest_fresh(struct regstore *s, const char *name, const char *ds,
 	if (digest_parse(ds, &d, NULL) < 0)
 		return 1;
 	if (rs_path(p, "repositories/%s/_manifests/revisions/%s/%s/link", name, rs_alg(d.alg),
-		    d.hex) < 0 || fresh_at(s->v2fd, p, cutoff))
+		    d.hex) < 0 ||
+	    fresh_at(s->v2fd, p, cutoff))
 		return 1;
 	return rs_blob_data_path(p, &d) < 0 || fresh_at(s->v2fd, p, cutoff);
 }
@@ -251,7 +252,8 @@ static int mark_repo(struct gc_run *g, const char *name, struct berr **err)
 				keep(&rr, v, &changed);
 		}
 		for (size_t i = 0; i < rr.n; i++)
-			if (!rr.v[i].readable || manifest_fresh(s, name, rr.v[i].digest, &g->cutoff))
+			if (!rr.v[i].readable ||
+			    manifest_fresh(s, name, rr.v[i].digest, &g->cutoff))
 				keep(&rr, &rr.v[i], &changed);
 		/* Referrers (signatures, SBOMs) live as long as their subject. */
 		do {
@@ -271,7 +273,8 @@ static int mark_repo(struct gc_run *g, const char *name, struct berr **err)
 		struct rev *v = &rr.v[i];
 		if (!v->kept) {
 			emit(g, REGSTORE_GC_DELETE_MANIFEST, name, v->digest);
-			if (strv_push(&g->del_repo, name) < 0 || strv_push(&g->del_digest, v->digest) < 0)
+			if (strv_push(&g->del_repo, name) < 0 ||
+			    strv_push(&g->del_digest, v->digest) < 0)
 				r = -ENOMEM;
 			continue;
 		}
@@ -338,7 +341,8 @@ static int sweep_blobs(struct gc_run *g, struct dset *deleted, struct berr **err
 				char ds[DIGEST_STR_MAX + 8];
 				struct digest d;
 				snprintf(ds, sizeof(ds), "%s:%.130s", rs_alg(algs[a]), hexes.v[j]);
-				if (digest_parse(ds, &d, NULL) < 0 || strncmp(d.hex, pre.v[i], 2) != 0)
+				if (digest_parse(ds, &d, NULL) < 0 ||
+				    strncmp(d.hex, pre.v[i], 2) != 0)
 					continue;
 				if (dset_has(&g->marked, ds) || rs_blob_data_path(p, &d) < 0 ||
 				    fresh_at(s->v2fd, p, &g->cutoff))
@@ -392,10 +396,12 @@ static int sweep_links(struct gc_run *g, const char *name, const struct dset *de
 			g->st.links_deleted++;
 			if (g->o->dry_run)
 				continue;
-			rs_path(p, "repositories/%s/_layers/%s/%s", name, rs_alg(algs[a]), hexes.v[j]);
+			rs_path(p, "repositories/%s/_layers/%s/%s", name, rs_alg(algs[a]),
+				hexes.v[j]);
 			int r = fs_rm_rf_at(s->v2fd, p);
 			if (r < 0)
-				return berr_errno(err, -r, "delete layer link %s of '%s'", ds, name);
+				return berr_errno(err, -r, "delete layer link %s of '%s'", ds,
+						  name);
 		}
 	}
 	return 0;

@@ -15,10 +15,10 @@ static const struct {
 	enum regsrv_mt type;
 	const char *s;
 } types[] = {
-	{REGSRV_MT_DOCKER_MANIFEST, REGSRV_MT_DOCKER_MANIFEST_S},
-	{REGSRV_MT_DOCKER_LIST, REGSRV_MT_DOCKER_LIST_S},
-	{REGSRV_MT_OCI_MANIFEST, REGSRV_MT_OCI_MANIFEST_S},
-	{REGSRV_MT_OCI_INDEX, REGSRV_MT_OCI_INDEX_S},
+    {REGSRV_MT_DOCKER_MANIFEST, REGSRV_MT_DOCKER_MANIFEST_S},
+    {REGSRV_MT_DOCKER_LIST, REGSRV_MT_DOCKER_LIST_S},
+    {REGSRV_MT_OCI_MANIFEST, REGSRV_MT_OCI_MANIFEST_S},
+    {REGSRV_MT_OCI_INDEX, REGSRV_MT_OCI_INDEX_S},
 };
 
 enum regsrv_mt regsrv_mt_parse(const char *s)
@@ -99,7 +99,7 @@ static enum regsrv_mt shape_type(json_t *root)
 }
 
 int regsrv_manifest_parse(const char *data, size_t len, const char *content_type,
-		       struct regsrv_manifest *ret, struct berr **err)
+			  struct regsrv_manifest *ret, struct berr **err)
 {
 	memset(ret, 0, sizeof(*ret));
 	int r = -EINVAL; /* what a descriptor() failure returns */
@@ -122,17 +122,21 @@ int regsrv_manifest_parse(const char *data, size_t len, const char *content_type
 
 	enum regsrv_mt type;
 	enum regsrv_mt ct_type = regsrv_mt_parse(content_type);
-	int ct_given = content_type && *content_type && strncasecmp(content_type, "application/json", 16) != 0;
+	int ct_given =
+	    content_type && *content_type && strncasecmp(content_type, "application/json", 16) != 0;
 	if (ct_given) {
 		if (ct_type == REGSRV_MT_UNKNOWN)
-			return berr_set(err, EINVAL, "unsupported manifest media type '%.100s'", content_type);
+			return berr_set(err, EINVAL, "unsupported manifest media type '%.100s'",
+					content_type);
 		if (doc_mt && doc_type != ct_type)
-			return berr_set(err, EINVAL, "mediaType '%.100s' does not match Content-Type '%.100s'",
+			return berr_set(err, EINVAL,
+					"mediaType '%.100s' does not match Content-Type '%.100s'",
 					doc_mt, content_type);
 		type = ct_type;
 	} else if (doc_mt) {
 		if (doc_type == REGSRV_MT_UNKNOWN)
-			return berr_set(err, EINVAL, "unsupported manifest media type '%.100s'", doc_mt);
+			return berr_set(err, EINVAL, "unsupported manifest media type '%.100s'",
+					doc_mt);
 		type = doc_type;
 	} else {
 		type = shape_type(root);
@@ -226,7 +230,8 @@ int regsrv_manifest_parse(const char *data, size_t len, const char *content_type
 	return 0;
 
 shape:
-	r = berr_set(err, EINVAL, "the document does not have the fields of a %s", regsrv_mt_string(type));
+	r = berr_set(err, EINVAL, "the document does not have the fields of a %s",
+		     regsrv_mt_string(type));
 	goto fail;
 nomem:
 	r = berr_set(err, ENOMEM, "out of memory");
@@ -245,8 +250,8 @@ enum regsrv_mt regsrv_manifest_sniff(const char *data, size_t len)
 }
 
 int regsrv_index_find_platform(const char *data, size_t len, const char *os, const char *arch,
-			    int (*accept)(void *cls, enum regsrv_mt type), void *cls, char *ret,
-			    enum regsrv_mt *ret_type)
+			       int (*accept)(void *cls, enum regsrv_mt type), void *cls, char *ret,
+			       enum regsrv_mt *ret_type)
 {
 	_cleanup_json_ json_t *root = json_loadb(data, len, 0, NULL);
 	json_t *ms = json_object_get(root, "manifests");
@@ -258,7 +263,8 @@ int regsrv_index_find_platform(const char *data, size_t len, const char *os, con
 		const char *pos = json_string_value(json_object_get(p, "os"));
 		const char *parch = json_string_value(json_object_get(p, "architecture"));
 		const char *d = json_string_value(json_object_get(m, "digest"));
-		enum regsrv_mt t = regsrv_mt_parse(json_string_value(json_object_get(m, "mediaType")));
+		enum regsrv_mt t =
+		    regsrv_mt_parse(json_string_value(json_object_get(m, "mediaType")));
 		if (!pos || !parch || !d || !digest_valid(d) || strcmp(pos, os) != 0 ||
 		    strcmp(parch, arch) != 0 || t == REGSRV_MT_UNKNOWN || !accept(cls, t))
 			continue;

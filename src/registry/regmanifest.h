@@ -43,12 +43,12 @@ struct regsrv_manifest {
 	enum regsrv_mt type;
 	struct strv blobs;     /* config and layer digests that must be in the repository */
 	struct strv manifests; /* index entries: manifest digests that must be in the repository */
-	char *subject;         /* "sha256:..." of the subject, or NULL */
+	char *subject;	       /* "sha256:..." of the subject, or NULL */
 	/* For a referrers list: artifactType, else (image manifests) the config's media type;
 	 * NULL when neither. */
 	char *artifact_type;
 	json_t *annotations; /* the manifest's "annotations" object (a reference), or NULL */
-	json_t *root;        /* the parsed document (owned) */
+	json_t *root;	     /* the parsed document (owned) */
 };
 
 /* Parse and check a manifest about to be stored. content_type is the request's Content-Type
@@ -61,7 +61,7 @@ struct regsrv_manifest {
  * registry does not hold them.
  * Returns 0 and fills *ret (free with regsrv_manifest_free), or -EINVAL with *err saying why. */
 int regsrv_manifest_parse(const char *data, size_t len, const char *content_type,
-		       struct regsrv_manifest *ret, struct berr **err);
+			  struct regsrv_manifest *ret, struct berr **err);
 void regsrv_manifest_free(struct regsrv_manifest *m);
 
 /* The media type to serve stored manifest bytes with: the document's "mediaType" when it is
@@ -73,7 +73,7 @@ enum regsrv_mt regsrv_manifest_sniff(const char *data, size_t len);
  * media type is accepted by accept(cls, type). Returns 0 with the digest copied into ret
  * (at least 140 bytes) and its type in *ret_type, or -ENOENT. */
 int regsrv_index_find_platform(const char *data, size_t len, const char *os, const char *arch,
-			    int (*accept)(void *cls, enum regsrv_mt type), void *cls, char *ret,
-			    enum regsrv_mt *ret_type);
+			       int (*accept)(void *cls, enum regsrv_mt type), void *cls, char *ret,
+			       enum regsrv_mt *ret_type);
 
 #endif

@@ -36,12 +36,12 @@ struct regstore_upload {
 	char uuid[REGSRV_UUID_LEN + 1];
 	char name[REGSRV_NAME_MAX + 1];
 	enum digest_alg alg;
-	EVP_MD_CTX *md;  /* running hash of the first `hashed` bytes; NULL: rehash on use */
+	EVP_MD_CTX *md; /* running hash of the first `hashed` bytes; NULL: rehash on use */
 	uint64_t hashed;
-	int busy;        /* claimed by a request */
+	int busy; /* claimed by a request */
 	time_t last_used;
-	int fd;          /* the data file while claimed, else -1 */
-	uint64_t size;   /* its size while claimed */
+	int fd;	       /* the data file while claimed, else -1 */
+	uint64_t size; /* its size while claimed */
 };
 
 const char *rs_alg(enum digest_alg alg)
@@ -119,8 +119,8 @@ int rs_write_file(int dirfd, const char *path, const void *data, size_t len)
 	base = base ? base + 1 : path;
 	int r = has_dir ? rs_path(tmp, "%s/.tmp-%d-%lu-%s", dir, (int)getpid(),
 				  atomic_fetch_add(&counter, 1), base)
-			: rs_path(tmp, ".tmp-%d-%lu-%s", (int)getpid(), atomic_fetch_add(&counter, 1),
-				  base);
+			: rs_path(tmp, ".tmp-%d-%lu-%s", (int)getpid(),
+				  atomic_fetch_add(&counter, 1), base);
 	if (r < 0)
 		return r;
 	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -267,7 +267,8 @@ int regstore_open(const char *root, int flags, struct regstore **ret, struct ber
 	int v2fd = openat(rootfd, "docker/registry/v2", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v2fd < 0) {
 		if (errno == ENOENT)
-			return berr_set(err, ENOENT, "no registry in '%s' (docker/registry/v2 is missing)",
+			return berr_set(err, ENOENT,
+					"no registry in '%s' (docker/registry/v2 is missing)",
 					root);
 		return berr_errno(err, errno, "open '%s/docker/registry/v2'", root);
 	}
@@ -563,8 +564,7 @@ int regstore_upload_start(struct regstore *s, const char *name, enum digest_alg 
 	return 0;
 }
 
-int regstore_upload_stat(struct regstore *s, const char *name, const char *uuid,
-			 uint64_t *ret_size)
+int regstore_upload_stat(struct regstore *s, const char *name, const char *uuid, uint64_t *ret_size)
 {
 	char p[RS_PATH_MAX];
 	int r = rs_path(p, "repositories/%s/_uploads/%s/data", name, uuid);
@@ -788,8 +788,7 @@ static int revision_link_path(char *p, const char *name, const struct digest *d)
 		       d->hex);
 }
 
-int regstore_tag_resolve(struct regstore *s, const char *name, const char *tag,
-			 struct digest *ret)
+int regstore_tag_resolve(struct regstore *s, const char *name, const char *tag, struct digest *ret)
 {
 	char p[RS_PATH_MAX];
 	int r = rs_path(p, "repositories/%s/_manifests/tags/%s/current/link", name, tag);
@@ -837,8 +836,8 @@ int regstore_manifest_put(struct regstore *s, const char *name, const struct dig
 	int missing = 0;
 	for (size_t i = 0; i < blobs->n; i++) {
 		struct digest b;
-		if (digest_parse(blobs->v[i], &b, NULL) < 0 || regstore_blob_stat(s, name, &b, NULL) < 0 ||
-		    rs_touch_blob(s, &b) < 0) {
+		if (digest_parse(blobs->v[i], &b, NULL) < 0 ||
+		    regstore_blob_stat(s, name, &b, NULL) < 0 || rs_touch_blob(s, &b) < 0) {
 			missing++;
 			if (ret_missing && strv_push(ret_missing, blobs->v[i]) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
@@ -846,8 +845,8 @@ int regstore_manifest_put(struct regstore *s, const char *name, const struct dig
 	}
 	for (size_t i = 0; i < manifests->n; i++) {
 		struct digest m;
-		if (digest_parse(manifests->v[i], &m, NULL) < 0 || !regstore_manifest_exists(s, name, &m) ||
-		    rs_touch_blob(s, &m) < 0) {
+		if (digest_parse(manifests->v[i], &m, NULL) < 0 ||
+		    !regstore_manifest_exists(s, name, &m) || rs_touch_blob(s, &m) < 0) {
 			missing++;
 			if (ret_missing && strv_push(ret_missing, manifests->v[i]) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
@@ -877,7 +876,8 @@ int regstore_manifest_put(struct regstore *s, const char *name, const struct dig
 		if (r == 0)
 			r = rs_write_link(s->v2fd, p, d);
 		if (r == 0)
-			r = rs_path(p, "repositories/%s/_manifests/tags/%s/current/link", name, tags[i]);
+			r = rs_path(p, "repositories/%s/_manifests/tags/%s/current/link", name,
+				    tags[i]);
 		if (r == 0)
 			r = rs_write_link(s->v2fd, p, d);
 		if (r < 0)
@@ -902,8 +902,7 @@ static int remove_tag(struct regstore *s, const char *name, const char *tag)
 	return fs_rm_rf_at(s->v2fd, p);
 }
 
-int regstore_tag_delete(struct regstore *s, const char *name, const char *tag,
-			struct berr **err)
+int regstore_tag_delete(struct regstore *s, const char *name, const char *tag, struct berr **err)
 {
 	struct digest d;
 	int r = regstore_tag_resolve(s, name, tag, &d);
@@ -1041,7 +1040,8 @@ static int walk_repos(int dirfd, char *prefix, size_t plen, int any, struct strv
 
 int rs_walk_repos(struct regstore *s, int any, struct strv *ret)
 {
-	_cleanup_close_ int fd = openat(s->v2fd, "repositories", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    openat(s->v2fd, "repositories", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	char prefix[REGSRV_NAME_MAX + 2] = "";
@@ -1124,8 +1124,8 @@ static int referrer_one(void *cls, const char *ds)
 	int r = 0;
 	if (m.subject && streq(m.subject, c->subject) &&
 	    (!c->artifact_type || (m.artifact_type && streq(m.artifact_type, c->artifact_type)))) {
-		json_t *desc = json_pack("{s:s, s:I, s:s}", "mediaType", regsrv_mt_string(m.type), "size",
-					 (json_int_t)len, "digest", ds);
+		json_t *desc = json_pack("{s:s, s:I, s:s}", "mediaType", regsrv_mt_string(m.type),
+					 "size", (json_int_t)len, "digest", ds);
 		if (!desc ||
 		    (m.artifact_type &&
 		     json_object_set_new(desc, "artifactType", json_string(m.artifact_type)) < 0) ||

@@ -100,8 +100,7 @@ void regstore_upload_release(struct regstore_upload *u);
 /* ---- manifests and tags ---- */
 
 /* What tag points to. -ENOENT when the tag does not exist. */
-int regstore_tag_resolve(struct regstore *s, const char *name, const char *tag,
-			 struct digest *ret);
+int regstore_tag_resolve(struct regstore *s, const char *name, const char *tag, struct digest *ret);
 /* Read manifest d of name (a malloc'd copy, NUL-terminated, owned by the caller).
  * -ENOENT when it is not in the repository. */
 int regstore_manifest_get(struct regstore *s, const char *name, const struct digest *d,
@@ -121,8 +120,7 @@ int regstore_manifest_put(struct regstore *s, const char *name, const struct dig
 int regstore_manifest_delete(struct regstore *s, const char *name, const struct digest *d,
 			     struct berr **err);
 /* Delete a tag (the manifest stays). -ENOENT when there is no such tag. */
-int regstore_tag_delete(struct regstore *s, const char *name, const char *tag,
-			struct berr **err);
+int regstore_tag_delete(struct regstore *s, const char *name, const char *tag, struct berr **err);
 /* The tags of name, sorted bytewise (Go's sort.Strings). -ENOENT when the repository does
  * not exist (has no _manifests). */
 int regstore_tags(struct regstore *s, const char *name, struct strv *ret);
@@ -148,7 +146,8 @@ int regstore_revisions(struct regstore *s, const char *name,
 
 struct regstore_gc_opts {
 	int dry_run;
-	int delete_untagged; /* also delete manifests no tag reaches (nor an index, nor a subject) */
+	int delete_untagged; /* also delete manifests no tag reaches (nor an index, nor a subject)
+			      */
 	/* Blobs and manifests younger than this are kept even if nothing references them:
 	 * they may belong to a push that is still going on. */
 	time_t grace_seconds;
@@ -157,11 +156,11 @@ struct regstore_gc_opts {
 };
 
 enum regstore_gc_event {
-	REGSTORE_GC_MARK_MANIFEST, /* repo, digest: kept */
+	REGSTORE_GC_MARK_MANIFEST,   /* repo, digest: kept */
 	REGSTORE_GC_DELETE_MANIFEST, /* repo, digest: untagged, removed */
-	REGSTORE_GC_DELETE_BLOB,  /* NULL, digest */
-	REGSTORE_GC_DELETE_LINK,  /* repo, digest: layer link to a removed blob */
-	REGSTORE_GC_DELETE_UPLOAD, /* repo, uuid */
+	REGSTORE_GC_DELETE_BLOB,     /* NULL, digest */
+	REGSTORE_GC_DELETE_LINK,     /* repo, digest: layer link to a removed blob */
+	REGSTORE_GC_DELETE_UPLOAD,   /* repo, uuid */
 };
 
 struct regstore_gc_stats {

@@ -13,9 +13,9 @@
 #define RS_PATH_MAX 1024
 
 struct regstore {
-	int rootfd;  /* <root> */
-	int v2fd;    /* <root>/docker/registry/v2 */
-	int berthfd; /* <root>/berth, -1 until first needed */
+	int rootfd;	      /* <root> */
+	int v2fd;	      /* <root>/docker/registry/v2 */
+	int berthfd;	      /* <root>/berth, -1 until first needed */
 	pthread_mutex_t lock; /* the upload table and berthfd */
 	struct regstore_upload *uploads;
 };

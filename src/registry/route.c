@@ -67,8 +67,8 @@ static int tag_valid_n(const char *s, size_t len)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '_' || (i > 0 && (c == '.' || c == '-'));
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '_' || (i > 0 && (c == '.' || c == '-'));
 		if (!ok)
 			return 0;
 	}
@@ -175,7 +175,8 @@ enum regsrv_route_kind regsrv_route_parse(const char *path, struct regsrv_route 
 	const char *mid = s2 + 1;
 	size_t mid_len = (size_t)(s1 - mid);
 
-	if (s3 && seg_is(s3 + 1, (size_t)(s2 - s3 - 1), "blobs") && seg_is(mid, mid_len, "uploads")) {
+	if (s3 && seg_is(s3 + 1, (size_t)(s2 - s3 - 1), "blobs") &&
+	    seg_is(mid, mid_len, "uploads")) {
 		take_name(ret, rest, (size_t)(s3 - rest));
 		if (last_len == 0)
 			return ret->kind = REGSRV_ROUTE_UPLOAD_START;

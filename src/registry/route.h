@@ -29,16 +29,16 @@ int regsrv_tag_valid(const char *s);
 int regsrv_uuid_valid(const char *s);
 
 enum regsrv_route_kind {
-	REGSRV_ROUTE_NONE = 0,     /* no endpoint of the API */
-	REGSRV_ROUTE_BASE,         /* /v2/ */
-	REGSRV_ROUTE_CATALOG,      /* /v2/_catalog */
-	REGSRV_ROUTE_TOKEN,        /* /token: the built-in token issuer */
-	REGSRV_ROUTE_TAGS,         /* /v2/<name>/tags/list */
-	REGSRV_ROUTE_MANIFEST,     /* /v2/<name>/manifests/<tag-or-digest> */
-	REGSRV_ROUTE_BLOB,         /* /v2/<name>/blobs/<digest> */
+	REGSRV_ROUTE_NONE = 0,	   /* no endpoint of the API */
+	REGSRV_ROUTE_BASE,	   /* /v2/ */
+	REGSRV_ROUTE_CATALOG,	   /* /v2/_catalog */
+	REGSRV_ROUTE_TOKEN,	   /* /token: the built-in token issuer */
+	REGSRV_ROUTE_TAGS,	   /* /v2/<name>/tags/list */
+	REGSRV_ROUTE_MANIFEST,	   /* /v2/<name>/manifests/<tag-or-digest> */
+	REGSRV_ROUTE_BLOB,	   /* /v2/<name>/blobs/<digest> */
 	REGSRV_ROUTE_UPLOAD_START, /* /v2/<name>/blobs/uploads/ */
-	REGSRV_ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<uuid> */
-	REGSRV_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
+	REGSRV_ROUTE_UPLOAD,	   /* /v2/<name>/blobs/uploads/<uuid> */
+	REGSRV_ROUTE_REFERRERS,	   /* /v2/<name>/referrers/<digest> */
 };
 
 /* Why a path of a known shape is still refused (kind is set all the same). */

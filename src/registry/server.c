@@ -65,10 +65,10 @@ struct req {
 
 	enum body_kind body;
 	struct regstore_upload *up;
-	int up_monolithic;       /* the upload exists for this request only (POST ?digest=) */
+	int up_monolithic; /* the upload exists for this request only (POST ?digest=) */
 	int has_range;
 	uint64_t range_start, range_end;
-	uint64_t body_start;     /* upload size before this request's body */
+	uint64_t body_start; /* upload size before this request's body */
 	struct buf manifest;
 	int too_large;
 	int write_failed;
@@ -77,7 +77,7 @@ struct req {
 	struct MHD_Response *pending;
 	unsigned pending_status;
 	uint64_t pending_len;
-	int first_call;  /* in begin() */
+	int first_call;	 /* in begin() */
 	int respond_now; /* refuse the body: answer on the first call */
 };
 
@@ -131,18 +131,22 @@ int regsrv_config_apply_json(struct regsrv_config *cfg, json_t *obj, struct berr
 		else if (streq(key, "delete"))
 			r = want_bool(v, key, &cfg->delete_enabled, err);
 		else if (streq(key, "threads")) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1024)
-				return berr_set(err, EINVAL, "registry config: 'threads' must be 0..1024");
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 1024)
+				return berr_set(err, EINVAL,
+						"registry config: 'threads' must be 0..1024");
 			cfg->threads = (unsigned)json_integer_value(v);
 		} else if (streq(key, "access")) {
 			if (!json_is_array(v))
-				return berr_set(err, EINVAL, "registry config: 'access' must be an array");
+				return berr_set(err, EINVAL,
+						"registry config: 'access' must be an array");
 			cfg->access = v;
 		} else if (streq(key, "tls")) {
 			const char *k2;
 			json_t *v2;
 			if (!json_is_object(v))
-				return berr_set(err, EINVAL, "registry config: 'tls' must be an object");
+				return berr_set(err, EINVAL,
+						"registry config: 'tls' must be an object");
 			json_object_foreach(v, k2, v2)
 			{
 				if (streq(k2, "cert"))
@@ -150,7 +154,9 @@ int regsrv_config_apply_json(struct regsrv_config *cfg, json_t *obj, struct berr
 				else if (streq(k2, "key"))
 					r = want_string(v2, "tls.key", &cfg->tls_key, err);
 				else
-					return berr_set(err, EINVAL, "registry config: unknown key 'tls.%s'", k2);
+					return berr_set(err, EINVAL,
+							"registry config: unknown key 'tls.%s'",
+							k2);
 				if (r < 0)
 					return r;
 			}
@@ -158,27 +164,35 @@ int regsrv_config_apply_json(struct regsrv_config *cfg, json_t *obj, struct berr
 			const char *k2;
 			json_t *v2;
 			if (!json_is_object(v))
-				return berr_set(err, EINVAL, "registry config: 'token' must be an object");
+				return berr_set(err, EINVAL,
+						"registry config: 'token' must be an object");
 			json_object_foreach(v, k2, v2)
 			{
 				const char *s = NULL;
 				if (streq(k2, "issuer")) {
-					r = want_string(v2, "token.issuer", &cfg->token_issuer, err);
+					r = want_string(v2, "token.issuer", &cfg->token_issuer,
+							err);
 				} else if (streq(k2, "service")) {
-					r = want_string(v2, "token.service", &cfg->token_service, err);
+					r = want_string(v2, "token.service", &cfg->token_service,
+							err);
 				} else if (streq(k2, "alg")) {
 					r = want_string(v2, "token.alg", &s, err);
-					if (r == 0 && regsrv_token_alg_parse(s, &cfg->token_alg) < 0)
+					if (r == 0 &&
+					    regsrv_token_alg_parse(s, &cfg->token_alg) < 0)
 						return berr_set(err, EINVAL,
-								"registry config: 'token.alg' must be HS256 or ES256");
+								"registry config: 'token.alg' must "
+								"be HS256 or ES256");
 				} else if (streq(k2, "expiry")) {
 					if (!json_is_integer(v2) || json_integer_value(v2) < 10 ||
 					    json_integer_value(v2) > 86400)
 						return berr_set(err, EINVAL,
-								"registry config: 'token.expiry' must be 10..86400 seconds");
+								"registry config: 'token.expiry' "
+								"must be 10..86400 seconds");
 					cfg->token_expiry = (long)json_integer_value(v2);
 				} else {
-					return berr_set(err, EINVAL, "registry config: unknown key 'token.%s'", k2);
+					return berr_set(err, EINVAL,
+							"registry config: unknown key 'token.%s'",
+							k2);
 				}
 				if (r < 0)
 					return r;
@@ -215,7 +229,7 @@ static void hdr(struct MHD_Response *r, const char *name, const char *value)
 }
 
 static void hdrf(struct MHD_Response *r, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void hdrf(struct MHD_Response *r, const char *name, const char *fmt, ...)
 {
 	char v[2048];
@@ -316,7 +330,6 @@ static struct MHD_Response *error_resp(const char *code, const char *message, js
 	return error_body(arr, ret_len);
 }
 
-
 /* ---- request helpers ---- */
 
 static const char *header(struct MHD_Connection *c, const char *name)
@@ -363,8 +376,8 @@ static enum MHD_Result fail(struct req *rq, struct MHD_Connection *c, unsigned s
 	return fail_resp(rq, c, status, r, rlen);
 }
 
-static enum MHD_Result fail_errno(struct req *rq, struct MHD_Connection *c, const char *what,
-				  int r, const struct berr *e)
+static enum MHD_Result fail_errno(struct req *rq, struct MHD_Connection *c, const char *what, int r,
+				  const struct berr *e)
 {
 	char msg[512];
 	snprintf(msg, sizeof(msg), "%s: %s", what, e ? e->msg : strerror(-r));
@@ -387,8 +400,8 @@ static const char *safe_host(struct MHD_Connection *c)
 	if (!h || !*h || strlen(h) > 255)
 		return NULL;
 	for (const char *p = h; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr(".-:[]", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr(".-:[]", *p)))
 			return NULL;
 	return h;
 }
@@ -448,8 +461,8 @@ static unsigned required_actions(const struct req *rq)
 }
 
 struct identity {
-	int present;      /* credentials were sent */
-	int valid;        /* and were good */
+	int present;			   /* credentials were sent */
+	int valid;			   /* and were good */
 	struct regsrv_token_claims claims; /* token mode */
 };
 
@@ -467,7 +480,7 @@ static int identify(struct req *rq, struct MHD_Connection *c, struct identity *i
 		if (strncasecmp(a, "Bearer ", 7) != 0)
 			return 0;
 		if (regsrv_token_verify(s->key, a + 7, s->cfg.token_issuer, s->cfg.token_service,
-				     time(NULL), &id->claims, NULL) < 0)
+					time(NULL), &id->claims, NULL) < 0)
 			return 0;
 		id->valid = 1;
 		if (id->claims.subject[0]) {
@@ -479,7 +492,8 @@ static int identify(struct req *rq, struct MHD_Connection *c, struct identity *i
 	if (!s->htpasswd)
 		return 0;
 	char *user = NULL, *pass = NULL;
-	if (regsrv_basic_decode(a, &user, &pass) == 0 && regsrv_htpasswd_check(s->htpasswd, user, pass)) {
+	if (regsrv_basic_decode(a, &user, &pass) == 0 &&
+	    regsrv_htpasswd_check(s->htpasswd, user, pass)) {
 		id->valid = 1;
 		free(rq->user);
 		rq->user = user;
@@ -509,15 +523,17 @@ static int authorize(struct req *rq, struct MHD_Connection *c, enum MHD_Result *
 		ok = id.valid;
 	} else if (rq->route.kind == REGSRV_ROUTE_CATALOG) {
 		snprintf(scope, sizeof(scope), "registry:catalog:*");
-		ok = s->cfg.token_issuer ? regsrv_token_claims_allowed(&id.claims, "registry", "catalog") != 0
-					 : regsrv_acl_catalog(s->acl, rq->user);
+		ok = s->cfg.token_issuer
+			 ? regsrv_token_claims_allowed(&id.claims, "registry", "catalog") != 0
+			 : regsrv_acl_catalog(s->acl, rq->user);
 	} else {
 		char acts[32];
 		regsrv_actions_format(need, acts, sizeof(acts));
 		snprintf(scope, sizeof(scope), "repository:%s:%s", rq->route.name, acts);
-		unsigned have = s->cfg.token_issuer
-					? regsrv_token_claims_allowed(&id.claims, "repository", rq->route.name)
-					: regsrv_acl_allowed(s->acl, rq->user, rq->route.name);
+		unsigned have =
+		    s->cfg.token_issuer
+			? regsrv_token_claims_allowed(&id.claims, "repository", rq->route.name)
+			: regsrv_acl_allowed(s->acl, rq->user, rq->route.name);
 		ok = (have & need) == need;
 	}
 	int token_mode = s->cfg.token_issuer != NULL;
@@ -525,7 +541,8 @@ static int authorize(struct req *rq, struct MHD_Connection *c, enum MHD_Result *
 	if (ok)
 		return 1;
 	if (!token_mode && id.valid) {
-		*res = fail(rq, c, 403, "DENIED", "requested access to the resource is denied", NULL);
+		*res =
+		    fail(rq, c, 403, "DENIED", "requested access to the resource is denied", NULL);
 		return 0;
 	}
 	*res = challenge(rq, c, scope[0] ? scope : NULL, token_mode && id.valid);
@@ -617,7 +634,7 @@ static enum MHD_Result handle_token(struct req *rq, struct MHD_Connection *c)
 			free(user);
 			uint64_t rlen = 0;
 			struct MHD_Response *r =
-				error_resp("UNAUTHORIZED", "invalid username or password", NULL, &rlen);
+			    error_resp("UNAUTHORIZED", "invalid username or password", NULL, &rlen);
 			hdrf(r, "WWW-Authenticate", "Basic realm=\"%s\"", s->cfg.token_service);
 			return fail_resp(rq, c, 401, r, rlen);
 		}
@@ -633,7 +650,8 @@ static enum MHD_Result handle_token(struct req *rq, struct MHD_Connection *c)
 	char *tok = NULL;
 	_cleanup_berr_ struct berr *e = NULL;
 	int r = regsrv_token_sign(s->key, s->cfg.token_issuer, s->cfg.token_service,
-			       rq->user ? rq->user : "", it.acc, it.n, now, s->cfg.token_expiry, &tok, &e);
+				  rq->user ? rq->user : "", it.acc, it.n, now, s->cfg.token_expiry,
+				  &tok, &e);
 	free(it.acc);
 	if (r < 0)
 		return fail_errno(rq, c, "issue token", r, e);
@@ -641,9 +659,9 @@ static enum MHD_Result handle_token(struct req *rq, struct MHD_Connection *c)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	_cleanup_json_ json_t *doc = json_pack("{s:s, s:s, s:I, s:s}", "token", tok, "access_token",
-					       tok, "expires_in", (json_int_t)s->cfg.token_expiry,
-					       "issued_at", issued);
+	_cleanup_json_ json_t *doc =
+	    json_pack("{s:s, s:s, s:I, s:s}", "token", tok, "access_token", tok, "expires_in",
+		      (json_int_t)s->cfg.token_expiry, "issued_at", issued);
 	free(tok);
 	char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	if (!body)
@@ -663,7 +681,8 @@ static enum MHD_Result handle_blob(struct req *rq, struct MHD_Connection *c)
 	const struct regsrv_route *rt = &rq->route;
 	if (rq->m == M_DELETE) {
 		if (!s->cfg.delete_enabled)
-			return fail(rq, c, 405, "UNSUPPORTED", "deletion is disabled on this registry", NULL);
+			return fail(rq, c, 405, "UNSUPPORTED",
+				    "deletion is disabled on this registry", NULL);
 		int r = regstore_blob_delete(s->store, rt->name, &rt->digest);
 		if (r == -ENOENT)
 			return fail(rq, c, 404, "BLOB_UNKNOWN", "blob unknown to registry",
@@ -678,7 +697,8 @@ static enum MHD_Result handle_blob(struct req *rq, struct MHD_Connection *c)
 	uint64_t size;
 	int r = regstore_blob_open(s->store, rt->name, &rt->digest, &fd, &size);
 	if (r == -ENOENT)
-		return fail(rq, c, 404, "BLOB_UNKNOWN", "blob unknown to registry", json_string(rt->ref));
+		return fail(rq, c, 404, "BLOB_UNKNOWN", "blob unknown to registry",
+			    json_string(rt->ref));
 	if (r < 0)
 		return fail_errno(rq, c, "open blob", r, NULL);
 
@@ -689,7 +709,7 @@ static enum MHD_Result handle_blob(struct req *rq, struct MHD_Connection *c)
 		close(fd);
 		uint64_t rlen = 0;
 		struct MHD_Response *resp =
-			error_resp("BLOB_UNKNOWN", "requested range not satisfiable", NULL, &rlen);
+		    error_resp("BLOB_UNKNOWN", "requested range not satisfiable", NULL, &rlen);
 		hdrf(resp, "Content-Range", "bytes */%llu", (unsigned long long)size);
 		return queue(rq, c, 416, resp, rlen);
 	}
@@ -751,7 +771,8 @@ static int may_pull(struct req *rq, struct MHD_Connection *c, const char *repo)
 		return (regsrv_acl_allowed(s->acl, rq->user, repo) & REGSRV_ACT_PULL) != 0;
 	struct identity id;
 	identify(rq, c, &id);
-	int ok = (regsrv_token_claims_allowed(&id.claims, "repository", repo) & REGSRV_ACT_PULL) != 0;
+	int ok =
+	    (regsrv_token_claims_allowed(&id.claims, "repository", repo) & REGSRV_ACT_PULL) != 0;
 	regsrv_token_claims_free(&id.claims);
 	return ok;
 }
@@ -765,15 +786,17 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 	if (mount) {
 		struct digest d;
 		if (digest_parse(mount, &d, NULL) < 0)
-			return fail(rq, c, 400, "DIGEST_INVALID", "invalid digest to mount", json_string(mount));
+			return fail(rq, c, 400, "DIGEST_INVALID", "invalid digest to mount",
+				    json_string(mount));
 		if (from && !regsrv_name_valid(from))
-			return fail(rq, c, 400, "NAME_INVALID", "invalid repository name to mount from",
-				    json_string(from));
+			return fail(rq, c, 400, "NAME_INVALID",
+				    "invalid repository name to mount from", json_string(from));
 		/* Without "from" any blob of the registry would do: only when nobody's
 		 * access is restricted. A refused mount is a plain upload, as the spec says. */
 		if ((from && may_pull(rq, c, from)) || (!from && !auth_enabled(s))) {
 			uint64_t size;
-			int r = regstore_blob_mount(s->store, rq->route.name, from, &d, &size, NULL);
+			int r =
+			    regstore_blob_mount(s->store, rq->route.name, from, &d, &size, NULL);
 			if (r == 0) {
 				char ds[DIGEST_STR_MAX];
 				return blob_created(rq, c, digest_format(&d, ds));
@@ -784,7 +807,8 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 	if (dg) {
 		struct digest d;
 		if (digest_parse(dg, &d, NULL) < 0)
-			return fail(rq, c, 400, "DIGEST_INVALID", "invalid digest", json_string(dg));
+			return fail(rq, c, 400, "DIGEST_INVALID", "invalid digest",
+				    json_string(dg));
 		_cleanup_berr_ struct berr *e = NULL;
 		int r = regstore_upload_start(s->store, rq->route.name, d.alg, &rq->up, &e);
 		if (r < 0)
@@ -795,7 +819,8 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 	}
 	const char *alg = arg(c, "digest-algorithm");
 	if (alg && !streq(alg, "sha256") && !streq(alg, "sha512"))
-		return fail(rq, c, 400, "DIGEST_INVALID", "unsupported digest algorithm", json_string(alg));
+		return fail(rq, c, 400, "DIGEST_INVALID", "unsupported digest algorithm",
+			    json_string(alg));
 	rq->body = BODY_DISCARD; /* a body without ?digest= means nothing */
 	return MHD_YES;
 }
@@ -853,7 +878,8 @@ static enum MHD_Result upload_chunk_begin(struct req *rq, struct MHD_Connection 
 	if (r == -EBUSY) {
 		uint64_t size = 0;
 		regstore_upload_stat(s->store, rq->route.name, uuid, &size);
-		return range_not_satisfiable(rq, c, uuid, size, "another request is writing to this upload");
+		return range_not_satisfiable(rq, c, uuid, size,
+					     "another request is writing to this upload");
 	}
 	if (r < 0)
 		return fail_errno(rq, c, "resume upload", r, e);
@@ -881,12 +907,13 @@ static enum MHD_Result upload_chunk_end(struct req *rq, struct MHD_Connection *c
 	struct regstore_upload *u = rq->up;
 	const char *uuid = rq->route.ref;
 	if (rq->write_failed)
-		return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO), rq->werr);
+		return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO),
+				  rq->werr);
 	uint64_t size = regstore_upload_size(u);
 	if (rq->has_range && size - rq->body_start != rq->range_end - rq->range_start + 1) {
 		regstore_upload_truncate(u, rq->body_start);
-		return fail(rq, c, 400, "SIZE_INVALID", "the chunk is not as long as its Content-Range says",
-			    NULL);
+		return fail(rq, c, 400, "SIZE_INVALID",
+			    "the chunk is not as long as its Content-Range says", NULL);
 	}
 	if (rq->m == M_PATCH) {
 		struct MHD_Response *resp = upload_progress(rq, uuid, size);
@@ -901,7 +928,8 @@ static enum MHD_Result upload_chunk_end(struct req *rq, struct MHD_Connection *c
 		regstore_upload_cancel(u);
 		rq->up = NULL;
 		char ds[DIGEST_STR_MAX];
-		return fail(rq, c, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+		return fail(rq, c, 400, "DIGEST_INVALID",
+			    "provided digest did not match uploaded content",
 			    json_string(digest_format(&actual, ds)));
 	}
 	if (r < 0)
@@ -918,8 +946,8 @@ static enum MHD_Result handle_upload_now(struct req *rq, struct MHD_Connection *
 	if (rq->m == M_GET) {
 		uint64_t size;
 		if (regstore_upload_stat(s->store, rq->route.name, uuid, &size) < 0)
-			return fail(rq, c, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
-				    json_string(uuid));
+			return fail(rq, c, 404, "BLOB_UPLOAD_UNKNOWN",
+				    "blob upload unknown to registry", json_string(uuid));
 		return queue(rq, c, 204, upload_progress(rq, uuid, size), 0);
 	}
 	/* DELETE: cancel */
@@ -1023,7 +1051,8 @@ static enum MHD_Result manifest_get(struct req *rq, struct MHD_Connection *c)
 		char child[140];
 		enum regsrv_mt ct;
 		if (!regsrv_mt_is_index(t) ||
-		    regsrv_index_find_platform(data, len, "linux", s->arch, accepts, &as, child, &ct) < 0 ||
+		    regsrv_index_find_platform(data, len, "linux", s->arch, accepts, &as, child,
+					       &ct) < 0 ||
 		    digest_parse(child, &d, NULL) < 0) {
 			free(data);
 			return fail(rq, c, 404, "MANIFEST_UNKNOWN",
@@ -1063,7 +1092,8 @@ static enum MHD_Result manifest_delete(struct req *rq, struct MHD_Connection *c)
 	struct regsrv *s = rq->srv;
 	const struct regsrv_route *rt = &rq->route;
 	if (!s->cfg.delete_enabled)
-		return fail(rq, c, 405, "UNSUPPORTED", "deletion is disabled on this registry", NULL);
+		return fail(rq, c, 405, "UNSUPPORTED", "deletion is disabled on this registry",
+			    NULL);
 	_cleanup_berr_ struct berr *e = NULL;
 	int r = rt->ref_is_digest ? regstore_manifest_delete(s->store, rt->name, &rt->digest, &e)
 				  : regstore_tag_delete(s->store, rt->name, rt->ref, &e);
@@ -1105,7 +1135,8 @@ static enum MHD_Result manifest_put_begin(struct req *rq, struct MHD_Connection 
 	if (len > REGSRV_MANIFEST_MAX) {
 		/* Answer before the body: nobody wants 4 MiB+ read to be told no. */
 		uint64_t rlen = 0;
-		struct MHD_Response *r = error_resp("SIZE_INVALID", "manifest too large", NULL, &rlen);
+		struct MHD_Response *r =
+		    error_resp("SIZE_INVALID", "manifest too large", NULL, &rlen);
 		rq->respond_now = 1;
 		return queue(rq, c, 413, r, rlen);
 	}
@@ -1128,8 +1159,8 @@ static enum MHD_Result manifest_put_end(struct req *rq, struct MHD_Connection *c
 	char ds[DIGEST_STR_MAX];
 	digest_format(&d, ds);
 	if (rt->ref_is_digest && !digest_equal(&d, &rt->digest))
-		return fail(rq, c, 400, "DIGEST_INVALID", "the manifest does not have the digest in the URL",
-			    json_string(ds));
+		return fail(rq, c, 400, "DIGEST_INVALID",
+			    "the manifest does not have the digest in the URL", json_string(ds));
 
 	struct regsrv_manifest m;
 	_cleanup_berr_ struct berr *e = NULL;
@@ -1156,9 +1187,11 @@ static enum MHD_Result manifest_put_end(struct req *rq, struct MHD_Connection *c
 		regsrv_manifest_free(&m);
 		json_t *arr = json_array();
 		for (size_t i = 0; i < missing.n; i++)
-			json_array_append_new(arr, error_item("MANIFEST_BLOB_UNKNOWN",
-							      "manifest references a manifest or blob unknown to registry",
-							      json_string(missing.v[i])));
+			json_array_append_new(
+			    arr,
+			    error_item("MANIFEST_BLOB_UNKNOWN",
+				       "manifest references a manifest or blob unknown to registry",
+				       json_string(missing.v[i])));
 		uint64_t rlen = 0;
 		struct MHD_Response *resp = error_body(arr, &rlen);
 		return queue(rq, c, 400, resp, rlen);
@@ -1239,8 +1272,8 @@ static enum MHD_Result handle_tags(struct req *rq, struct MHD_Connection *c)
 	struct regsrv *s = rq->srv;
 	long n = page_size(c, 1000000);
 	if (n == -2)
-		return fail(rq, c, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
-			    json_string(arg(c, "n")));
+		return fail(rq, c, 400, "PAGINATION_NUMBER_INVALID",
+			    "invalid number of results requested", json_string(arg(c, "n")));
 	_cleanup_strv_ struct strv tags = STRV_INIT;
 	int r = regstore_tags(s->store, rq->route.name, &tags);
 	if (r == -ENOENT)
@@ -1252,7 +1285,8 @@ static enum MHD_Result handle_tags(struct req *rq, struct MHD_Connection *c)
 	json_t *arr = page(&tags, arg(c, "last"), n, cmp_bytes, &more);
 	char link[1024];
 	if (more) {
-		const char *lastv = json_string_value(json_array_get(arr, json_array_size(arr) - 1));
+		const char *lastv =
+		    json_string_value(json_array_get(arr, json_array_size(arr) - 1));
 		snprintf(link, sizeof(link), "</v2/%s/tags/list?last=%s&n=%ld>; rel=\"next\"",
 			 rq->route.name, lastv, n);
 	}
@@ -1267,8 +1301,8 @@ static enum MHD_Result handle_catalog(struct req *rq, struct MHD_Connection *c)
 		return fail(rq, c, 405, "UNSUPPORTED", "method not allowed", NULL);
 	long n = page_size(c, CATALOG_MAX_N);
 	if (n == -2)
-		return fail(rq, c, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested",
-			    json_string(arg(c, "n")));
+		return fail(rq, c, 400, "PAGINATION_NUMBER_INVALID",
+			    "invalid number of results requested", json_string(arg(c, "n")));
 	if (n == -1)
 		n = CATALOG_DEFAULT_N;
 	const char *last = arg(c, "last");
@@ -1280,8 +1314,10 @@ static enum MHD_Result handle_catalog(struct req *rq, struct MHD_Connection *c)
 	json_t *arr = page(&repos, last, n, regstore_name_cmp, &more);
 	char link[1024];
 	if (more) {
-		const char *lastv = json_string_value(json_array_get(arr, json_array_size(arr) - 1));
-		snprintf(link, sizeof(link), "</v2/_catalog?last=%s&n=%ld>; rel=\"next\"", lastv, n);
+		const char *lastv =
+		    json_string_value(json_array_get(arr, json_array_size(arr) - 1));
+		snprintf(link, sizeof(link), "</v2/_catalog?last=%s&n=%ld>; rel=\"next\"", lastv,
+			 n);
 	}
 	return json_reply(rq, c, json_pack("{s:o}", "repositories", arr), JSON_TYPE,
 			  more ? link : NULL);
@@ -1298,8 +1334,8 @@ static enum MHD_Result handle_referrers(struct req *rq, struct MHD_Connection *c
 	int r = regstore_referrers(s->store, rq->route.name, &rq->route.digest, at, &list, &e);
 	if (r < 0)
 		return fail_errno(rq, c, "list referrers", r, e);
-	json_t *doc = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", REGSRV_MT_OCI_INDEX_S,
-				"manifests", list);
+	json_t *doc = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType",
+				REGSRV_MT_OCI_INDEX_S, "manifests", list);
 	char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!body)
@@ -1319,8 +1355,8 @@ static enum req_method method_of(const char *m)
 	static const struct {
 		const char *s;
 		enum req_method m;
-	} t[] = {{"GET", M_GET},     {"HEAD", M_HEAD},   {"PUT", M_PUT},
-		 {"POST", M_POST},   {"PATCH", M_PATCH}, {"DELETE", M_DELETE}};
+	} t[] = {{"GET", M_GET},   {"HEAD", M_HEAD},   {"PUT", M_PUT},
+		 {"POST", M_POST}, {"PATCH", M_PATCH}, {"DELETE", M_DELETE}};
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
 		if (streq(m, t[i].s))
 			return t[i].m;
@@ -1381,7 +1417,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *c)
 		return fail(rq, c, 404, "UNSUPPORTED", "no such endpoint", NULL);
 	if (!method_allowed(rt->kind, rq->m)) {
 		uint64_t rlen = 0;
-		struct MHD_Response *r = error_resp("UNSUPPORTED", "method not allowed", NULL, &rlen);
+		struct MHD_Response *r =
+		    error_resp("UNSUPPORTED", "method not allowed", NULL, &rlen);
 		hdr(r, "Allow", allowed_methods(rt->kind));
 		return fail_resp(rq, c, 405, r, rlen);
 	}
@@ -1397,7 +1434,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *c)
 	case REGSRV_ROUTE_TAG_INVALID:
 		return fail(rq, c, 400, "TAG_INVALID", "invalid tag", NULL);
 	case REGSRV_ROUTE_UUID_INVALID:
-		return fail(rq, c, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", NULL);
+		return fail(rq, c, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
+			    NULL);
 	}
 	if (!authorize(rq, c, &res))
 		return res;
@@ -1443,8 +1481,8 @@ static void feed(struct req *rq, const char *data, size_t len)
 	case BODY_UPLOAD:
 		if (rq->write_failed)
 			return;
-		if (rq->has_range &&
-		    regstore_upload_size(rq->up) - rq->body_start + len > rq->range_end - rq->range_start + 1) {
+		if (rq->has_range && regstore_upload_size(rq->up) - rq->body_start + len >
+					 rq->range_end - rq->range_start + 1) {
 			/* More than the Content-Range announced: stop writing, fail at the end. */
 			rq->has_range = 2;
 			return;
@@ -1549,29 +1587,32 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		char client[INET6_ADDRSTRLEN] = "-";
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr) {
 			const struct sockaddr *sa = ci->client_addr;
 			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				inet_ntop(AF_INET,
+					  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
 					  client, sizeof(client));
 			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-					  client, sizeof(client));
+				inet_ntop(
+				    AF_INET6,
+				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				    client, sizeof(client));
 		}
 		if (rq->path)
 			sanitize(rq->path);
 		sanitize(rq->method);
 		struct regsrv_log_entry e = {
-			.client = client,
-			.user = rq->user,
-			.method = rq->method,
-			.path = rq->path ? rq->path : "-",
-			.status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0,
-			.bytes = rq->bytes,
-			.received = rq->received,
-			.ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
-			      (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6,
+		    .client = client,
+		    .user = rq->user,
+		    .method = rq->method,
+		    .path = rq->path ? rq->path : "-",
+		    .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0,
+		    .bytes = rq->bytes,
+		    .received = rq->received,
+		    .ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
+			  (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6,
 		};
 		if (rq->user)
 			sanitize(rq->user);
@@ -1662,8 +1703,8 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *ret_v6
 	if (streq(host, "localhost"))
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-		return berr_set(err, EINVAL, "address '%s': bad IPv4 address (names are not resolved)",
-				addr);
+		return berr_set(err, EINVAL,
+				"address '%s': bad IPv4 address (names are not resolved)", addr);
 	return 0;
 }
 
@@ -1699,8 +1740,7 @@ static const char *host_arch(void)
 #endif
 }
 
-int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret,
-		     struct berr **err)
+int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct berr **err)
 {
 	struct regsrv *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1736,7 +1776,8 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret,
 			r = berr_set(err, ENOTSUP, "this libmicrohttpd was built without TLS");
 			goto fail;
 		}
-		if ((r = fs_read_all_at(AT_FDCWD, cfg->tls_cert, 1u << 20, &s->tls_cert, NULL)) < 0) {
+		if ((r = fs_read_all_at(AT_FDCWD, cfg->tls_cert, 1u << 20, &s->tls_cert, NULL)) <
+		    0) {
 			r = berr_errno(err, -r, "read TLS certificate '%s'", cfg->tls_cert);
 			goto fail;
 		}
@@ -1766,21 +1807,23 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret,
 	if (s->tls)
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem tls_opts[] = {
-		{MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
-	s->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		1024u, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
-		unescape, NULL, MHD_OPTION_ARRAY, s->tls ? tls_opts : none, MHD_OPTION_END);
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+				MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+				1024u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
+				s->tls ? tls_opts : none, MHD_OPTION_END);
 	if (!s->d) {
-		r = berr_set(err, EADDRINUSE,
-			     "cannot listen on '%s' (address in use, not permitted, or bad TLS files)",
-			     cfg->addr);
+		r = berr_set(
+		    err, EADDRINUSE,
+		    "cannot listen on '%s' (address in use, not permitted, or bad TLS files)",
+		    cfg->addr);
 		goto fail;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -19,10 +19,10 @@ struct regsrv_log_entry {
 	const char *client; /* "127.0.0.1", "::1" */
 	const char *user;   /* NULL for anonymous */
 	const char *method;
-	const char *path;   /* as decoded by the HTTP layer, without the query */
-	unsigned status;    /* 0 when the connection ended before a response */
-	uint64_t bytes;     /* response body size */
-	uint64_t received;  /* request body bytes */
+	const char *path;  /* as decoded by the HTTP layer, without the query */
+	unsigned status;   /* 0 when the connection ended before a response */
+	uint64_t bytes;	   /* response body size */
+	uint64_t received; /* request body bytes */
 	double ms;
 };
 
@@ -34,16 +34,16 @@ struct regsrv_config {
 	 * (default: <scheme>://<the request's Host>/token). */
 	const char *realm;
 	const char *tls_cert, *tls_key; /* PEM files; both or neither */
-	int read_only;      /* refuse every write with 405 UNSUPPORTED */
-	int delete_enabled; /* allow DELETE of manifests, tags and blobs */
+	int read_only;			/* refuse every write with 405 UNSUPPORTED */
+	int delete_enabled;		/* allow DELETE of manifests, tags and blobs */
 	/* Token auth: when set, API requests need a Bearer token from the built-in issuer
 	 * (/token), which authenticates with htpasswd and grants what the access rules allow. */
 	const char *token_issuer;
 	const char *token_service; /* the "service" of challenges and tokens */
 	enum regsrv_token_alg token_alg;
-	long token_expiry;  /* seconds */
-	json_t *access;     /* access rules (auth.h), NULL for the defaults; borrowed */
-	unsigned threads;   /* 0: four per CPU */
+	long token_expiry; /* seconds */
+	json_t *access;	   /* access rules (auth.h), NULL for the defaults; borrowed */
+	unsigned threads;  /* 0: four per CPU */
 	void (*log)(void *cls, const struct regsrv_log_entry *e); /* may be NULL */
 	void *log_cls;
 };
@@ -62,8 +62,7 @@ struct regsrv;
 
 /* Open the store, load htpasswd, rules, token key and TLS files, and start listening.
  * cfg (and its strings and JSON) must outlive the server. */
-int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret,
-		     struct berr **err);
+int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct berr **err);
 /* The port the server listens on (the bound one when cfg->addr asked for port 0). */
 unsigned regsrv_port(const struct regsrv *s);
 /* Graceful stop: stop accepting connections, let requests in flight finish (at most

@@ -149,8 +149,9 @@ static void test_basic_decode(void **state)
 	free(p);
 	assert_int_equal(regsrv_basic_decode("Bearer abc", &u, &p), -EINVAL);
 	assert_int_equal(regsrv_basic_decode("Basic !!!!", &u, &p), -EINVAL);
-	assert_int_equal(regsrv_basic_decode("Basic bm9jb2xvbg==", &u, &p), -EINVAL); /* "nocolon" */
-	assert_int_equal(regsrv_basic_decode("Basic YQBiOmM=", &u, &p), -EINVAL);     /* NUL inside */
+	assert_int_equal(regsrv_basic_decode("Basic bm9jb2xvbg==", &u, &p),
+			 -EINVAL);						  /* "nocolon" */
+	assert_int_equal(regsrv_basic_decode("Basic YQBiOmM=", &u, &p), -EINVAL); /* NUL inside */
 	assert_int_equal(regsrv_basic_decode("Basic ", &u, &p), -EINVAL);
 	assert_int_equal(regsrv_basic_decode(NULL, &u, &p), -EINVAL);
 }
@@ -173,9 +174,16 @@ static void test_scopes(void **state)
 	assert_int_equal(regsrv_scope_parse("registry:catalog:*", &s), 0);
 	assert_string_equal(s.name, "catalog");
 	assert_int_equal(s.actions, REGSRV_ACT_ALL);
-	const char *bad[] = {"", "repository", "repository:a", "repository::pull",
-			     "repository:A:pull", "repository:../x:pull", "registry:other:*",
-			     "team:a:pull", "repository(x:a:pull", ":a:pull",
+	const char *bad[] = {"",
+			     "repository",
+			     "repository:a",
+			     "repository::pull",
+			     "repository:A:pull",
+			     "repository:../x:pull",
+			     "registry:other:*",
+			     "team:a:pull",
+			     "repository(x:a:pull",
+			     ":a:pull",
 			     "repository:localhost:5000/a:pull"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (regsrv_scope_parse(bad[i], &s) != -EINVAL)
@@ -206,11 +214,11 @@ static void test_acl(void **state)
 	regsrv_acl_free(a);
 
 	json_t *rules = json_loads(
-		"[{\"repository\":\"public/*\",\"users\":[\"anonymous\",\"*\"],\"actions\":[\"pull\"]},"
-		" {\"repository\":\"*\",\"users\":[\"admin\"],\"actions\":[\"*\"]},"
-		" {\"repository\":\"team/*\",\"users\":[\"alice\"],\"actions\":[\"pull\",\"push\"]},"
-		" {\"repository\":\"\",\"users\":[\"alice\"],\"actions\":[\"catalog\"]}]",
-		0, NULL);
+	    "[{\"repository\":\"public/*\",\"users\":[\"anonymous\",\"*\"],\"actions\":[\"pull\"]},"
+	    " {\"repository\":\"*\",\"users\":[\"admin\"],\"actions\":[\"*\"]},"
+	    " {\"repository\":\"team/*\",\"users\":[\"alice\"],\"actions\":[\"pull\",\"push\"]},"
+	    " {\"repository\":\"\",\"users\":[\"alice\"],\"actions\":[\"catalog\"]}]",
+	    0, NULL);
 	assert_non_null(rules);
 	assert_int_equal(regsrv_acl_new(rules, 1, &a, &e), 0);
 	assert_int_equal(regsrv_acl_allowed(a, NULL, "public/x"), REGSRV_ACT_PULL);
@@ -218,7 +226,8 @@ static void test_acl(void **state)
 	assert_int_equal(regsrv_acl_allowed(a, NULL, "team/x"), 0);
 	assert_int_equal(regsrv_acl_allowed(a, "bob", "public/x"), REGSRV_ACT_PULL);
 	assert_int_equal(regsrv_acl_allowed(a, "bob", "team/x"), 0);
-	assert_int_equal(regsrv_acl_allowed(a, "alice", "team/x"), REGSRV_ACT_PULL | REGSRV_ACT_PUSH);
+	assert_int_equal(regsrv_acl_allowed(a, "alice", "team/x"),
+			 REGSRV_ACT_PULL | REGSRV_ACT_PUSH);
 	assert_int_equal(regsrv_acl_allowed(a, "alice", "public/x"), REGSRV_ACT_PULL);
 	assert_int_equal(regsrv_acl_allowed(a, "admin", "anything/at/all"), REGSRV_ACT_ALL);
 	assert_true(regsrv_acl_catalog(a, "admin"));
@@ -228,7 +237,9 @@ static void test_acl(void **state)
 	regsrv_acl_free(a);
 	json_decref(rules);
 
-	const char *bad[] = {"{}", "[1]", "[{\"repository\":\"x\",\"users\":[],\"actions\":[\"fly\"]}]",
+	const char *bad[] = {"{}",
+			     "[1]",
+			     "[{\"repository\":\"x\",\"users\":[],\"actions\":[\"fly\"]}]",
 			     "[{\"repository\":\"x\",\"users\":[1],\"actions\":[]}]",
 			     "[{\"repository\":\"x\",\"users\":[],\"actions\":[],\"extra\":1}]",
 			     "[{\"users\":[],\"actions\":[]}]"};
@@ -261,12 +272,13 @@ static void roundtrip(struct fixture *f, enum regsrv_token_alg alg)
 	}
 
 	struct regsrv_access acc[2] = {
-		{"repository", "team/app", REGSRV_ACT_PULL | REGSRV_ACT_PUSH},
-		{"registry", "catalog", REGSRV_ACT_ALL},
+	    {"repository", "team/app", REGSRV_ACT_PULL | REGSRV_ACT_PUSH},
+	    {"registry", "catalog", REGSRV_ACT_ALL},
 	};
 	time_t now = time(NULL);
 	char *tok;
-	assert_int_equal(regsrv_token_sign(k, "berth", "svc", "alice", acc, 2, now, 300, &tok, &e), 0);
+	assert_int_equal(regsrv_token_sign(k, "berth", "svc", "alice", acc, 2, now, 300, &tok, &e),
+			 0);
 	struct regsrv_token_claims c;
 	assert_int_equal(regsrv_token_verify(k2, tok, "berth", "svc", now, &c, &e), 0);
 	assert_string_equal(c.subject, "alice");
@@ -297,7 +309,8 @@ static void roundtrip(struct fixture *f, enum regsrv_token_alg alg)
 	size_t len = strlen(tok);
 	char *dot1 = strchr(tok, '.'), *dot2 = strrchr(tok, '.');
 	size_t where[] = {1, (size_t)(dot1 - tok) + 2, (size_t)(dot2 - tok) + 2, len - 1};
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	for (size_t i = 0; i < ARRAY_SIZE(where); i++) {
 		for (const char *a = alphabet; *a; a++) {
 			char *t = strdup(tok);
@@ -307,14 +320,16 @@ static void roundtrip(struct fixture *f, enum regsrv_token_alg alg)
 			}
 			t[where[i]] = *a;
 			if (regsrv_token_verify(k, t, "berth", "svc", now, &c, &e) == 0)
-				fail_msg("tampered token accepted (position %zu, '%c')", where[i], *a);
+				fail_msg("tampered token accepted (position %zu, '%c')", where[i],
+					 *a);
 			berr_free(e);
 			e = NULL;
 			free(t);
 		}
 	}
 	/* A forged claims part with the original signature. */
-	char forged_claims[] = "{\"iss\":\"berth\",\"aud\":\"svc\",\"exp\":9999999999,\"access\":[{\"type\":\"repository\",\"name\":\"x\",\"actions\":[\"push\"]}]}";
+	char forged_claims[] = "{\"iss\":\"berth\",\"aud\":\"svc\",\"exp\":9999999999,\"access\":[{"
+			       "\"type\":\"repository\",\"name\":\"x\",\"actions\":[\"push\"]}]}";
 	char *c64 = regsrv_b64url_encode(forged_claims, strlen(forged_claims));
 	char *forged = NULL;
 	assert_true(asprintf(&forged, "%.*s.%s%s", (int)(dot1 - tok), tok, c64, dot2) > 0);
@@ -334,7 +349,8 @@ static void roundtrip(struct fixture *f, enum regsrv_token_alg alg)
 	free(h64);
 	const char *junk[] = {"", "a", "a.b", "a.b.c", "a.b.c.d", "....", "eyJ.eyJ.eyJ"};
 	for (size_t i = 0; i < ARRAY_SIZE(junk); i++) {
-		assert_int_equal(regsrv_token_verify(k, junk[i], "berth", "svc", now, &c, &e), -EACCES);
+		assert_int_equal(regsrv_token_verify(k, junk[i], "berth", "svc", now, &c, &e),
+				 -EACCES);
 		berr_free(e);
 		e = NULL;
 	}
@@ -416,15 +432,15 @@ static void test_b64url(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_htpasswd_bcrypt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_htpasswd_format, setup, teardown),
-		cmocka_unit_test(test_basic_decode),
-		cmocka_unit_test(test_scopes),
-		cmocka_unit_test(test_acl),
-		cmocka_unit_test_setup_teardown(test_token_hs256, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_es256, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_keys_differ, setup, teardown),
-		cmocka_unit_test(test_b64url),
+	    cmocka_unit_test_setup_teardown(test_htpasswd_bcrypt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_htpasswd_format, setup, teardown),
+	    cmocka_unit_test(test_basic_decode),
+	    cmocka_unit_test(test_scopes),
+	    cmocka_unit_test(test_acl),
+	    cmocka_unit_test_setup_teardown(test_token_hs256, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_es256, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_keys_differ, setup, teardown),
+	    cmocka_unit_test(test_b64url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,7 @@ static int teardown(void **state)
 		(void)err;                                                                         \
 		int r_ = (int)(expr);                                                              \
 		if (r_ < 0)                                                                        \
-			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");          \
+			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");           \
 		berr_free(e_);                                                                     \
 	} while (0)
 
@@ -263,15 +263,18 @@ static char *make_manifest(const char *config, const char *layer, const char *su
 	char extra[512] = "";
 	if (subject)
 		snprintf(extra, sizeof(extra),
-			 ",\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":10}",
+			 ",\"subject\":{\"mediaType\":\"application/"
+			 "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":10}",
 			 subject);
 	if (artifact_type)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 			 ",\"artifactType\":\"%s\",\"annotations\":{\"k\":\"v\"}", artifact_type);
 	int n = asprintf(&m,
 			 "{\"schemaVersion\":2,\"mediaType\":\"" REGSRV_MT_OCI_MANIFEST_S "\","
-			 "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":2},"
-			 "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":5}]%s}",
+			 "\"config\":{\"mediaType\":\"application/"
+			 "vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":2},"
+			 "\"layers\":[{\"mediaType\":\"application/"
+			 "vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":5}]%s}",
 			 config, layer, extra);
 	assert_true(n > 0);
 	return m;
@@ -296,9 +299,12 @@ static void test_manifests_and_tags(void **state)
 	struct fixture *f = *state;
 	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], md[DIGEST_STR_MAX];
 	put_blob(f, "app", "{}", cfg);
-	_cleanup_free_ char *missing_text = make_manifest(cfg, "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL, NULL);
+	_cleanup_free_ char *missing_text = make_manifest(
+	    cfg, "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL,
+	    NULL);
 	struct regsrv_manifest m;
-	OK(regsrv_manifest_parse(missing_text, strlen(missing_text), REGSRV_MT_OCI_MANIFEST_S, &m, err));
+	OK(regsrv_manifest_parse(missing_text, strlen(missing_text), REGSRV_MT_OCI_MANIFEST_S, &m,
+				 err));
 	struct digest d;
 	digest_of(missing_text, strlen(missing_text), &d);
 	_cleanup_strv_ struct strv missing = STRV_INIT;
@@ -310,7 +316,9 @@ static void test_manifests_and_tags(void **state)
 	berr_free(e);
 	regsrv_manifest_free(&m);
 	assert_int_equal(missing.n, 1);
-	assert_string_equal(missing.v[0], "sha256:0000000000000000000000000000000000000000000000000000000000000000");
+	assert_string_equal(
+	    missing.v[0],
+	    "sha256:0000000000000000000000000000000000000000000000000000000000000000");
 	/* Nothing was written. */
 	assert_false(exists(f, V2 "repositories/app/_manifests"));
 
@@ -322,10 +330,12 @@ static void test_manifests_and_tags(void **state)
 	snprintf(path, sizeof(path), V2 "repositories/app/_manifests/tags/v1/current/link");
 	_cleanup_free_ char *cur = slurp(f, path);
 	assert_string_equal(cur, md);
-	snprintf(path, sizeof(path), V2 "repositories/app/_manifests/tags/v1/index/sha256/%s/link", d.hex);
+	snprintf(path, sizeof(path), V2 "repositories/app/_manifests/tags/v1/index/sha256/%s/link",
+		 d.hex);
 	_cleanup_free_ char *idx = slurp(f, path);
 	assert_string_equal(idx, md);
-	snprintf(path, sizeof(path), V2 "repositories/app/_manifests/revisions/sha256/%s/link", d.hex);
+	snprintf(path, sizeof(path), V2 "repositories/app/_manifests/revisions/sha256/%s/link",
+		 d.hex);
 	_cleanup_free_ char *rev = slurp(f, path);
 	assert_string_equal(rev, md);
 
@@ -343,8 +353,8 @@ static void test_manifests_and_tags(void **state)
 	/* More tags, listed sorted bytewise; "B" < "a". */
 	const char *more[] = {"latest", "B", "a"};
 	OK(regsrv_manifest_parse(text, strlen(text), NULL, &m, err));
-	OK(regstore_manifest_put(f->s, "app", &d, text, strlen(text), &m.blobs, &m.manifests, more, 3,
-				 NULL, err));
+	OK(regstore_manifest_put(f->s, "app", &d, text, strlen(text), &m.blobs, &m.manifests, more,
+				 3, NULL, err));
 	regsrv_manifest_free(&m);
 	_cleanup_strv_ struct strv all = STRV_INIT;
 	OK(regstore_tags(f->s, "app", &all));
@@ -380,7 +390,10 @@ static void test_index_needs_children(void **state)
 	digest_format(&cd, child);
 	char index[1024];
 	snprintf(index, sizeof(index),
-		 "{\"schemaVersion\":2,\"mediaType\":\"" REGSRV_MT_OCI_INDEX_S "\",\"manifests\":[{\"mediaType\":\"" REGSRV_MT_OCI_MANIFEST_S "\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+		 "{\"schemaVersion\":2,\"mediaType\":\"" REGSRV_MT_OCI_INDEX_S
+		 "\",\"manifests\":[{\"mediaType\":\"" REGSRV_MT_OCI_MANIFEST_S
+		 "\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":\"linux\","
+		 "\"architecture\":\"amd64\"}}]}",
 		 child, strlen(text));
 	struct regsrv_manifest m;
 	OK(regsrv_manifest_parse(index, strlen(index), NULL, &m, err));
@@ -431,7 +444,7 @@ static void test_referrers(void **state)
 {
 	struct fixture *f = *state;
 	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], subj[DIGEST_STR_MAX], sig[DIGEST_STR_MAX],
-		sbom[DIGEST_STR_MAX];
+	    sbom[DIGEST_STR_MAX];
 	put_blob(f, "r", "{}", cfg);
 	put_blob(f, "r", "layer", layer);
 	_cleanup_free_ char *base = make_manifest(cfg, layer, NULL, NULL);
@@ -452,10 +465,11 @@ static void test_referrers(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "digest")), sbom);
 	assert_string_equal(json_string_value(json_object_get(e, "artifactType")),
 			    "application/vnd.example.sbom");
-	assert_string_equal(json_string_value(json_object_get(e, "mediaType")), REGSRV_MT_OCI_MANIFEST_S);
+	assert_string_equal(json_string_value(json_object_get(e, "mediaType")),
+			    REGSRV_MT_OCI_MANIFEST_S);
 	assert_int_equal(json_integer_value(json_object_get(e, "size")), (json_int_t)strlen(s2));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "annotations"), "k")),
-			    "v");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "annotations"), "k")), "v");
 	json_decref(list);
 	/* Unknown repository: no referrers, no error. */
 	OK(regstore_referrers(f->s, "nowhere", &sd, NULL, &list, err));
@@ -486,7 +500,8 @@ static void age_revision(struct fixture *f, const char *name, const char *ds)
 	struct digest d;
 	char p[512];
 	digest_parse(ds, &d, NULL);
-	snprintf(p, sizeof(p), V2 "repositories/%s/_manifests/revisions/sha256/%s/link", name, d.hex);
+	snprintf(p, sizeof(p), V2 "repositories/%s/_manifests/revisions/sha256/%s/link", name,
+		 d.hex);
 	age(f, p);
 	age_blob(f, ds);
 }
@@ -510,7 +525,7 @@ static void test_gc(void **state)
 {
 	struct fixture *f = *state;
 	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], md[DIGEST_STR_MAX], orphan[DIGEST_STR_MAX],
-		fresh[DIGEST_STR_MAX];
+	    fresh[DIGEST_STR_MAX];
 	put_blob(f, "g", "{}", cfg);
 	put_blob(f, "g", "layer", layer);
 	_cleanup_free_ char *text = make_manifest(cfg, layer, NULL, NULL);
@@ -527,7 +542,8 @@ static void test_gc(void **state)
 	char stale[64], path[512];
 	snprintf(stale, sizeof(stale), "%s", regstore_upload_uuid(u));
 	regstore_upload_release(u);
-	snprintf(path, sizeof(path), "%s/" V2 "repositories/g/_uploads/%s/startedat", f->root, stale);
+	snprintf(path, sizeof(path), "%s/" V2 "repositories/g/_uploads/%s/startedat", f->root,
+		 stale);
 	FILE *fp = fopen(path, "w");
 	fputs("2001-01-01T00:00:00Z", fp);
 	fclose(fp);
@@ -578,7 +594,7 @@ static void test_gc_untagged(void **state)
 {
 	struct fixture *f = *state;
 	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], l2[DIGEST_STR_MAX], tagged[DIGEST_STR_MAX],
-		old[DIGEST_STR_MAX], child[DIGEST_STR_MAX], idx[DIGEST_STR_MAX], sig[DIGEST_STR_MAX];
+	    old[DIGEST_STR_MAX], child[DIGEST_STR_MAX], idx[DIGEST_STR_MAX], sig[DIGEST_STR_MAX];
 	put_blob(f, "u", "{}", cfg);
 	put_blob(f, "u", "layer", layer);
 	put_blob(f, "u", "old layer", l2);
@@ -591,7 +607,9 @@ static void test_gc_untagged(void **state)
 	put_manifest(f, "u", t3, NULL, child);
 	char index[1024];
 	snprintf(index, sizeof(index),
-		 "{\"schemaVersion\":2,\"mediaType\":\"" REGSRV_MT_OCI_INDEX_S "\",\"manifests\":[{\"mediaType\":\"" REGSRV_MT_OCI_MANIFEST_S "\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 "{\"schemaVersion\":2,\"mediaType\":\"" REGSRV_MT_OCI_INDEX_S
+		 "\",\"manifests\":[{\"mediaType\":\"" REGSRV_MT_OCI_MANIFEST_S
+		 "\",\"digest\":\"%s\",\"size\":%zu}]}",
 		 child, strlen(t3));
 	put_manifest(f, "u", index, "multi", idx);
 	/* A signature of the tagged image, untagged itself. */
@@ -604,7 +622,8 @@ static void test_gc_untagged(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(revs); i++)
 		age_revision(f, "u", revs[i]);
 
-	struct regstore_gc_opts o = {.delete_untagged = 1, .grace_seconds = 60, .upload_max_age = 86400};
+	struct regstore_gc_opts o = {
+	    .delete_untagged = 1, .grace_seconds = 60, .upload_max_age = 86400};
 	struct regstore_gc_stats st;
 	OK(regstore_gc(f->s, &o, NULL, NULL, &st, err));
 	assert_int_equal(st.manifests_deleted, 1);
@@ -704,11 +723,11 @@ static void test_open_missing(void **state)
 static void test_names(void **state)
 {
 	(void)state;
-	const char *good[] = {"a", "library/nginx", "a0/b-c/d.e", "a__b", "a---b", "x_y.z-w",
-			      "0", "a/b/c/d/e/f"};
-	const char *bad[] = {"", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "_a",
-			     "..", "a/../b", "a/./b", "a/_manifests", "a b", "a%2fb", "a:b",
-			     "a/B", ".a", "a.", "a/-b"};
+	const char *good[] = {"a",     "library/nginx", "a0/b-c/d.e", "a__b",
+			      "a---b", "x_y.z-w",	"0",	      "a/b/c/d/e/f"};
+	const char *bad[] = {"",    "A",     "a/",  "/a",  "a//b",   "a..b",  "a___b",
+			     "-a",  "a-",    "_a",  "..",  "a/../b", "a/./b", "a/_manifests",
+			     "a b", "a%2fb", "a:b", "a/B", ".a",     "a.",    "a/-b"};
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
 		if (!regsrv_name_valid(good[i]))
 			fail_msg("'%s' should be valid", good[i]);
@@ -757,37 +776,38 @@ static void test_routes(void **state)
 		enum regsrv_route_error error;
 		const char *name, *ref;
 	} cases[] = {
-		{"/v2/", REGSRV_ROUTE_BASE, 0, "", ""},
-		{"/v2", REGSRV_ROUTE_BASE, 0, "", ""},
-		{"/token", REGSRV_ROUTE_TOKEN, 0, "", ""},
-		{"/v2/_catalog", REGSRV_ROUTE_CATALOG, 0, "", ""},
-		{"/v2/a/b/tags/list", REGSRV_ROUTE_TAGS, 0, "a/b", ""},
-		{"/v2/a/manifests/latest", REGSRV_ROUTE_MANIFEST, 0, "a", "latest"},
-		{"/v2/a/blobs/manifests/x", REGSRV_ROUTE_MANIFEST, 0, "a/blobs", "x"},
-		{"/v2/a/blobs/uploads/", REGSRV_ROUTE_UPLOAD_START, 0, "a", ""},
-		{"/v2/a/blobs/uploads", REGSRV_ROUTE_UPLOAD_START, 0, "a", ""},
-		{"/v2/a/b/blobs/uploads/0123abcd-0000-4000-8000-0123456789ab", REGSRV_ROUTE_UPLOAD, 0,
-		 "a/b", "0123abcd-0000-4000-8000-0123456789ab"},
-		{"/v2/a/blobs/uploads/../../x", REGSRV_ROUTE_NONE, 0, "", ""},
-		{"/v2/a/blobs/uploads/nope", REGSRV_ROUTE_UPLOAD, REGSRV_ROUTE_UUID_INVALID, "a", ""},
-		{"/v2/../../etc/manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "", "x"},
-		{"/v2/A/manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "", "x"},
-		{"/v2/a/manifests/sha256:baddigeststring", REGSRV_ROUTE_MANIFEST,
-		 REGSRV_ROUTE_DIGEST_INVALID, "a", "sha256:baddigeststring"},
-		{"/v2/a/manifests/.hidden", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_TAG_INVALID, "a", ""},
-		{"/v2/a/blobs/latest", REGSRV_ROUTE_BLOB, REGSRV_ROUTE_DIGEST_INVALID, "a", "latest"},
-		{"/v2/a/referrers/x", REGSRV_ROUTE_REFERRERS, REGSRV_ROUTE_DIGEST_INVALID, "a", "x"},
-		{"/v2/a/unknown/x", REGSRV_ROUTE_NONE, 0, "", ""},
-		{"/v2/manifests/x", REGSRV_ROUTE_NONE, 0, "", ""},
-		{"/v3/a/manifests/x", REGSRV_ROUTE_NONE, 0, "", ""},
-		{"/v2//manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "", "x"},
+	    {"/v2/", REGSRV_ROUTE_BASE, 0, "", ""},
+	    {"/v2", REGSRV_ROUTE_BASE, 0, "", ""},
+	    {"/token", REGSRV_ROUTE_TOKEN, 0, "", ""},
+	    {"/v2/_catalog", REGSRV_ROUTE_CATALOG, 0, "", ""},
+	    {"/v2/a/b/tags/list", REGSRV_ROUTE_TAGS, 0, "a/b", ""},
+	    {"/v2/a/manifests/latest", REGSRV_ROUTE_MANIFEST, 0, "a", "latest"},
+	    {"/v2/a/blobs/manifests/x", REGSRV_ROUTE_MANIFEST, 0, "a/blobs", "x"},
+	    {"/v2/a/blobs/uploads/", REGSRV_ROUTE_UPLOAD_START, 0, "a", ""},
+	    {"/v2/a/blobs/uploads", REGSRV_ROUTE_UPLOAD_START, 0, "a", ""},
+	    {"/v2/a/b/blobs/uploads/0123abcd-0000-4000-8000-0123456789ab", REGSRV_ROUTE_UPLOAD, 0,
+	     "a/b", "0123abcd-0000-4000-8000-0123456789ab"},
+	    {"/v2/a/blobs/uploads/../../x", REGSRV_ROUTE_NONE, 0, "", ""},
+	    {"/v2/a/blobs/uploads/nope", REGSRV_ROUTE_UPLOAD, REGSRV_ROUTE_UUID_INVALID, "a", ""},
+	    {"/v2/../../etc/manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "",
+	     "x"},
+	    {"/v2/A/manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "", "x"},
+	    {"/v2/a/manifests/sha256:baddigeststring", REGSRV_ROUTE_MANIFEST,
+	     REGSRV_ROUTE_DIGEST_INVALID, "a", "sha256:baddigeststring"},
+	    {"/v2/a/manifests/.hidden", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_TAG_INVALID, "a", ""},
+	    {"/v2/a/blobs/latest", REGSRV_ROUTE_BLOB, REGSRV_ROUTE_DIGEST_INVALID, "a", "latest"},
+	    {"/v2/a/referrers/x", REGSRV_ROUTE_REFERRERS, REGSRV_ROUTE_DIGEST_INVALID, "a", "x"},
+	    {"/v2/a/unknown/x", REGSRV_ROUTE_NONE, 0, "", ""},
+	    {"/v2/manifests/x", REGSRV_ROUTE_NONE, 0, "", ""},
+	    {"/v3/a/manifests/x", REGSRV_ROUTE_NONE, 0, "", ""},
+	    {"/v2//manifests/x", REGSRV_ROUTE_MANIFEST, REGSRV_ROUTE_NAME_INVALID, "", "x"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		enum regsrv_route_kind k = regsrv_route_parse(cases[i].path, &r);
 		if (k != cases[i].kind || r.error != cases[i].error ||
 		    strcmp(r.name, cases[i].name) != 0 || strcmp(r.ref, cases[i].ref) != 0)
-			fail_msg("'%s': kind %d error %d name '%s' ref '%s'", cases[i].path, k, r.error,
-				 r.name, r.ref);
+			fail_msg("'%s': kind %d error %d name '%s' ref '%s'", cases[i].path, k,
+				 r.error, r.name, r.ref);
 	}
 	snprintf(p, sizeof(p), "/v2/x/y/blobs/%s", dg);
 	assert_int_equal(regsrv_route_parse(p, &r), REGSRV_ROUTE_BLOB);
@@ -845,18 +865,25 @@ static void test_manifest_parse(void **state)
 	(void)state;
 	struct regsrv_manifest m;
 	struct berr *e = NULL;
-	const char *cfgd = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+	const char *cfgd =
+	    "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
 	char doc[1024];
 	snprintf(doc, sizeof(doc),
-		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"x\",\"digest\":\"%s\",\"size\":1},\"layers\":[{\"mediaType\":\"l\",\"digest\":\"%s\",\"size\":1},{\"mediaType\":\"f\",\"digest\":\"sha256:1111111111111111111111111111111111111111111111111111111111111111\",\"size\":1,\"urls\":[\"http://x\"]}]}",
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"x\","
+		 "\"digest\":\"%s\",\"size\":1},\"layers\":[{\"mediaType\":\"l\",\"digest\":\"%s\","
+		 "\"size\":1},{\"mediaType\":\"f\",\"digest\":\"sha256:"
+		 "1111111111111111111111111111111111111111111111111111111111111111\",\"size\":1,"
+		 "\"urls\":[\"http://x\"]}]}",
 		 REGSRV_MT_DOCKER_MANIFEST_S, cfgd, cfgd);
-	OK(regsrv_manifest_parse(doc, strlen(doc), REGSRV_MT_DOCKER_MANIFEST_S "; charset=utf-8", &m, err));
+	OK(regsrv_manifest_parse(doc, strlen(doc), REGSRV_MT_DOCKER_MANIFEST_S "; charset=utf-8",
+				 &m, err));
 	assert_int_equal(m.type, REGSRV_MT_DOCKER_MANIFEST);
 	assert_int_equal(m.blobs.n, 1); /* the duplicate once, the foreign layer not */
 	assert_string_equal(m.artifact_type, "x");
 	regsrv_manifest_free(&m);
 	/* Content-Type and mediaType disagree. */
-	assert_int_equal(regsrv_manifest_parse(doc, strlen(doc), REGSRV_MT_OCI_MANIFEST_S, &m, &e), -EINVAL);
+	assert_int_equal(regsrv_manifest_parse(doc, strlen(doc), REGSRV_MT_OCI_MANIFEST_S, &m, &e),
+			 -EINVAL);
 	assert_non_null(strstr(e->msg, "does not match"));
 	berr_free(e);
 	e = NULL;
@@ -864,20 +891,24 @@ static void test_manifest_parse(void **state)
 	berr_free(e);
 	e = NULL;
 	const char *bad[] = {
-		"[]",
-		"{\"schemaVersion\":1}",
-		"{\"schemaVersion\":2,\"config\":{\"digest\":1,\"size\":1},\"layers\":[]}",
-		"{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:x\",\"size\":1},\"layers\":[]}",
-		"{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9\",\"size\":-1},\"layers\":[]}",
-		"{\"schemaVersion\":2,\"manifests\":{}}",
-		"{\"schemaVersion\":2,\"manifests\":[1]}",
-		"{\"schemaVersion\":\"2\",\"manifests\":[]}",
-		"{\"schemaVersion\":2,\"mediaType\":7,\"manifests\":[]}",
-		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"config\":{}}",
-		"{\"schemaVersion\":2,\"manifests\":[],\"subject\":\"x\"}",
-		"{\"schemaVersion\":2,\"manifests\":[],\"annotations\":[]}",
-		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v1+json\"}",
-		"not json",
+	    "[]",
+	    "{\"schemaVersion\":1}",
+	    "{\"schemaVersion\":2,\"config\":{\"digest\":1,\"size\":1},\"layers\":[]}",
+	    "{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:x\",\"size\":1},\"layers\":[]}",
+	    "{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:"
+	    "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9\",\"size\":-1},"
+	    "\"layers\":[]}",
+	    "{\"schemaVersion\":2,\"manifests\":{}}",
+	    "{\"schemaVersion\":2,\"manifests\":[1]}",
+	    "{\"schemaVersion\":\"2\",\"manifests\":[]}",
+	    "{\"schemaVersion\":2,\"mediaType\":7,\"manifests\":[]}",
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/"
+	    "vnd.oci.image.index.v1+json\",\"config\":{}}",
+	    "{\"schemaVersion\":2,\"manifests\":[],\"subject\":\"x\"}",
+	    "{\"schemaVersion\":2,\"manifests\":[],\"annotations\":[]}",
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/"
+	    "vnd.docker.distribution.manifest.v1+json\"}",
+	    "not json",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		if (regsrv_manifest_parse(bad[i], strlen(bad[i]), NULL, &m, &e) != -EINVAL)
@@ -897,23 +928,23 @@ static void test_manifest_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_upload_layout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_upload_digest_mismatch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_upload_after_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_upload_truncate_and_sha512, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mount, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_manifests_and_tags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_needs_children, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_catalog_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_referrers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gc_untagged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_tag_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_missing, setup, teardown),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_manifest_parse),
+	    cmocka_unit_test_setup_teardown(test_upload_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_digest_mismatch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_after_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_truncate_and_sha512, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_manifests_and_tags, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_needs_children, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_catalog_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_referrers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc_untagged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_tag_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_missing, setup, teardown),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_manifest_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
