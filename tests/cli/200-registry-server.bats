@@ -116,6 +116,23 @@ EOF
 	run_berth 125 registry serve --root "$REG_ROOT" --token-alg RS256 --token-issuer x
 }
 
+@test "serve --addr [::1]:0 listens on the IPv6 loopback only" {
+	"$BERTH" registry serve --addr '[::1]:0' --root "$REG_ROOT" 2>"$TEST_DIR/registry.log" &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		grep -q 'port [0-9]' "$TEST_DIR/registry.log" && break
+		sleep 0.05
+	done
+	port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$TEST_DIR/registry.log")
+	[ -n "$port" ]
+	run curl -s -g "http://[::1]:$port/v2/"
+	assert_equal "$output" "{}"
+	run curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/"
+	assert_equal "$output" "000"
+	grep -q '^[0-9T:-]*Z ::1 - "GET /v2/" 200' "$TEST_DIR/registry.log"
+	stop_registry
+}
+
 @test "a port in use is an error" {
 	start_registry
 	run_berth 125 registry serve --root "$TEST_DIR/second" --addr "127.0.0.1:$REG_PORT"
