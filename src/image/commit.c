@@ -160,6 +160,9 @@ static int produce_layer(void *opaque, int out_fd, struct berr **err)
 		return berr_set(err, EIO, "tar: %s", archive_error_string(a));
 	int r = layerdiff_write(j->upperfd, a, &j->stats, err);
 	if (r < 0) {
+		/* libarchive 3.6 frees its output buffers only in close, and archive_write_free
+		 * skips the close once a write failed. */
+		archive_write_close(a);
 		if (j->gz_err && err && *err) {
 			berr_free(*err);
 			*err = TAKE_PTR(j->gz_err);

@@ -527,8 +527,12 @@ static int write_tar(struct tar_src *s, struct archive *a, struct berr **err)
 		layerdiff_tar_set_redirect(t, mount_redirect, s);
 	int r = layerdiff_tar_add(t, s->dirfd, s->name, s->tarname, 1, err);
 	layerdiff_tar_free(t);
-	if (r < 0)
+	if (r < 0) {
+		/* Closed anyway: libarchive 3.6 frees its buffers only in close, which
+		 * archive_write_free skips after a failed write. */
+		archive_write_close(a);
 		return r;
+	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		int code = archive_errno(a);
 		return berr_set(err, code > 0 ? code : EIO, "tar: %s", archive_error_string(a));

@@ -38,7 +38,9 @@ static int open_out(int out_fd, struct archive **ret, struct berr **err)
 
 static int close_out(struct archive *a, int r, struct berr **err)
 {
-	if (r == 0 && archive_write_close(a) != ARCHIVE_OK) {
+	/* Closed even after an error: libarchive 3.6 frees its output buffers only in close,
+	 * and archive_write_free skips the close once a write failed. */
+	if (archive_write_close(a) != ARCHIVE_OK && r == 0) {
 		int code = archive_errno(a);
 		r = berr_set(err, code > 0 ? code : EIO, "tar: %s", archive_error_string(a));
 	}

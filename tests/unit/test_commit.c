@@ -667,11 +667,11 @@ static void test_kill9(void **state)
 {
 	struct fixture *f = *state;
 	_cleanup_free_ char *base = make_base(f, 0);
-	/* A big change: one 48 MiB file and 600 small ones in a plain upper dir. */
+	/* A big change: one 32 MiB file and 600 small ones in a plain upper dir. */
 	char up[128];
 	snprintf(up, sizeof(up), "%s/upper", f->dir);
 	SYS(mkdir(up, 0755));
-	write_big(at(up, "big"), 48 << 20, 1);
+	write_big(at(up, "big"), 32 << 20, 1);
 	SYS(mkdir(at(up, "many"), 0755));
 	for (int i = 0; i < 600; i++) {
 		char name[32];
@@ -725,7 +725,7 @@ static void test_time_follows_change(void **state)
 {
 	struct fixture *f = *state;
 	double t0 = now_s();
-	_cleanup_free_ char *base = make_base(f, 160 << 20);
+	_cleanup_free_ char *base = make_base(f, 100 << 20);
 	double import_s = now_s() - t0;
 	struct container c;
 	start_container(f, base, &c);
@@ -737,7 +737,7 @@ static void test_time_follows_change(void **state)
 	double commit_s = now_s() - t0;
 	close(c.upperfd);
 	if (commit_s * 10 > import_s)
-		fail_msg("commit of a small change took %.3fs, the 160 MiB import %.3fs", commit_s,
+		fail_msg("commit of a small change took %.3fs, the 100 MiB import %.3fs", commit_s,
 			 import_s);
 }
 
