@@ -68,14 +68,14 @@ static void init(void)
 	snprintf(p, sizeof(p), "%s/secret", outside);
 	mkfile(p);
 	static const char *const links[][2] = {
-		{"abs", NULL}, /* the outside dir, absolute */
-		{"up", "../../../../../../../../.."},
-		{"rootlink", "/"},
-		{"proc", "/proc/self/root"},
-		{"loop1", "loop2"},
-		{"loop2", "loop1"},
-		{"etc/pw", "passwd"},
-		{"dataup", "data/.."},
+	    {"abs", NULL}, /* the outside dir, absolute */
+	    {"up", "../../../../../../../../.."},
+	    {"rootlink", "/"},
+	    {"proc", "/proc/self/root"},
+	    {"loop1", "loop2"},
+	    {"loop2", "loop1"},
+	    {"etc/pw", "passwd"},
+	    {"dataup", "data/.."},
 	};
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", root, links[i][0]);

@@ -264,7 +264,7 @@ out:
 
 struct base {
 	struct store_image *img; /* NULL: scratch */
-	json_t *config;          /* the base image's config document, or NULL */
+	json_t *config;		 /* the base image's config document, or NULL */
 	struct imgconfig_info info;
 };
 
@@ -293,9 +293,10 @@ static int base_load(struct store *s, const char *id, struct base *b, struct ber
 		return berr_set(err, EBADMSG, "image %s: config has %zu layers, record %zu", id,
 				b->info.diff_ids.n, b->img->nlayers);
 	for (size_t i = 0; i < b->img->nlayers; i++)
-		if (!b->img->layers[i].diff_id || !streq(b->img->layers[i].diff_id, b->info.diff_ids.v[i]))
-			return berr_set(err, EBADMSG, "image %s: layer %zu differs in config and record",
-					id, i);
+		if (!b->img->layers[i].diff_id ||
+		    !streq(b->img->layers[i].diff_id, b->info.diff_ids.v[i]))
+			return berr_set(err, EBADMSG,
+					"image %s: layer %zu differs in config and record", id, i);
 	return 0;
 }
 
@@ -314,7 +315,8 @@ static int runtime_config(const struct commit_opts *o, json_t *base_config, json
 	if (!cfg)
 		return berr_set(err, ENOMEM, "out of memory");
 	if (o->nchanges) {
-		int r = imgconfig_apply_changes(cfg, o->changes, o->nchanges, IMGCONFIG_CHANGE, err);
+		int r =
+		    imgconfig_apply_changes(cfg, o->changes, o->nchanges, IMGCONFIG_CHANGE, err);
 		if (r < 0) {
 			json_decref(cfg);
 			return r;
@@ -339,8 +341,8 @@ static int build_config(const struct commit_opts *o, const struct base *b, json_
 	const char *os = b->img ? b->info.os : NULL;
 	const char *arch = b->img ? b->info.architecture : NULL;
 	_cleanup_json_ json_t *img =
-		imgconfig_new(os ? os : "linux", arch ? arch : imgconfig_host_arch(),
-			      b->img ? b->info.variant : NULL, created, o->message);
+	    imgconfig_new(os ? os : "linux", arch ? arch : imgconfig_host_arch(),
+			  b->img ? b->info.variant : NULL, created, o->message);
 	if (!img)
 		return berr_set(err, ENOMEM, "out of memory");
 	int bad = json_object_set(img, "config", cfg);
@@ -383,13 +385,12 @@ static int put_manifest(struct store *s, const struct store_image_layer *layers,
 	if (!arr)
 		return berr_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(arr, desc(layers[i].media_type, layers[i].digest,
-						    layers[i].blob_size)) < 0)
+		if (json_array_append_new(
+			arr, desc(layers[i].media_type, layers[i].digest, layers[i].blob_size)) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
-	_cleanup_json_ json_t *m =
-		json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType",
-			  IMGARCHIVE_MT_OCI_MANIFEST, "config",
-			  desc(IMGARCHIVE_MT_OCI_CONFIG, config_digest, config_len), "layers", arr);
+	_cleanup_json_ json_t *m = json_pack(
+	    "{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType", IMGARCHIVE_MT_OCI_MANIFEST,
+	    "config", desc(IMGARCHIVE_MT_OCI_CONFIG, config_digest, config_len), "layers", arr);
 	_cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	if (!text)
 		return berr_set(err, ENOMEM, "out of memory");
@@ -422,7 +423,7 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 			goto out;
 		}
 		const char *parent_chain =
-			b.img && b.img->nlayers ? b.img->layers[b.img->nlayers - 1].chain_id : NULL;
+		    b.img && b.img->nlayers ? b.img->layers[b.img->nlayers - 1].chain_id : NULL;
 		if (r > 0 && (r = make_layer(s, o->upperfd, parent_chain, &nl, err)) < 0)
 			goto out;
 	}
@@ -450,12 +451,12 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	}
 	if (!nl.empty) {
 		layers[nbase] = (struct store_image_layer){
-			.digest = nl.info.blob_digest,
-			.media_type = (char *)nl.info.blob_media_type,
-			.blob_size = nl.info.blob_size,
-			.diff_id = nl.info.diff_id,
-			.chain_id = nl.info.chain_id,
-			.size = nl.info.size,
+		    .digest = nl.info.blob_digest,
+		    .media_type = (char *)nl.info.blob_media_type,
+		    .blob_size = nl.info.blob_size,
+		    .diff_id = nl.info.diff_id,
+		    .chain_id = nl.info.chain_id,
+		    .size = nl.info.size,
 		};
 		size += nl.info.size;
 	}
@@ -467,15 +468,15 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 		goto out;
 	}
 	struct store_image rec = {
-		.id = id,
-		.manifest_digest = mdigest,
-		.manifest_media_type = IMGARCHIVE_MT_OCI_MANIFEST,
-		.layers = layers,
-		.nlayers = n,
-		.size = size,
-		.created = created,
-		.parent = b.img ? b.img->id : NULL,
-		.last_tag_time = tag_time,
+	    .id = id,
+	    .manifest_digest = mdigest,
+	    .manifest_media_type = IMGARCHIVE_MT_OCI_MANIFEST,
+	    .layers = layers,
+	    .nlayers = n,
+	    .size = size,
+	    .created = created,
+	    .parent = b.img ? b.img->id : NULL,
+	    .last_tag_time = tag_time,
 	};
 	id_copy = strdup(id);
 	if (!id_copy) {

@@ -38,10 +38,13 @@ struct commit_opts {
 	 * LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR), applied in order. */
 	char *const *changes;
 	size_t nchanges;
-	const char *author;       /* "author" of the config and of the history entry, or NULL */
-	const char *message;      /* "comment" of the config and of the history entry, or NULL */
-	const char *created_by;   /* history "created_by" (Docker: the container's command) */
-	const char *container_id; /* written as the config's "container", or NULL */
+	/* "author" and "comment" of the config and of its history entry, or NULL. */
+	const char *author;
+	const char *message;
+	/* The history entry's "created_by" (Docker: the container's command), or NULL. */
+	const char *created_by;
+	/* Written as the config's "container", or NULL. */
+	const char *container_id;
 	/* Normalised reference (ref_string()) to point at the new image, or NULL. */
 	const char *name;
 };

@@ -85,7 +85,8 @@ int cpath_clean(const char *path, char **ret)
 int cpath_asserts_dir(const char *clean)
 {
 	size_t n = strlen(clean);
-	return n > 0 && (clean[n - 1] == '/' || (clean[n - 1] == '.' && (n == 1 || clean[n - 2] == '/')));
+	return n > 0 &&
+	       (clean[n - 1] == '/' || (clean[n - 1] == '.' && (n == 1 || clean[n - 2] == '/')));
 }
 
 int cpath_split(const char *clean, char **ret_dir, char **ret_base)
@@ -165,9 +166,9 @@ static int rel_clean(const char *name, char **ret)
 /* ---- resolution ---- */
 
 struct frame {
-	int fd;       /* O_PATH directory fd */
-	size_t plen;  /* length of the logical path up to and including this frame */
-	int mount;    /* this frame is the root of mount #, or -1 */
+	int fd;	     /* O_PATH directory fd */
+	size_t plen; /* length of the logical path up to and including this frame */
+	int mount;   /* this frame is the root of mount #, or -1 */
 };
 
 struct walker {
@@ -262,7 +263,8 @@ static int match_mount(struct walker *w, const char *name)
 		const char *d = w->dests[i];
 		size_t plen = w->path.len;
 		/* d == path + "/" + name, without building it */
-		if (strncmp(d, w->path.data, plen) == 0 && d[plen] == '/' && streq(d + plen + 1, name))
+		if (strncmp(d, w->path.data, plen) == 0 && d[plen] == '/' &&
+		    streq(d + plen + 1, name))
 			return (int)i;
 	}
 	return -1;
@@ -484,7 +486,7 @@ static const char *cname(const struct cpath_root *root)
 /* ---- writing a tar of one node ---- */
 
 struct tar_src {
-	int dirfd;           /* the node: dirfd/name (name "." for dirfd itself) */
+	int dirfd; /* the node: dirfd/name (name "." for dirfd itself) */
 	const char *name;
 	const char *tarname; /* the node's entry name; its children are tarname/... */
 	int chown;
@@ -511,7 +513,7 @@ static int mount_redirect(void *opaque, const char *tarname)
 			continue;
 		if (s->mount_fds[i] < 0)
 			s->mount_fds[i] =
-				open(s->root->mounts[i].source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			    open(s->root->mounts[i].source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		return s->mount_fds[i];
 	}
 	return -1;
@@ -690,12 +692,14 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 	if (loc.fd >= 0) {
 		int exists_dir = S_ISDIR(loc.st.st_mode);
 		if (exists_dir && !is_dir) {
-			r = berr_set(err, EEXIST, "cannot overwrite directory \"%s\" with non-directory \"%s\"",
+			r = berr_set(err, EEXIST,
+				     "cannot overwrite directory \"%s\" with non-directory \"%s\"",
 				     loc.path, x->dest);
 			goto out;
 		}
 		if (!exists_dir && is_dir) {
-			r = berr_set(err, EEXIST, "cannot overwrite non-directory \"%s\" with directory \"%s\"",
+			r = berr_set(err, EEXIST,
+				     "cannot overwrite non-directory \"%s\" with directory \"%s\"",
 				     loc.path, x->dest);
 			goto out;
 		}
@@ -722,7 +726,8 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 		_cleanup_free_ char *lrel = NULL, *lfull = NULL;
 		r = rel_clean(hardlink, &lrel);
 		if (r == -EPERM || (r == 0 && !lrel[0])) {
-			r = berr_set(err, EPERM, "invalid hardlink \"%s\" -> \"%s\"", loc.path, hardlink);
+			r = berr_set(err, EPERM, "invalid hardlink \"%s\" -> \"%s\"", loc.path,
+				     hardlink);
 			goto out;
 		}
 		if (r < 0 || (r = join_path(x->dest, lrel, &lfull)) < 0) {
@@ -750,7 +755,8 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 				r = berr_errno(err, errno, "mkdir '%s'", loc.path);
 				goto out;
 			}
-			dfd = openat(loc.parentfd, loc.base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			dfd = openat(loc.parentfd, loc.base,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (dfd < 0) {
 			r = berr_errno(err, errno, "open '%s'", loc.path);
@@ -768,12 +774,14 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			goto out;
 		}
 		x->dir_times = nt;
-		nt[x->dirs.n - 1] = (struct timespec){archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+		nt[x->dirs.n - 1] =
+		    (struct timespec){archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
 		break;
 	}
 	case AE_IFREG: {
-		_cleanup_close_ int fd = openat(loc.parentfd, loc.base,
-						O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		_cleanup_close_ int fd =
+		    openat(loc.parentfd, loc.base,
+			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			r = berr_errno(err, errno, "create '%s'", loc.path);
 			goto out;
@@ -799,8 +807,8 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 				goto out;
 			}
 			if (rel_clean(joined, &lc) == -EPERM) {
-				r = berr_set(err, EPERM, "invalid symlink \"%s\" -> \"%s\"", loc.path,
-					     target);
+				r = berr_set(err, EPERM, "invalid symlink \"%s\" -> \"%s\"",
+					     loc.path, target);
 				goto out;
 			}
 		}
@@ -817,8 +825,9 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			r = berr_errno(err, errno, "mknod '%s'", loc.path);
 			goto out;
 		}
-	opath_meta: {
-		_cleanup_close_ int nfd = openat(loc.parentfd, loc.base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	opath_meta : {
+		_cleanup_close_ int nfd =
+		    openat(loc.parentfd, loc.base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
 		if (nfd < 0 || fstat(nfd, &st) < 0 || (st.st_mode & S_IFMT) != type) {
 			r = berr_set(err, EAGAIN, "'%s' changed while it was made", loc.path);
@@ -828,8 +837,9 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			/* Symlinks: no mode, times and owner without following. */
 			uid_t uid = x->keep_owner ? (uid_t)archive_entry_uid(e) : x->own.uid;
 			gid_t gid = x->keep_owner ? (gid_t)archive_entry_gid(e) : x->own.gid;
-			struct timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
-						 {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
+			struct timespec ts[2] = {
+			    {archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+			    {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
 			if (fchownat(nfd, "", uid, gid, AT_EMPTY_PATH) < 0 ||
 			    utimensat(loc.parentfd, loc.base, ts, AT_SYMLINK_NOFOLLOW) < 0)
 				r = berr_errno(err, errno, "symlink '%s'", loc.path);
@@ -874,8 +884,11 @@ static int dir_times(struct extract *x, struct berr **err)
 static int extract_tar(const struct cpath_root *root, const char *dest, int fd, int keep_owner,
 		       uid_t uid, gid_t gid, struct berr **err)
 {
-	struct extract x = {.root = root, .dest = dest, .keep_owner = keep_owner,
-			    .own = {uid, gid}, .dirs = STRV_INIT};
+	struct extract x = {.root = root,
+			    .dest = dest,
+			    .keep_owner = keep_owner,
+			    .own = {uid, gid},
+			    .dirs = STRV_INIT};
 	_cleanup_archive_read_ struct archive *a = archive_read_new();
 	x.chunk = malloc(COPY_CHUNK);
 	int r = 0;
@@ -917,8 +930,8 @@ out:
 /* Docker's PrepareArchiveCopy: where to extract (the destination or its parent) and what to
  * call the copied node there. */
 struct plan {
-	char *dst_dir;  /* directory to extract into */
-	char *tarname;  /* name of the source node in the tar */
+	char *dst_dir; /* directory to extract into */
+	char *tarname; /* name of the source node in the tar */
 };
 
 static void plan_clear(struct plan *p)
@@ -1007,9 +1020,9 @@ static char *host_abs(const char *path)
  * kernel; the last component only with -L or a trailing "/" or "/.". */
 struct host_node {
 	int dirfd;
-	char *name;  /* in dirfd; "." for dirfd itself */
+	char *name; /* in dirfd; "." for dirfd itself */
 	struct stat st;
-	char *base;  /* the base name of the path as given ("." for "/.") */
+	char *base; /* the base name of the path as given ("." for "/.") */
 };
 
 static void host_node_clear(struct host_node *h)
@@ -1032,8 +1045,8 @@ static int host_source(const char *path, int follow, struct host_node *h, struct
 		return berr_errno(err, r, "'%s'", path);
 	int asserts = cpath_asserts_dir(clean);
 	_cleanup_free_ char *shown = NULL;
-	if (cpath_split(clean, &rdir, &rbase) == 0 && asprintf(&shown, "%s%s%s", rdir,
-							      streq(rdir, "/") ? "" : "/", rbase) < 0)
+	if (cpath_split(clean, &rdir, &rbase) == 0 &&
+	    asprintf(&shown, "%s%s%s", rdir, streq(rdir, "/") ? "" : "/", rbase) < 0)
 		shown = NULL;
 	free(rdir);
 	free(rbase);
@@ -1166,7 +1179,8 @@ static int host_dest(const char *path, int *ret_exists, int *ret_is_dir, char **
 			next = strdup(target);
 		} else {
 			const char *slash = strrchr(cur, '/');
-			if (asprintf(&next, "%.*s%s", slash ? (int)(slash - cur + 1) : 0, cur, target) < 0)
+			if (asprintf(&next, "%.*s%s", slash ? (int)(slash - cur + 1) : 0, cur,
+				     target) < 0)
 				next = NULL;
 		}
 		if (!next)
@@ -1225,8 +1239,8 @@ static int out_to_host(struct tar_src *ts, int src_is_dir, const char *sbase, co
 		return berr_set(err, ENOTDIR, "stat %s: not a directory", habs);
 	if ((r = host_dest(habs, &dst_exists, &dst_is_dir, &hpath, err)) < 0)
 		return r;
-	r = plan_copy(src_is_dir, sbase, dst_exists, dst_is_dir, hpath, cpath_asserts_dir(hclean), &p,
-		      err);
+	r = plan_copy(src_is_dir, sbase, dst_exists, dst_is_dir, hpath, cpath_asserts_dir(hclean),
+		      &p, err);
 	if (r < 0)
 		return r;
 	int dfd = open(p.dst_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1244,8 +1258,8 @@ static int out_to_host(struct tar_src *ts, int src_is_dir, const char *sbase, co
 	return r;
 }
 
-int cpath_copy_out(const struct cpath_root *root, const char *src, const char *host_dst,
-		   int out_fd, const struct cpath_copy_opts *o, struct berr **err)
+int cpath_copy_out(const struct cpath_root *root, const char *src, const char *host_dst, int out_fd,
+		   const struct cpath_copy_opts *o, struct berr **err)
 {
 	static const struct cpath_copy_opts none = {0};
 	_cleanup_free_ char *csrc = NULL, *sdir = NULL, *sbase = NULL;
@@ -1287,19 +1301,20 @@ int cpath_copy_out(const struct cpath_root *root, const char *src, const char *h
 	for (size_t i = 0; i < root->nmounts; i++)
 		mount_fds[i] = -1;
 	struct tar_src ts = {
-		/* A directory is read through its own fd (it may be a mount's root). */
-		.dirfd = src_is_dir ? sl.fd : sl.parentfd,
-		.name = src_is_dir ? "." : sl.base,
-		.root = root,
-		.cpath = sl.path,
-		.dests = w.dests,
-		.mount_fds = mount_fds,
+	    /* A directory is read through its own fd (it may be a mount's root). */
+	    .dirfd = src_is_dir ? sl.fd : sl.parentfd,
+	    .name = src_is_dir ? "." : sl.base,
+	    .root = root,
+	    .cpath = sl.path,
+	    .dests = w.dests,
+	    .mount_fds = mount_fds,
 	};
 	if (streq(host_dst, "-")) {
 		struct archive *a = archive_write_new();
 		if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 		    archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
-			r = berr_set(err, EIO, "tar: %s", a ? archive_error_string(a) : "out of memory");
+			r = berr_set(err, EIO, "tar: %s",
+				     a ? archive_error_string(a) : "out of memory");
 		} else {
 			ts.tarname = sbase;
 			r = write_tar(&ts, a, err);

@@ -63,10 +63,10 @@ struct cpath_mount {
 };
 
 struct cpath_root {
-	int rootfd;      /* the container's "/" (borrowed) */
+	int rootfd; /* the container's "/" (borrowed) */
 	const struct cpath_mount *mounts;
 	size_t nmounts;
-	int readonly;    /* the root file system is read only (--read-only) */
+	int readonly;	  /* the root file system is read only (--read-only) */
 	const char *name; /* the container's name, for messages */
 };
 
@@ -91,14 +91,14 @@ int cpath_asserts_dir(const char *clean);
 #define CPATH_FOLLOW 1 /* follow a symlink in the last component too */
 
 struct cpath_loc {
-	int parentfd; /* O_PATH fd of the directory holding the node, or -1 for "/" or a
-		       * mount's root (which can not be replaced) */
-	char *base;   /* the node's name in parentfd ("." when parentfd is -1) */
-	int fd;       /* O_PATH fd of the node, -1 when it does not exist */
+	int parentfd;	/* O_PATH fd of the directory holding the node, or -1 for "/" or a
+			 * mount's root (which can not be replaced) */
+	char *base;	/* the node's name in parentfd ("." when parentfd is -1) */
+	int fd;		/* O_PATH fd of the node, -1 when it does not exist */
 	struct stat st; /* the node's, when fd >= 0 */
-	char *path;   /* the resolved absolute container path */
-	int readonly; /* on a read-only root file system or mount */
-	int mount;    /* index of the mount the node lies in, -1 for the root file system */
+	char *path;	/* the resolved absolute container path */
+	int readonly;	/* on a read-only root file system or mount */
+	int mount;	/* index of the mount the node lies in, -1 for the root file system */
 };
 
 /* Resolve path (any form; cleaned first) as described above. A missing last component is
@@ -124,7 +124,7 @@ int cpath_copy_in(const struct cpath_root *root, const char *host_src, int in_fd
 
 /* Copy src of the container to host_dst (docker cp CONTAINER:SRC HOST). host_dst "-"
  * writes the tar stream to out_fd instead (on error what was written is garbage). */
-int cpath_copy_out(const struct cpath_root *root, const char *src, const char *host_dst,
-		   int out_fd, const struct cpath_copy_opts *o, struct berr **err);
+int cpath_copy_out(const struct cpath_root *root, const char *src, const char *host_dst, int out_fd,
+		   const struct cpath_copy_opts *o, struct berr **err);
 
 #endif

@@ -134,12 +134,15 @@ static int merge_dir(struct merge *m, const int *fds, const char *tarname, int d
 		if (fds[i] < 0)
 			continue;
 		_cleanup_strv_ struct strv names = STRV_INIT;
-		size_t sorted = seen.n; /* what higher layers decided; this layer's names are unique */
+		size_t sorted =
+		    seen.n; /* what higher layers decided; this layer's names are unique */
 		int r = list_names(fds[i], &names);
 		if (r < 0)
-			return berr_errno(err, r, "read directory '%s'", tarname[0] ? tarname : "/");
+			return berr_errno(err, r, "read directory '%s'",
+					  tarname[0] ? tarname : "/");
 		for (size_t k = 0; k < names.n; k++) {
-			if (sorted && bsearch(&names.v[k], seen.v, sorted, sizeof(char *), cmp_names))
+			if (sorted &&
+			    bsearch(&names.v[k], seen.v, sorted, sizeof(char *), cmp_names))
 				continue;
 			struct stat st;
 			if (fstatat(fds[i], names.v[k], &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -176,7 +179,8 @@ static int merge_dir(struct merge *m, const int *fds, const char *tarname, int d
 		const char *nm = order[k].name;
 		size_t j = order[k].layer;
 		buf_reset(&name);
-		if ((tarname[0] ? buf_printf(&name, "%s/%s", tarname, nm) : buf_puts(&name, nm)) < 0)
+		if ((tarname[0] ? buf_printf(&name, "%s/%s", tarname, nm) : buf_puts(&name, nm)) <
+		    0)
 			return berr_set(err, ENOMEM, "out of memory");
 		struct stat st;
 		if (fstatat(fds[j], nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -200,7 +204,8 @@ static int merge_dir(struct merge *m, const int *fds, const char *tarname, int d
 				stop = 1;
 				continue;
 			}
-			child[i] = openat(fds[i], nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			child[i] =
+			    openat(fds[i], nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (child[i] < 0) {
 				r = berr_errno(err, errno, "open '%s'", name.data);
 				break;

@@ -272,10 +272,11 @@ static int add_xattrs(struct layerdiff_tar *t, struct archive_entry *e, int dirf
 				continue;
 			const char *what = strrchr(key, '.') + 1;
 			if (streq(what, "redirect") || streq(what, "metacopy"))
-				return berr_set(err, EOPNOTSUPP,
-						"'%s' has the overlay xattr %s: berth needs overlay mounts "
-						"with redirect_dir=off,metacopy=off",
-						tarname, key);
+				return berr_set(
+				    err, EOPNOTSUPP,
+				    "'%s' has the overlay xattr %s: berth needs overlay mounts "
+				    "with redirect_dir=off,metacopy=off",
+				    tarname, key);
 			if (streq(key, "trusted.overlay.opaque"))
 				*ret_opaque = is_opaque(dirfd, name);
 			continue;
@@ -462,9 +463,11 @@ static int add_node(struct layerdiff_tar *t, int dirfd, const char *name, const 
 	base = base ? base + 1 : tarname;
 	if ((t->flags & LAYERDIFF_OVERLAY) && is_whiteout(&st)) {
 		_cleanup_buf_ struct buf wh = BUF_INIT;
-		if (buf_printf(&wh, "%.*s%s%s", (int)(base - tarname), tarname, WH_PREFIX, base) < 0)
+		if (buf_printf(&wh, "%.*s%s%s", (int)(base - tarname), tarname, WH_PREFIX, base) <
+		    0)
 			return berr_set(err, ENOMEM, "out of memory");
-		int r = write_marker(t, wh.data, 0600, st.st_uid, st.st_gid, st.st_mtim.tv_sec, err);
+		int r =
+		    write_marker(t, wh.data, 0600, st.st_uid, st.st_gid, st.st_mtim.tv_sec, err);
 		if (r == 0)
 			t->stats.whiteouts++;
 		return r;
@@ -499,11 +502,13 @@ static int add_node(struct layerdiff_tar *t, int dirfd, const char *name, const 
 			_cleanup_free_ char *target = cap > 2 && cap < 65536 ? malloc(cap) : NULL;
 			ssize_t n = target ? readlinkat(dirfd, name, target, cap) : -1;
 			if (!target)
-				r = berr_set(err, cap > 2 ? ENOMEM : EINVAL, "symlink '%s'", tarname);
+				r = berr_set(err, cap > 2 ? ENOMEM : EINVAL, "symlink '%s'",
+					     tarname);
 			else if (n < 0)
 				r = berr_errno(err, errno, "read symlink '%s'", tarname);
 			else if ((size_t)n >= cap - 1)
-				r = berr_set(err, EAGAIN, "'%s' changed while it was read", tarname);
+				r = berr_set(err, EAGAIN, "'%s' changed while it was read",
+					     tarname);
 			else {
 				target[n] = '\0';
 				archive_entry_set_symlink(e, target);
@@ -525,7 +530,8 @@ static int add_node(struct layerdiff_tar *t, int dirfd, const char *name, const 
 			if (buf_printf(&m, "%s/%s", tarname, WH_OPAQUE) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
 			/* As Docker writes it: the directory's permissions and owner, time 0. */
-			r = write_marker(t, m.data, st.st_mode & 0777, st.st_uid, st.st_gid, 0, err);
+			r = write_marker(t, m.data, st.st_mode & 0777, st.st_uid, st.st_gid, 0,
+					 err);
 			if (r < 0)
 				return r;
 			t->stats.opaques++;
@@ -561,7 +567,7 @@ int layerdiff_write(int upperfd, struct archive *out, struct layerdiff_stats *re
 
 enum lower_state {
 	LOWER_MISSING = 0, /* not in this layer: look further down (unless hidden) */
-	LOWER_HIDDEN,      /* a whiteout, a non-directory on the way or an opaque parent */
+	LOWER_HIDDEN,	   /* a whiteout, a non-directory on the way or an opaque parent */
 	LOWER_FOUND,
 };
 
@@ -618,7 +624,8 @@ static void lower_lookup(const int *lowerfds, size_t n, const char *path, struct
 	ret->found = 0;
 	ret->parent = -1;
 	for (size_t i = 0; i < n; i++) {
-		enum lower_state s = layer_lookup(lowerfds[i], path, &ret->st, &ret->parent, &ret->base);
+		enum lower_state s =
+		    layer_lookup(lowerfds[i], path, &ret->st, &ret->parent, &ret->base);
 		if (s == LOWER_FOUND) {
 			ret->found = 1;
 			return;
@@ -733,8 +740,8 @@ static int node_differs(const struct stat *old, const struct stat *new)
 		return 0;
 	/* Docker's sameFsTime: equal, or the same second with one side truncated. */
 	int same_time = (old->st_mtim.tv_sec == new->st_mtim.tv_sec &&
-			 (old->st_mtim.tv_nsec == new->st_mtim.tv_nsec || old->st_mtim.tv_nsec == 0 ||
-			  new->st_mtim.tv_nsec == 0));
+			 (old->st_mtim.tv_nsec == new->st_mtim.tv_nsec ||
+			  old->st_mtim.tv_nsec == 0 || new->st_mtim.tv_nsec == 0));
 	return !same_time || old->st_size != new->st_size;
 }
 
@@ -755,8 +762,9 @@ static int diff_node(struct differ *d, int upfd, const char *name, const char *f
 		if (added)
 			return 0; /* overlay never needs one there; nothing to report */
 		*changed = 1;
-		return emit(d, d->n, LAYERDIFF_DELETED, full) < 0 ? berr_set(err, ENOMEM, "out of memory")
-								   : 0;
+		return emit(d, d->n, LAYERDIFF_DELETED, full) < 0
+			   ? berr_set(err, ENOMEM, "out of memory")
+			   : 0;
 	}
 	struct lower_node low = {.parent = -1};
 	if (!added)
@@ -780,14 +788,14 @@ static int diff_node(struct differ *d, int upfd, const char *name, const char *f
 		return berr_set(err, ENOMEM, "out of memory");
 	if (S_ISDIR(st.st_mode)) {
 		_cleanup_close_ int cfd =
-			openat(upfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(upfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (cfd < 0) {
 			if (errno == ENOENT)
 				return 0;
 			return berr_errno(err, errno, "open '%s'", full);
 		}
-		r = diff_dir(d, cfd, full, child_added, !child_added && is_opaque(upfd, name), &below,
-			     depth + 1, err);
+		r = diff_dir(d, cfd, full, child_added, !child_added && is_opaque(upfd, name),
+			     &below, depth + 1, err);
 		if (r < 0)
 			return r;
 		if (below && !reported && emit(d, at, LAYERDIFF_CHANGED, full) < 0)
@@ -816,7 +824,8 @@ static int diff_dir(struct differ *d, int upfd, const char *path, int added, int
 		if (r < 0)
 			return berr_errno(err, r, "read the image's '%s'", path);
 		for (size_t i = 0; i < low.n; i++)
-			if (!sorted_has(&names, names.n, low.v[i]) && (r = strv_push(&gone, low.v[i])) < 0)
+			if (!sorted_has(&names, names.n, low.v[i]) &&
+			    (r = strv_push(&gone, low.v[i])) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
 	}
 	/* Merge the two sorted lists so that the output stays in walk order. */

@@ -32,7 +32,7 @@ struct archive;
 
 struct layerdiff_stats {
 	uint64_t entries;   /* tar entries written (whiteouts and opaque markers included) */
-	uint64_t bytes;     /* bytes of regular file content written */
+	uint64_t bytes;	    /* bytes of regular file content written */
 	uint64_t whiteouts; /* .wh.<name> entries */
 	uint64_t opaques;   /* .wh..wh..opq entries */
 	uint64_t hardlinks; /* entries written as hard links to an earlier entry */

@@ -45,7 +45,7 @@
 		struct berr **err = &e_;                                                           \
 		int r_ = (int)(expr);                                                              \
 		if (r_ < 0)                                                                        \
-			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");          \
+			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");           \
 		berr_free(e_);                                                                     \
 	} while (0)
 
@@ -341,23 +341,25 @@ static void test_commit_stack(void **state)
 	/* 1: the lesson: edit index.html, add a file, delete a dir. */
 	struct container c1;
 	start_container(f, base, &c1);
-	write_file(c1.merged, "usr/share/nginx/html/index.html", "<h1>Hello from berth</h1>\n", 0644);
+	write_file(c1.merged, "usr/share/nginx/html/index.html", "<h1>Hello from berth</h1>\n",
+		   0644);
 	write_file(c1.merged, "added", "added\n", 0600);
 	assert_int_equal(fs_rm_rf_at(AT_FDCWD, at(c1.merged, "old")), 0);
-	json_t *ccfg = json_pack("{s:[s],s:[s],s:s}", "Cmd", "sh", "Env", "BASE=1", "WorkingDir", "/");
+	json_t *ccfg =
+	    json_pack("{s:[s],s:[s],s:s}", "Cmd", "sh", "Env", "BASE=1", "WorkingDir", "/");
 	char *changes[] = {"ENV B=2", "ONBUILD RUN echo hi", "CMD [\"/bin/app\", \"-x\"]",
 			   "LABEL lesson=one"};
 	struct commit_opts o = {
-		.base_id = base,
-		.upperfd = c1.upperfd,
-		.config = ccfg,
-		.changes = changes,
-		.nchanges = ARRAY_SIZE(changes),
-		.author = "Ann <ann@example.com>",
-		.message = "first edit",
-		.created_by = "sh",
-		.container_id = "0123abcd",
-		.name = "docker.io/library/lesson:1",
+	    .base_id = base,
+	    .upperfd = c1.upperfd,
+	    .config = ccfg,
+	    .changes = changes,
+	    .nchanges = ARRAY_SIZE(changes),
+	    .author = "Ann <ann@example.com>",
+	    .message = "first edit",
+	    .created_by = "sh",
+	    .container_id = "0123abcd",
+	    .name = "docker.io/library/lesson:1",
 	};
 	_cleanup_free_ char *id1 = NULL;
 	OK(image_commit(f->s, &o, &id1, err));
@@ -385,7 +387,8 @@ static void test_commit_stack(void **state)
 	store_image_free(img);
 
 	json_t *cfg = read_config(f, id1);
-	assert_string_equal(json_string_value(json_object_get(cfg, "author")), "Ann <ann@example.com>");
+	assert_string_equal(json_string_value(json_object_get(cfg, "author")),
+			    "Ann <ann@example.com>");
 	assert_string_equal(json_string_value(json_object_get(cfg, "comment")), "first edit");
 	assert_string_equal(json_string_value(json_object_get(cfg, "container")), "0123abcd");
 	assert_string_equal(json_string_value(json_object_get(cfg, "os")), "linux");
@@ -399,8 +402,8 @@ static void test_commit_stack(void **state)
 	char *onb = json_dumps(json_object_get(rc, "OnBuild"), JSON_COMPACT);
 	assert_string_equal(onb, "[\"RUN echo hi\"]");
 	free(onb);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(rc, "Labels"), "lesson")),
-			    "one");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(rc, "Labels"), "lesson")), "one");
 	assert_string_equal(json_string_value(json_object_get(rc, "WorkingDir")), "/");
 	assert_int_equal(json_array_size(json_object_get(cfg, "history")), 2);
 	assert_string_equal(hist_str(cfg, 0, "comment"), "Imported from -");
@@ -409,7 +412,8 @@ static void test_commit_stack(void **state)
 	assert_string_equal(hist_str(cfg, 1, "created_by"), "sh");
 	assert_string_equal(hist_str(cfg, 1, "created"),
 			    json_string_value(json_object_get(cfg, "created")));
-	assert_null(json_object_get(json_array_get(json_object_get(cfg, "history"), 1), "empty_layer"));
+	assert_null(
+	    json_object_get(json_array_get(json_object_get(cfg, "history"), 1), "empty_layer"));
 	json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	assert_int_equal(json_array_size(diff_ids), 2);
 	json_decref(cfg);
@@ -435,8 +439,12 @@ static void test_commit_stack(void **state)
 	SYS(chmod(at(c3.merged, "srv/www"), 0700));
 	SYS(chown(at(c3.merged, "srv/www/page"), 33, 33));
 	char *ch3[] = {"USER www"};
-	struct commit_opts o3 = {.base_id = id2, .upperfd = c3.upperfd, .changes = ch3,
-				 .nchanges = 1, .author = "Bob", .name = "docker.io/library/lesson:3"};
+	struct commit_opts o3 = {.base_id = id2,
+				 .upperfd = c3.upperfd,
+				 .changes = ch3,
+				 .nchanges = 1,
+				 .author = "Bob",
+				 .name = "docker.io/library/lesson:3"};
 	_cleanup_free_ char *id3 = NULL;
 	OK(image_commit(f->s, &o3, &id3, err));
 
@@ -515,7 +523,8 @@ static void test_empty_and_scratch(void **state)
 	json_t *last = json_array_get(json_object_get(cfg, "history"), 1);
 	assert_true(json_is_true(json_object_get(last, "empty_layer")));
 	/* The base's config carries over when the container's is not given. */
-	char *env = json_dumps(json_object_get(json_object_get(cfg, "config"), "Env"), JSON_COMPACT);
+	char *env =
+	    json_dumps(json_object_get(json_object_get(cfg, "config"), "Env"), JSON_COMPACT);
 	assert_string_equal(env, "[\"BASE=1\"]");
 	free(env);
 	json_decref(cfg);
@@ -753,11 +762,11 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_commit_stack, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_and_scratch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors_write_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_time_follows_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_stack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_and_scratch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors_write_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_time_follows_change, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

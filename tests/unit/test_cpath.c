@@ -124,8 +124,8 @@ static int setup(void **state)
 	f->mounts[0] = (struct cpath_mount){"/data", f->vol, 0};
 	f->mounts[1] = (struct cpath_mount){"/rodata/", f->rovol, 1};
 	f->mounts[2] = (struct cpath_mount){"dd//mnt", f->vol2, 0};
-	f->r = (struct cpath_root){.rootfd = f->rootfd, .mounts = f->mounts, .nmounts = 3,
-				   .name = "c1"};
+	f->r = (struct cpath_root){
+	    .rootfd = f->rootfd, .mounts = f->mounts, .nmounts = 3, .name = "c1"};
 	if (!getcwd(f->cwd, sizeof(f->cwd)) || chdir(f->host) < 0)
 		return -1;
 	*state = f;
@@ -149,26 +149,26 @@ static void test_clean_split(void **state)
 {
 	(void)state;
 	static const char *const clean[][2] = {
-		{"", "/"},
-		{"/", "/"},
-		{".", "/."},
-		{"/.", "/."},
-		{"..", "/"},
-		{"../../x", "/x"},
-		{"etc", "/etc"},
-		{"etc/", "/etc/"},
-		{"//etc//passwd", "/etc/passwd"},
-		{"/etc/./passwd", "/etc/passwd"},
-		{"/a/b/../c", "/a/c"},
-		{"/a/b/..", "/a"},
-		{"/a/b/../", "/a/"},
-		{"/a/.", "/a/."},
-		{"/a/./", "/a/."},
-		{"/a/b/.//", "/a/b/."},
-		{"a/../..", "/"},
-		{"/..a/b", "/..a/b"},
-		{"/a./b.", "/a./b."},
-		{"/.../x", "/.../x"},
+	    {"", "/"},
+	    {"/", "/"},
+	    {".", "/."},
+	    {"/.", "/."},
+	    {"..", "/"},
+	    {"../../x", "/x"},
+	    {"etc", "/etc"},
+	    {"etc/", "/etc/"},
+	    {"//etc//passwd", "/etc/passwd"},
+	    {"/etc/./passwd", "/etc/passwd"},
+	    {"/a/b/../c", "/a/c"},
+	    {"/a/b/..", "/a"},
+	    {"/a/b/../", "/a/"},
+	    {"/a/.", "/a/."},
+	    {"/a/./", "/a/."},
+	    {"/a/b/.//", "/a/b/."},
+	    {"a/../..", "/"},
+	    {"/..a/b", "/..a/b"},
+	    {"/a./b.", "/a./b."},
+	    {"/.../x", "/.../x"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(clean); i++) {
 		char *c;
@@ -178,8 +178,8 @@ static void test_clean_split(void **state)
 		free(c);
 	}
 	static const char *const split[][3] = {
-		{"/a/b/", "/a", "b"}, {"/a/b/.", "/a/b", "."}, {"/a", "/", "a"},
-		{"/", "/", "."},      {"/.", "/", "."},        {"/a/b/c", "/a/b", "c"},
+	    {"/a/b/", "/a", "b"}, {"/a/b/.", "/a/b", "."}, {"/a", "/", "a"},
+	    {"/", "/", "."},	  {"/.", "/", "."},	   {"/a/b/c", "/a/b", "c"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(split); i++) {
 		char *d, *b;
@@ -210,106 +210,106 @@ struct cpcase {
 	enum dir dir;
 	const char *src, *dst; /* host paths relative to the host dir; "-" for a tar */
 	int follow, archive, ro_root;
-	int no_up;             /* remove the /up symlink first */
-	const char *tar;       /* IN from "-": which tar (see make_tar) */
+	int no_up;	 /* remove the /up symlink first */
+	const char *tar; /* IN from "-": which tar (see make_tar) */
 	int rc;
-	const char *msg;       /* part of the error message */
+	const char *msg; /* part of the error message */
 	/* Checks: side ('c' container, 'h' host, 'o' outside) then 'f' file=content,
 	 * 'd' directory, 'l' symlink>target, '!' absent, 'u' owner@uid, then the path. */
 	const char *check[5];
 };
 
 static const struct cpcase cases[] = {
-	/* host -> container: SRC a file */
-	{"file into existing dir", IN, "file", "/etc", .check = {"cf/etc/file=F"}},
-	{"file to missing name", IN, "file", "/newfile", .check = {"cf/newfile=F"}},
-	{"file to missing dir/", IN, "file", "/newdir/", .rc = -ENOENT, .msg = "no such directory",
-	 .check = {"c!/newdir"}},
-	{"file over file", IN, "file", "/etc/passwd", .check = {"cf/etc/passwd=F"}},
-	{"file over file/", IN, "file", "/etc/passwd/", .rc = -ENOENT, .msg = "no such directory",
-	 .check = {"cf/etc/passwd=PW"}},
-	{"missing parent", IN, "file", "/nope/x", .rc = -ENOENT,
-	 .msg = "Could not find the file /nope in container c1"},
-	{"file/ not a dir", IN, "file/", "/tmp", .rc = -ENOTDIR, .msg = "not a directory"},
-	{"missing host src", IN, "nope", "/tmp", .rc = -ENOENT, .msg = "/h/nope: No such file"},
-	/* SRC a directory */
-	{"dir onto file", IN, "dir", "/etc/passwd", .rc = -EISDIR, .msg = "cannot copy directory"},
-	{"dir to missing", IN, "dir", "/dircopy", .check = {"cf/dircopy/d=D", "cf/dircopy/sub/s=S"}},
-	{"dir into dir", IN, "dir", "/tmp", .check = {"cf/tmp/dir/d=D", "cf/tmp/dir/sub/s=S"}},
-	{"dir/ into dir", IN, "dir/", "/tmp", .check = {"cf/tmp/dir/d=D", "c!/tmp/d"}},
-	{"dir/. into dir", IN, "dir/.", "/dir1",
-	 .check = {"cf/dir1/d=D", "cf/dir1/sub/s=S", "cf/dir1/g=G", "c!/dir1/dir"}},
-	{"dir/. to missing", IN, "dir/.", "/newd", .check = {"cf/newd/d=D", "cf/newd/sub/s=S"}},
-	{"dir over file inside", IN, "h2/file", "/dd", .rc = -EEXIST,
-	 .msg = "cannot overwrite non-directory \"/dd/file\" with directory \"/dd\""},
-	{"file over dir inside", IN, "h3/.", "/x", .rc = -EEXIST,
-	 .msg = "cannot overwrite directory \"/x/file\" with non-directory \"/x\""},
-	/* symlinks */
-	{"dest symlink to dir", IN, "file", "/etclink", .check = {"cf/etc/file=F", "cl/etclink>/etc"}},
-	{"dest symlink to dir/", IN, "file", "/etclink/", .check = {"cf/etc/file=F"}},
-	{"dest symlink to file", IN, "file", "/etc/pwlink",
-	 .check = {"cf/etc/passwd=F", "cl/etc/pwlink>passwd"}},
-	{"dest dangling symlink", IN, "file", "/dangling", .check = {"cf/newtarget=F"}},
-	{"src symlink kept", IN, "lnk", "/tmp/lnk1", .check = {"cl/tmp/lnk1>file"}},
-	{"src symlink -L", IN, "lnk", "/tmp/lnk2", .follow = 1, .check = {"cf/tmp/lnk2=F"}},
-	{"up symlink stays in", IN, "file", "/up/etc", .check = {"cf/etc/file=F", "o!/etc"}},
-	{"root symlink", IN, "file", "/rootlink/etc/", .check = {"cf/etc/file=F"}},
-	/* mounts and read-only */
-	{"into a mount", IN, "file", "/data", .check = {"vf/v=V", "c!/data/file", "vf/file=F"}},
-	{"into a ro mount", IN, "file", "/rodata", .rc = -EROFS,
-	 .msg = "mounted volume is marked read-only"},
-	{"ro rootfs", IN, "file", "/etc", .ro_root = 1, .rc = -EROFS,
-	 .msg = "container rootfs is marked read-only"},
-	{"ro rootfs, rw mount", IN, "dir", "/data", .ro_root = 1, .check = {"vf/dir/d=D"}},
-	/* tar streams in */
-	{"tar into dir", IN, "-", "/tmp", .tar = "plain",
-	 .check = {"cf/tmp/t/a=A", "cl/tmp/t/l>a", "cf/tmp/t/h=A"}},
-	{"tar onto file", IN, "-", "/etc/passwd", .tar = "plain", .rc = -ENOTDIR,
-	 .msg = "destination \"c1:/etc/passwd\" must be a directory"},
-	{"tar to missing", IN, "-", "/nope", .tar = "plain", .rc = -ENOTDIR,
-	 .msg = "destination \"c1:/nope\" must be a directory"},
-	{"tar with ..", IN, "-", "/tmp", .tar = "dotdot", .rc = -EPERM,
-	 .msg = "\"../../evil\" is outside of \"/tmp\"", .check = {"c!/evil", "o!/evil"}},
-	{"tar with /abs", IN, "-", "/tmp", .tar = "abs", .check = {"cf/tmp/abs=E", "c!/abs"}},
-	{"tar symlink out", IN, "-", "/tmp", .tar = "symout", .rc = -EPERM, .msg = "invalid symlink"},
-	{"tar hard link out", IN, "-", "/tmp", .tar = "hardout", .rc = -EPERM,
-	 .msg = "invalid hardlink"},
-	{"tar through symlink", IN, "-", "/tmp", .tar = "through",
-	 .check = {"cf/etc/owned=X", "o!/owned"}},
-	/* owners */
-	{"owner root", IN, "file", "/etc", .check = {"cu/etc/file@0"}},
-	{"owner -a", IN, "file", "/etc", .archive = 1, .check = {"cu/etc/file@1234"}},
+    /* host -> container: SRC a file */
+    {"file into existing dir", IN, "file", "/etc", .check = {"cf/etc/file=F"}},
+    {"file to missing name", IN, "file", "/newfile", .check = {"cf/newfile=F"}},
+    {"file to missing dir/", IN, "file", "/newdir/", .rc = -ENOENT, .msg = "no such directory",
+     .check = {"c!/newdir"}},
+    {"file over file", IN, "file", "/etc/passwd", .check = {"cf/etc/passwd=F"}},
+    {"file over file/", IN, "file", "/etc/passwd/", .rc = -ENOENT, .msg = "no such directory",
+     .check = {"cf/etc/passwd=PW"}},
+    {"missing parent", IN, "file", "/nope/x", .rc = -ENOENT,
+     .msg = "Could not find the file /nope in container c1"},
+    {"file/ not a dir", IN, "file/", "/tmp", .rc = -ENOTDIR, .msg = "not a directory"},
+    {"missing host src", IN, "nope", "/tmp", .rc = -ENOENT, .msg = "/h/nope: No such file"},
+    /* SRC a directory */
+    {"dir onto file", IN, "dir", "/etc/passwd", .rc = -EISDIR, .msg = "cannot copy directory"},
+    {"dir to missing", IN, "dir", "/dircopy", .check = {"cf/dircopy/d=D", "cf/dircopy/sub/s=S"}},
+    {"dir into dir", IN, "dir", "/tmp", .check = {"cf/tmp/dir/d=D", "cf/tmp/dir/sub/s=S"}},
+    {"dir/ into dir", IN, "dir/", "/tmp", .check = {"cf/tmp/dir/d=D", "c!/tmp/d"}},
+    {"dir/. into dir", IN, "dir/.", "/dir1",
+     .check = {"cf/dir1/d=D", "cf/dir1/sub/s=S", "cf/dir1/g=G", "c!/dir1/dir"}},
+    {"dir/. to missing", IN, "dir/.", "/newd", .check = {"cf/newd/d=D", "cf/newd/sub/s=S"}},
+    {"dir over file inside", IN, "h2/file", "/dd", .rc = -EEXIST,
+     .msg = "cannot overwrite non-directory \"/dd/file\" with directory \"/dd\""},
+    {"file over dir inside", IN, "h3/.", "/x", .rc = -EEXIST,
+     .msg = "cannot overwrite directory \"/x/file\" with non-directory \"/x\""},
+    /* symlinks */
+    {"dest symlink to dir", IN, "file", "/etclink", .check = {"cf/etc/file=F", "cl/etclink>/etc"}},
+    {"dest symlink to dir/", IN, "file", "/etclink/", .check = {"cf/etc/file=F"}},
+    {"dest symlink to file", IN, "file", "/etc/pwlink",
+     .check = {"cf/etc/passwd=F", "cl/etc/pwlink>passwd"}},
+    {"dest dangling symlink", IN, "file", "/dangling", .check = {"cf/newtarget=F"}},
+    {"src symlink kept", IN, "lnk", "/tmp/lnk1", .check = {"cl/tmp/lnk1>file"}},
+    {"src symlink -L", IN, "lnk", "/tmp/lnk2", .follow = 1, .check = {"cf/tmp/lnk2=F"}},
+    {"up symlink stays in", IN, "file", "/up/etc", .check = {"cf/etc/file=F", "o!/etc"}},
+    {"root symlink", IN, "file", "/rootlink/etc/", .check = {"cf/etc/file=F"}},
+    /* mounts and read-only */
+    {"into a mount", IN, "file", "/data", .check = {"vf/v=V", "c!/data/file", "vf/file=F"}},
+    {"into a ro mount", IN, "file", "/rodata", .rc = -EROFS,
+     .msg = "mounted volume is marked read-only"},
+    {"ro rootfs", IN, "file", "/etc", .ro_root = 1, .rc = -EROFS,
+     .msg = "container rootfs is marked read-only"},
+    {"ro rootfs, rw mount", IN, "dir", "/data", .ro_root = 1, .check = {"vf/dir/d=D"}},
+    /* tar streams in */
+    {"tar into dir", IN, "-", "/tmp", .tar = "plain",
+     .check = {"cf/tmp/t/a=A", "cl/tmp/t/l>a", "cf/tmp/t/h=A"}},
+    {"tar onto file", IN, "-", "/etc/passwd", .tar = "plain", .rc = -ENOTDIR,
+     .msg = "destination \"c1:/etc/passwd\" must be a directory"},
+    {"tar to missing", IN, "-", "/nope", .tar = "plain", .rc = -ENOTDIR,
+     .msg = "destination \"c1:/nope\" must be a directory"},
+    {"tar with ..", IN, "-", "/tmp", .tar = "dotdot", .rc = -EPERM,
+     .msg = "\"../../evil\" is outside of \"/tmp\"", .check = {"c!/evil", "o!/evil"}},
+    {"tar with /abs", IN, "-", "/tmp", .tar = "abs", .check = {"cf/tmp/abs=E", "c!/abs"}},
+    {"tar symlink out", IN, "-", "/tmp", .tar = "symout", .rc = -EPERM, .msg = "invalid symlink"},
+    {"tar hard link out", IN, "-", "/tmp", .tar = "hardout", .rc = -EPERM,
+     .msg = "invalid hardlink"},
+    {"tar through symlink", IN, "-", "/tmp", .tar = "through",
+     .check = {"cf/etc/owned=X", "o!/owned"}},
+    /* owners */
+    {"owner root", IN, "file", "/etc", .check = {"cu/etc/file@0"}},
+    {"owner -a", IN, "file", "/etc", .archive = 1, .check = {"cu/etc/file@1234"}},
 
-	/* container -> host */
-	{"out file to missing", OUT, "/etc/passwd", "out1", .check = {"hf/out1=PW"}},
-	{"out file into dir", OUT, "/etc/passwd", "dir", .check = {"hf/dir/passwd=PW"}},
-	{"out missing", OUT, "/nope", "x", .rc = -ENOENT,
-	 .msg = "Could not find the file /nope in container c1"},
-	{"out file/", OUT, "/etc/passwd/", "x", .rc = -ENOTDIR,
-	 .msg = "lstat /etc/passwd/: not a directory"},
-	{"out dir onto file", OUT, "/etc", "file", .rc = -EISDIR, .msg = "cannot copy directory"},
-	{"out missing parent", OUT, "/etc/passwd", "nodir/x", .rc = -ENOENT,
-	 .msg = "invalid output path: directory \""},
-	{"out file to dir/", OUT, "/etc/passwd", "newd/", .rc = -ENOENT, .msg = "no such directory"},
-	{"out onto file/", OUT, "/dir1", "file/", .rc = -ENOTDIR, .msg = "/h/file/: not a directory"},
-	{"out symlink", OUT, "/etclink", "o1", .check = {"hl/o1>/etc"}},
-	{"out symlink -L", OUT, "/etclink", "o2", .follow = 1, .check = {"hf/o2/passwd=PW"}},
-	{"out symlink/", OUT, "/etclink/", "o3", .check = {"hf/o3/hosts=HOSTS"}},
-	{"out link to file -L", OUT, "/etc/pwlink", "o4", .follow = 1, .check = {"hf/o4=PW"}},
-	{"out through up", OUT, "/up/etc/passwd", "o5", .check = {"hf/o5=PW"}},
-	{"out dir/. to missing", OUT, "/dir1/.", "o6", .check = {"hf/o6/d=OLD", "hf/o6/sub/s=OLDS"}},
-	{"out dir/. into dir", OUT, "/dir1/.", "dir", .check = {"hf/dir/g=G", "hf/dir/d=OLD"}},
-	{"out dir into dir", OUT, "/dir1", "dir", .check = {"hf/dir/dir1/g=G", "hf/dir/d=D"}},
-	{"out dir with a mount in it", OUT, "/dd", "dd2",
-	 .check = {"hf/dd2/file=DD", "hf/dd2/mnt/m=M"}},
-	{"out root: relative link out", OUT, "/", "all", .rc = -EPERM,
-	 .msg = "invalid symlink \"/all/up\" -> \"../../../../..\""},
-	{"out root with mounts", OUT, "/", "all", .no_up = 1,
-	 .check = {"hf/all/etc/passwd=PW", "hf/all/data/v=V", "hf/all/rodata/ro=RO"}},
-	{"out from a mount", OUT, "/data/v", "v1", .check = {"hf/v1=V"}},
-	{"out from ro", OUT, "/rodata/ro", "v2", .ro_root = 1, .check = {"hf/v2=RO"}},
-	{"out owner caller", OUT, "/etc/hosts", "o7", .check = {"hu/o7@0"}},
-	{"out owner -a", OUT, "/etc/hosts", "o8", .archive = 1, .check = {"hu/o8@1234"}},
+    /* container -> host */
+    {"out file to missing", OUT, "/etc/passwd", "out1", .check = {"hf/out1=PW"}},
+    {"out file into dir", OUT, "/etc/passwd", "dir", .check = {"hf/dir/passwd=PW"}},
+    {"out missing", OUT, "/nope", "x", .rc = -ENOENT,
+     .msg = "Could not find the file /nope in container c1"},
+    {"out file/", OUT, "/etc/passwd/", "x", .rc = -ENOTDIR,
+     .msg = "lstat /etc/passwd/: not a directory"},
+    {"out dir onto file", OUT, "/etc", "file", .rc = -EISDIR, .msg = "cannot copy directory"},
+    {"out missing parent", OUT, "/etc/passwd", "nodir/x", .rc = -ENOENT,
+     .msg = "invalid output path: directory \""},
+    {"out file to dir/", OUT, "/etc/passwd", "newd/", .rc = -ENOENT, .msg = "no such directory"},
+    {"out onto file/", OUT, "/dir1", "file/", .rc = -ENOTDIR, .msg = "/h/file/: not a directory"},
+    {"out symlink", OUT, "/etclink", "o1", .check = {"hl/o1>/etc"}},
+    {"out symlink -L", OUT, "/etclink", "o2", .follow = 1, .check = {"hf/o2/passwd=PW"}},
+    {"out symlink/", OUT, "/etclink/", "o3", .check = {"hf/o3/hosts=HOSTS"}},
+    {"out link to file -L", OUT, "/etc/pwlink", "o4", .follow = 1, .check = {"hf/o4=PW"}},
+    {"out through up", OUT, "/up/etc/passwd", "o5", .check = {"hf/o5=PW"}},
+    {"out dir/. to missing", OUT, "/dir1/.", "o6", .check = {"hf/o6/d=OLD", "hf/o6/sub/s=OLDS"}},
+    {"out dir/. into dir", OUT, "/dir1/.", "dir", .check = {"hf/dir/g=G", "hf/dir/d=OLD"}},
+    {"out dir into dir", OUT, "/dir1", "dir", .check = {"hf/dir/dir1/g=G", "hf/dir/d=D"}},
+    {"out dir with a mount in it", OUT, "/dd", "dd2",
+     .check = {"hf/dd2/file=DD", "hf/dd2/mnt/m=M"}},
+    {"out root: relative link out", OUT, "/", "all", .rc = -EPERM,
+     .msg = "invalid symlink \"/all/up\" -> \"../../../../..\""},
+    {"out root with mounts", OUT, "/", "all", .no_up = 1,
+     .check = {"hf/all/etc/passwd=PW", "hf/all/data/v=V", "hf/all/rodata/ro=RO"}},
+    {"out from a mount", OUT, "/data/v", "v1", .check = {"hf/v1=V"}},
+    {"out from ro", OUT, "/rodata/ro", "v2", .ro_root = 1, .check = {"hf/v2=RO"}},
+    {"out owner caller", OUT, "/etc/hosts", "o7", .check = {"hu/o7@0"}},
+    {"out owner -a", OUT, "/etc/hosts", "o8", .archive = 1, .check = {"hu/o8@1234"}},
 };
 
 static void add_entry(struct archive *a, const char *name, mode_t type, const char *data,
@@ -365,8 +365,10 @@ static int make_tar(struct fixture *f, const char *which)
 
 static void check_one(struct fixture *f, const char *what, const char *c)
 {
-	const char *base = c[0] == 'c' ? f->root : c[0] == 'h' ? f->host : c[0] == 'o' ? f->outside
-											 : f->vol;
+	const char *base = c[0] == 'c'	 ? f->root
+			   : c[0] == 'h' ? f->host
+			   : c[0] == 'o' ? f->outside
+					 : f->vol;
 	char path[1024], arg[256] = "";
 	const char *sep = strpbrk(c + 2, "=>@");
 	size_t plen = sep ? (size_t)(sep - (c + 2)) : strlen(c + 2);
@@ -396,13 +398,14 @@ static void check_one(struct fixture *f, const char *what, const char *c)
 	}
 	case 'u':
 		if (r < 0 || st.st_uid != (uid_t)atoi(arg))
-			fail_msg("%s: %s owned by %d, want %s", what, path, r < 0 ? -1 : (int)st.st_uid,
-				 arg);
+			fail_msg("%s: %s owned by %d, want %s", what, path,
+				 r < 0 ? -1 : (int)st.st_uid, arg);
 		return;
 	case 'f': {
 		char *data;
 		size_t len;
-		if (r < 0 || !S_ISREG(st.st_mode) || fs_read_all_at(AT_FDCWD, path, 1 << 20, &data, &len) < 0)
+		if (r < 0 || !S_ISREG(st.st_mode) ||
+		    fs_read_all_at(AT_FDCWD, path, 1 << 20, &data, &len) < 0)
 			fail_msg("%s: %s is not a file", what, path);
 		if (!streq(data, arg))
 			fail_msg("%s: %s has '%s', want '%s'", what, path, data, arg);
@@ -447,8 +450,8 @@ static void test_rules(void **state)
 		if (r != k->rc)
 			fail_msg("case '%s': %d (%s), want %d", k->what, r, e ? e->msg : "", k->rc);
 		if (k->msg && (!e || !strstr(e->msg, k->msg)))
-			fail_msg("case '%s': message '%s', want '%s'", k->what, e ? e->msg : "(none)",
-				 k->msg);
+			fail_msg("case '%s': message '%s', want '%s'", k->what,
+				 e ? e->msg : "(none)", k->msg);
 		if (r == 0 && e)
 			fail_msg("case '%s': success with an error set", k->what);
 		berr_free(e);
@@ -457,7 +460,8 @@ static void test_rules(void **state)
 		/* Nothing ever lands outside the root. */
 		char *data;
 		size_t len;
-		assert_int_equal(fs_read_all_at(AT_FDCWD, at(f->outside, "secret"), 100, &data, &len), 0);
+		assert_int_equal(
+		    fs_read_all_at(AT_FDCWD, at(f->outside, "secret"), 100, &data, &len), 0);
 		assert_string_equal(data, "SECRET");
 		free(data);
 	}
@@ -644,7 +648,8 @@ static void test_swap_race(void **state)
 			ok_out++;
 			char *data;
 			size_t len;
-			assert_int_equal(fs_read_all_at(AT_FDCWD, at(f->host, "stolen"), 100, &data, &len), 0);
+			assert_int_equal(
+			    fs_read_all_at(AT_FDCWD, at(f->host, "stolen"), 100, &data, &len), 0);
 			assert_string_equal(data, "INSIDE");
 			free(data);
 		}
@@ -718,13 +723,13 @@ int main(void)
 	}
 	umask(022);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clean_split),
-		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tar_out, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_links, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_swap_race, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nss_not_loaded, setup, teardown),
+	    cmocka_unit_test(test_clean_split),
+	    cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tar_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_links, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_swap_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nss_not_loaded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

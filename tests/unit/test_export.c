@@ -39,7 +39,7 @@
 		struct berr **err = &e_;                                                           \
 		int r_ = (int)(expr);                                                              \
 		if (r_ < 0)                                                                        \
-			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");          \
+			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");           \
 		berr_free(e_);                                                                     \
 	} while (0)
 
@@ -296,8 +296,8 @@ static void test_mount_and_layers_agree(void **state)
 	tar_lines(b, &lb);
 	for (size_t i = 0; i < la.n || i < lb.n; i++)
 		if (i >= la.n || i >= lb.n || !streq(la.v[i], lb.v[i]))
-			fail_msg("entry %zu: mount '%s', layers '%s'", i, i < la.n ? la.v[i] : "(end)",
-				 i < lb.n ? lb.v[i] : "(end)");
+			fail_msg("entry %zu: mount '%s', layers '%s'", i,
+				 i < la.n ? la.v[i] : "(end)", i < lb.n ? lb.v[i] : "(end)");
 
 	/* The same names as the mount shows, in walk order (sorted per directory). */
 	tree_names(f->merged, "", &names);
@@ -311,8 +311,10 @@ static void test_mount_and_layers_agree(void **state)
 		assert_string_equal(names.v[i], tarnames.v[i]);
 
 	/* What must and must not be there. */
-	static const char *const want[] = {"added ", "added-link ", "bin/busybox ", "bin/sh ",
-					   "keep/again ", "opq/new ", "pw ", "fifo "};
+	static const char *const want[] = {
+	    "added ",	   "added-link ", "bin/busybox ", "bin/sh ",
+	    "keep/again ", "opq/new ",	  "pw ",	  "fifo ",
+	};
 	static const char *const gone[] = {"bin/ls ", "etc/deleted-by-l2 ", "opq/old ",
 					   "opq/inner/", "keep/deep/"};
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
@@ -400,8 +402,8 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_mount_and_layers_agree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_image_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_and_layers_agree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_image_only, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

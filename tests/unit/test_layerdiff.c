@@ -37,7 +37,7 @@
 		struct berr **err = &e_;                                                           \
 		int r_ = (int)(expr);                                                              \
 		if (r_ < 0)                                                                        \
-			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");          \
+			fail_msg("%s: %d %s", #expr, r_, e_ ? e_->msg : "(no message)");           \
 		berr_free(e_);                                                                     \
 	} while (0)
 
@@ -101,9 +101,10 @@ static void mount_overlay(struct fixture *f, const char *dir, const char *lowers
 {
 	char opts[4096];
 	if (upper)
-		snprintf(opts, sizeof(opts),
-			 "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off,index=off",
-			 lowers, upper, work);
+		snprintf(
+		    opts, sizeof(opts),
+		    "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off,index=off",
+		    lowers, upper, work);
 	else
 		snprintf(opts, sizeof(opts), "lowerdir=%s", lowers);
 	SYS(mkdir(dir, 0755));
@@ -280,9 +281,9 @@ static void assert_same_trees(const char *a, const char *b)
 /* ---- the image: two layers made from plain trees ---- */
 
 struct image {
-	char *l1, *l2;     /* layer dirs */
+	char *l1, *l2; /* layer dirs */
 	char chain2[DIGEST_STR_MAX];
-	char lowers[600];  /* "l2:l1" */
+	char lowers[600]; /* "l2:l1" */
 };
 
 static void make_image(struct fixture *f, struct image *img)
@@ -328,20 +329,20 @@ static void image_free(struct image *img)
 static void change_container(const char *m)
 {
 	write_file(m, "usr/share/html/index.html", "<h1>changed</h1>\n", 0644); /* modify */
-	write_file(m, "newfile", "new\n", 0640);                                  /* add */
-	SYS(unlink(at(m, "dir1/g")));                                             /* whiteout */
-	SYS(fs_rm_rf_at(AT_FDCWD, at(m, "dir1/sub")));                            /* opaque */
+	write_file(m, "newfile", "new\n", 0640);				/* add */
+	SYS(unlink(at(m, "dir1/g")));						/* whiteout */
+	SYS(fs_rm_rf_at(AT_FDCWD, at(m, "dir1/sub")));				/* opaque */
 	SYS(mkdir(at(m, "dir1/sub"), 0750));
 	write_file(m, "dir1/sub/n", "n\n", 0644);
-	write_file(m, "dir1/sub/f2", "f2\n", 0600); /* recreated: same name and content */
-	SYS(fs_rm_rf_at(AT_FDCWD, at(m, "var/www")));                             /* dir whiteout */
+	write_file(m, "dir1/sub/f2", "f2\n", 0600);   /* recreated: same name and content */
+	SYS(fs_rm_rf_at(AT_FDCWD, at(m, "var/www"))); /* dir whiteout */
 	mkdirs(m, "newdir/x");
 	write_file(m, "newdir/x/y", "", 0644);
-	SYS(link(at(m, "etc/passwd"), at(m, "etc/pw2")));                         /* hard link */
-	SYS(symlink("/etc/passwd", at(m, "s")));                                  /* symlink */
-	SYS(setxattr(at(m, "newfile"), "user.note", "hi", 2, 0));                 /* xattr */
-	SYS(chown(at(m, "etc/hosts"), 1000, 1000));                               /* chown */
-	SYS(chmod(at(m, "bin/tool"), 0700));                                      /* chmod */
+	SYS(link(at(m, "etc/passwd"), at(m, "etc/pw2")));	  /* hard link */
+	SYS(symlink("/etc/passwd", at(m, "s")));		  /* symlink */
+	SYS(setxattr(at(m, "newfile"), "user.note", "hi", 2, 0)); /* xattr */
+	SYS(chown(at(m, "etc/hosts"), 1000, 1000));		  /* chown */
+	SYS(chmod(at(m, "bin/tool"), 0700));			  /* chmod */
 	SYS(mkfifo(at(m, "fifo"), 0600));
 	SYS(mknod(at(m, "etc/null"), S_IFCHR | 0666, makedev(1, 3)));
 	write_file(m, "gone-in-l2", "back\n", 0644); /* over a lower whiteout: a new file */
@@ -368,7 +369,8 @@ static void test_roundtrip(void **state)
 	SYS(lstat(at(upper, "dir1/g"), &st));
 	assert_true(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
 	char v[8];
-	assert_int_equal(lgetxattr(at(upper, "dir1/sub"), "trusted.overlay.opaque", v, sizeof(v)), 1);
+	assert_int_equal(lgetxattr(at(upper, "dir1/sub"), "trusted.overlay.opaque", v, sizeof(v)),
+			 1);
 
 	const char *tar3 = path_of(f, "l3.tar");
 	struct layerdiff_stats ls;
@@ -412,12 +414,16 @@ static void tar_entries(const char *file, struct strv *out)
 		char line[600];
 		const char *hl = archive_entry_hardlink(e);
 		const char *sl = archive_entry_symlink(e);
-		char type = hl ? 'h' : S_ISDIR(archive_entry_mode(e)) ? 'd'
-			       : S_ISLNK(archive_entry_mode(e))       ? 'l'
-			       : S_ISREG(archive_entry_mode(e))       ? 'f'
-								      : 'o';
+		char type = hl				     ? 'h'
+			    : S_ISDIR(archive_entry_mode(e)) ? 'd'
+			    : S_ISLNK(archive_entry_mode(e)) ? 'l'
+			    : S_ISREG(archive_entry_mode(e)) ? 'f'
+							     : 'o';
 		snprintf(line, sizeof(line), "%c %s%s%s %o", type, archive_entry_pathname(e),
-			 hl || sl ? " -> " : "", hl ? hl : sl ? sl : "",
+			 hl || sl ? " -> " : "",
+			 hl   ? hl
+			 : sl ? sl
+			      : "",
 			 archive_entry_perm(e));
 		/* Overlay's own xattrs must never be in a layer. */
 		const char *name, *val;
@@ -448,37 +454,38 @@ static void test_tar_form(void **state)
 	tar_entries(tar, &got);
 	/* Sorted, no root entry, whiteouts 0600, the opaque marker right after its dir. */
 	static const char *const want[] = {
-		"d bin/ 755",
-		"f bin/tool 700",
-		"d dir1/ 755",
-		"f dir1/.wh.g 600",
-		"d dir1/sub/ 750",
-		"f dir1/sub/.wh..wh..opq 750",
-		"f dir1/sub/f2 600",
-		"f dir1/sub/n 644",
-		"d etc/ 755",
-		"f etc/hosts 644",
-		"f etc/motd 644",
-		"o etc/null 644",
-		"f etc/passwd 644",
-		"h etc/pw2 -> etc/passwd 644",
-		"o fifo 600",
-		"f gone-in-l2 644",
-		"d newdir/ 755",
-		"d newdir/x/ 755",
-		"f newdir/x/y 644",
-		"f newfile 640",
-		"l s -> /etc/passwd 777",
-		"d usr/ 755",
-		"d usr/share/ 755",
-		"d usr/share/html/ 755",
-		"f usr/share/html/index.html 644",
-		"d var/ 755",
-		"f var/.wh.www 600",
+	    "d bin/ 755",
+	    "f bin/tool 700",
+	    "d dir1/ 755",
+	    "f dir1/.wh.g 600",
+	    "d dir1/sub/ 750",
+	    "f dir1/sub/.wh..wh..opq 750",
+	    "f dir1/sub/f2 600",
+	    "f dir1/sub/n 644",
+	    "d etc/ 755",
+	    "f etc/hosts 644",
+	    "f etc/motd 644",
+	    "o etc/null 644",
+	    "f etc/passwd 644",
+	    "h etc/pw2 -> etc/passwd 644",
+	    "o fifo 600",
+	    "f gone-in-l2 644",
+	    "d newdir/ 755",
+	    "d newdir/x/ 755",
+	    "f newdir/x/y 644",
+	    "f newfile 640",
+	    "l s -> /etc/passwd 777",
+	    "d usr/ 755",
+	    "d usr/share/ 755",
+	    "d usr/share/html/ 755",
+	    "f usr/share/html/index.html 644",
+	    "d var/ 755",
+	    "f var/.wh.www 600",
 	};
 	for (size_t i = 0; i < got.n || i < ARRAY_SIZE(want); i++)
 		if (i >= got.n || i >= ARRAY_SIZE(want) || !streq(got.v[i], want[i]))
-			fail_msg("entry %zu: got '%s', want '%s'", i, i < got.n ? got.v[i] : "(end)",
+			fail_msg("entry %zu: got '%s', want '%s'", i,
+				 i < got.n ? got.v[i] : "(end)",
 				 i < ARRAY_SIZE(want) ? want[i] : "(end)");
 	image_free(&img);
 }
@@ -505,31 +512,31 @@ static void test_docker_diff(void **state)
 	 * with the same content, mode and (same-second) time: not listed either... unless the
 	 * second ticked, so the test compares times first. */
 	static const char *const want[] = {
-		"C /bin",
-		"C /bin/tool",
-		"C /dir1",
-		"D /dir1/g",
-		"C /dir1/sub",
-		"D /dir1/sub/f",
-		"F /dir1/sub/f2",
-		"A /dir1/sub/n",
-		"C /etc",
-		"C /etc/hosts",
-		"A /etc/null",
-		"A /etc/pw2",
-		"A /fifo",
-		"A /gone-in-l2",
-		"A /newdir",
-		"A /newdir/x",
-		"A /newdir/x/y",
-		"A /newfile",
-		"A /s",
-		"C /usr",
-		"C /usr/share",
-		"C /usr/share/html",
-		"C /usr/share/html/index.html",
-		"C /var",
-		"D /var/www",
+	    "C /bin",
+	    "C /bin/tool",
+	    "C /dir1",
+	    "D /dir1/g",
+	    "C /dir1/sub",
+	    "D /dir1/sub/f",
+	    "F /dir1/sub/f2",
+	    "A /dir1/sub/n",
+	    "C /etc",
+	    "C /etc/hosts",
+	    "A /etc/null",
+	    "A /etc/pw2",
+	    "A /fifo",
+	    "A /gone-in-l2",
+	    "A /newdir",
+	    "A /newdir/x",
+	    "A /newdir/x/y",
+	    "A /newfile",
+	    "A /s",
+	    "C /usr",
+	    "C /usr/share",
+	    "C /usr/share/html",
+	    "C /usr/share/html/index.html",
+	    "C /var",
+	    "D /var/www",
 	};
 	struct stat a, b;
 	SYS(lstat(at(img.l1, "dir1/sub/f2"), &a));
@@ -648,9 +655,10 @@ static void test_redirect_metacopy_refused(void **state)
 
 	/* Other overlay xattrs (origin, impure) are dropped, not refused. */
 	SYS(setxattr(at(upper, "renamed"), "trusted.overlay.impure", "y", 1, 0));
-	SYS(setxattr(at(upper, "chowned"), "security.capability",
-		     "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-		     20, 0));
+	SYS(setxattr(
+	    at(upper, "chowned"), "security.capability",
+	    "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20,
+	    0));
 	OK(layerdiff_write(dfd, a, NULL, err));
 	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
@@ -733,12 +741,12 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tar_form, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_docker_diff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_docker_diff_type_changes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_redirect_metacopy_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_follow_and_depth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tar_form, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_diff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_diff_type_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redirect_metacopy_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_follow_and_depth, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
