@@ -51,7 +51,8 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 	X(image_inspect)                                                                           \
 	X(history)                                                                                 \
 	X(image_prune)                                                                             \
-	X(registry)
+	X(registry)                                                                                \
+	X(pull) X(push) X(login) X(logout)
 
 /* A command that is declared but not written yet. */
 #define CMD_STUB(name)                                                                             \
@@ -62,6 +63,19 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 		cmd_errorf(ctx, "not implemented yet");                                            \
 		return EXIT_ENGINE;                                                                \
 	}
+
+/* pull.c, shared with push and login: a registry client for domain with the docker config's
+ * credentials (prints the error and returns -1 on failure; tls_verify as in client.h), the
+ * "Error response from daemon: ..." message, and the per-layer progress display. */
+struct reg_client;
+struct reg_event;
+struct cmd_progress;
+int cmd_registry_client(struct berth_ctx *ctx, const char *domain, int tls_verify,
+			struct reg_client **ret);
+void cmd_registry_error(struct berth_ctx *ctx, const struct berr *err);
+struct cmd_progress *cmd_progress_new(int quiet); /* NULL on ENOMEM */
+void cmd_progress_event(void *opaque, const struct reg_event *ev); /* a reg_event_fn */
+void cmd_progress_free(struct cmd_progress *p);
 
 #define X(name) int cmd_##name(struct berth_ctx *ctx, int argc, char **argv);
 BERTH_COMMANDS(X)

@@ -131,7 +131,8 @@ const struct reg_challenge *reg_challenge_find(const struct reg_challenge *c, si
 static int parse_params(const char *p, struct reg_challenge *ch, size_t *items, const char **end,
 			struct berr **err)
 {
-	int first = 1;
+	/* A token68 follows its scheme after white space only: "Negotiate, NTLM" is two schemes. */
+	int first = *skip_ows(p) != ',';
 	for (;;) {
 		p = skip_ows(p);
 		while (*p == ',')

@@ -258,26 +258,21 @@ static int is_localhost_name(const char *h)
 	       (n > 10 && strcasecmp(h + n - 10, ".localhost") == 0);
 }
 
-/* Docker's isSecureIndex, plus ::1: listed names, listed CIDRs (checked against the resolved
- * addresses, so only resolved when a CIDR is listed) and loopback. */
+/* Docker's isSecureIndex, plus ::1: listed names, then the host's addresses (resolved, as
+ * Docker does) against the listed CIDRs and loopback. */
 static void classify(struct reg_client *c, json_t *config)
 {
 	json_t *list = config ? json_object_get(config, "insecure-registries") : NULL;
-	int have_cidr = 0;
 	size_t i;
 	json_t *v;
 	json_array_foreach(list, i, v)
 	{
-		if (!json_is_string(v))
-			continue;
 		const char *s = json_string_value(v);
-		if (strchr(s, '/'))
-			have_cidr = 1;
-		else if (streq(s, c->domain) || streq(s, c->hostname))
+		if (s && !strchr(s, '/') && (streq(s, c->domain) || streq(s, c->hostname)))
 			c->insecure = 1;
 	}
 	struct addrs a;
-	host_addrs(c->hostname, have_cidr || is_localhost_name(c->hostname), &a);
+	host_addrs(c->hostname, 1, &a);
 	if (is_localhost_name(c->hostname))
 		c->loopback = 1;
 	for (int k = 0; k < a.n; k++) {
@@ -395,50 +390,35 @@ static int load_certs(struct reg_client *c, const char *certs_dir, struct berr *
 /* Split a domain into the URL host and the bare host name. */
 static int split_domain(const char *domain, char **ret_host, char **ret_hostname)
 {
-	const char *end;
+	for (const char *p = domain; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '/' || *p == '?' || *p == '#' || *p == '@' ||
+		    (unsigned char)*p >= 0x7f)
+			return -EINVAL;
+	const char *start = domain, *end;
 	if (domain[0] == '[') {
 		end = strchr(domain, ']');
 		if (!end || end == domain + 1)
 			return -EINVAL;
-		*ret_hostname = strndup(domain + 1, (size_t)(end - domain - 1));
-		end++;
+		start = domain + 1;
 	} else {
 		end = domain + strcspn(domain, ":");
 		if (end == domain)
 			return -EINVAL;
-		*ret_hostname = strndup(domain, (size_t)(end - domain));
 	}
-	if (!*ret_hostname)
-		return -ENOMEM;
-	if (*end == ':') {
-		const char *p = end + 1;
-		if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p)) {
-			free(*ret_hostname);
+	const char *rest = end + (domain[0] == '[');
+	if (*rest == ':') {
+		const char *port = rest + 1;
+		if (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port))
 			return -EINVAL;
-		}
-	} else if (*end) {
-		free(*ret_hostname);
+	} else if (*rest)
 		return -EINVAL;
-	}
-	for (const char *p = domain; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == '/' || *p == '?' || *p == '#' || *p == '@' ||
-		    (unsigned char)*p >= 0x7f) {
-			free(*ret_hostname);
-			return -EINVAL;
-		}
-	*ret_host = strdup(streq(domain, REG_DOCKER_HUB_DOMAIN) ? REG_DOCKER_HUB_HOST : domain);
-	if (!*ret_host) {
-		free(*ret_hostname);
+	int hub = streq(domain, REG_DOCKER_HUB_DOMAIN);
+	_cleanup_free_ char *hostname = hub ? strdup(REG_DOCKER_HUB_HOST) : strndup(start, (size_t)(end - start));
+	_cleanup_free_ char *host = strdup(hub ? REG_DOCKER_HUB_HOST : domain);
+	if (!hostname || !host)
 		return -ENOMEM;
-	}
-	if (streq(domain, REG_DOCKER_HUB_DOMAIN)) {
-		free(*ret_hostname);
-		*ret_hostname = strdup(REG_DOCKER_HUB_HOST);
-		if (!*ret_hostname) {
-			free(*ret_host);
-			return -ENOMEM;
-		}
-	}
+	*ret_host = TAKE_PTR(host);
+	*ret_hostname = TAKE_PTR(hostname);
 	return 0;
 }
 
@@ -601,6 +581,7 @@ struct resp {
 	char *content_type, *location, *digest, *link, *chunk_min;
 	struct buf wwwauth;
 	int64_t content_length;
+	char *url; /* the absolute URL requested (set by request()), for messages */
 	/* sink state */
 	uint64_t skipped;
 	int sink_r;
@@ -619,6 +600,7 @@ static void resp_clear(struct resp *r)
 	free(r->digest);
 	free(r->link);
 	free(r->chunk_min);
+	free(r->url);
 	berr_free(r->sink_err);
 	memset(r, 0, sizeof(*r));
 }
@@ -990,7 +972,7 @@ oom:
  * entry of {"errors": [...]}, else the token server's "details", else the status. */
 static int http_error(const struct req *rq, const struct resp *rs, struct berr **err)
 {
-	_cleanup_free_ char *shown = url_for_msg(rq->url);
+	_cleanup_free_ char *shown = url_for_msg(rs->url ? rs->url : rq->url);
 	struct buf msg = BUF_INIT;
 	json_error_t je;
 	_cleanup_json_ json_t *j = rs->body.len ? json_loadb(rs->body.data, rs->body.len, 0, &je) : NULL;
@@ -1310,23 +1292,31 @@ static int request(struct reg_client *c, struct req *rq, const char *extra_scope
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *url = NULL;
+	const char *given = rq->url;
 	if (rq->url[0] == '/') {
 		if (asprintf(&url, "%s%s", c->base_url, rq->url) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
-		rq->url = url;
-	}
+	} else if (!(url = strdup(rq->url)))
+		return berr_set(err, ENOMEM, "out of memory");
 	_cleanup_free_ char *scopes = join_scopes(c->scopes, extra_scopes);
 	if (!scopes)
 		return berr_set(err, ENOMEM, "out of memory");
 	for (int attempt = 0;; attempt++) {
 		_cleanup_free_ char *authz = NULL;
-		if ((r = authorization(c, rq->url, scopes, &authz, err)) < 0)
+		if ((r = authorization(c, url, scopes, &authz, err)) < 0)
 			return r;
 		rq->authz = authz;
+		rq->url = url;
 		r = perform(c, rq, rs, err);
 		rq->authz = NULL;
+		rq->url = given;
 		if (r < 0)
 			return r;
+		/* The response keeps the URL for the caller's messages. */
+		if (!(rs->url = strdup(url))) {
+			resp_clear(rs);
+			return berr_set(err, ENOMEM, "out of memory");
+		}
 		if (rs->status != 401 || attempt > 0)
 			return 0;
 		pthread_mutex_lock(&c->lock);

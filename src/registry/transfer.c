@@ -161,6 +161,60 @@ static int backoff_sleep(int seconds, const int *abort, pthread_mutex_t *lock)
 	return 0;
 }
 
+/* Call fn until it succeeds, fails for good, or RETRIES retryable failures have been waited
+ * out (1, 2, 4, 8 s): for the small requests (manifests, configs) of a flaky registry. */
+static int retry_call(int (*fn)(void *opaque, struct berr **err), void *opaque, struct berr **err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct berr *e = NULL;
+		int r = fn(opaque, &e);
+		if (r >= 0)
+			return r;
+		if (!reg_error_retryable(r) || attempt >= RETRIES) {
+			if (err && !*err)
+				*err = e;
+			else
+				berr_free(e);
+			return r;
+		}
+		log_info("%s; retrying in %d s", e ? e->msg : "error", 1 << attempt);
+		berr_free(e);
+		sleep(1u << attempt);
+	}
+}
+
+struct manifest_call {
+	struct reg_client *c;
+	const char *repo, *reference;
+	struct reg_manifest *ret;
+};
+
+static int manifest_call(void *opaque, struct berr **err)
+{
+	struct manifest_call *m = opaque;
+	return reg_manifest_get(m->c, m->repo, m->reference, m->ret, err);
+}
+
+static int manifest_get_retrying(struct reg_client *c, const char *repo, const char *reference,
+				 struct reg_manifest *ret, struct berr **err)
+{
+	struct manifest_call m = {c, repo, reference, ret};
+	return retry_call(manifest_call, &m, err);
+}
+
+struct fetch_call {
+	struct reg_client *c;
+	const char *repo, *digest;
+	char **ret;
+	size_t *ret_len;
+};
+
+static int fetch_call(void *opaque, struct berr **err)
+{
+	struct fetch_call *f = opaque;
+	return reg_blob_fetch(f->c, f->repo, f->digest, IMGCONFIG_JSON_MAX, f->ret, f->ret_len, err);
+}
+
 /* ---- pull ---- */
 
 enum layer_state { L_TODO = 0, L_EXISTS, L_SPOOLED, L_DONE, L_FAILED };
@@ -231,8 +285,8 @@ static int download_sink(void *opaque, const void *data, size_t len, struct berr
 	if (pull_aborted(d->P))
 		return berr_set(err, ECANCELED, "canceled");
 	if (d->received + len > want)
-		return berr_set(err, EBADMSG, "blob %s: more data than its size %llu", d->L->desc->digest,
-				(unsigned long long)want);
+		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s: more than the %llu bytes its descriptor gives",
+				d->L->desc->digest, (unsigned long long)want);
 	d->received += len;
 	int r;
 	if (d->w) {
@@ -278,8 +332,9 @@ static int download_retrying(struct download *d, struct berr **err)
 			return berr_set(err, ECANCELED, "canceled");
 	}
 	if (d->received != (uint64_t)d->L->desc->size)
-		return berr_set(err, EBADMSG, "blob %s: got %llu bytes, its size is %lld", d->L->desc->digest,
-				(unsigned long long)d->received, (long long)d->L->desc->size);
+		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s: %llu bytes, its descriptor gives %lld",
+				d->L->desc->digest, (unsigned long long)d->received,
+				(long long)d->L->desc->size);
 	return 0;
 }
 
@@ -499,7 +554,7 @@ static int resolve_manifest(struct reg_client *c, const struct ref *r, const cha
 {
 	const char *reference = r->digest ? r->digest : r->tag;
 	struct reg_manifest m;
-	int rr = reg_manifest_get(c, r->path, reference, &m, err);
+	int rr = manifest_get_retrying(c, r->path, reference, &m, err);
 	if (rr < 0) {
 		if (rr == -ENOENT)
 			berr_wrap(err, "manifest for %s not found", name);
@@ -526,7 +581,7 @@ static int resolve_manifest(struct reg_client *c, const struct ref *r, const cha
 		reg_manifest_clear(&m);
 		if (rr < 0)
 			return rr;
-		rr = reg_manifest_get(c, r->path, d.digest, &m, err);
+		rr = manifest_get_retrying(c, r->path, d.digest, &m, err);
 		if (rr >= 0 && (int64_t)m.len != d.size) {
 			reg_manifest_clear(&m);
 			rr = berr_set(err, EBADMSG, "manifest %s: %zu bytes, the index says %lld", d.digest,
@@ -552,7 +607,8 @@ static int get_config(struct reg_client *c, struct store *s, const char *repo,
 	if (store_blob_has(s, d->digest) == 1 &&
 	    store_blob_read(s, d->digest, IMGCONFIG_JSON_MAX, ret, ret_len, NULL) == 0)
 		return 0;
-	int r = reg_blob_fetch(c, repo, d->digest, IMGCONFIG_JSON_MAX, ret, ret_len, err);
+	struct fetch_call f = {c, repo, d->digest, ret, ret_len};
+	int r = retry_call(fetch_call, &f, err);
 	if (r < 0)
 		return berr_wrap(err, "config %s", d->digest);
 	return 0;

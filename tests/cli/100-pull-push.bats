@@ -1,0 +1,284 @@
+#!/usr/bin/env bats
+# berth pull / push against docker-registry (distribution 2.8) over plain HTTP on 127.0.0.1
+# (loopback: insecure by Docker's rules), and against a python registry that misbehaves:
+# wrong digests, connections cut half way, schema 1, unknown media types.
+
+load helpers.distribution
+load helpers.images
+
+CFG='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]}}'
+
+# The manifest a registry serves for REPO:REF (any of the four types).
+registry_manifest() {
+	dist_curl -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+		"$1/v2/$2/manifests/$3"
+}
+
+@test "push, rmi, pull: a five-layer image comes back with the same id and digest" {
+	start_distribution
+	local id
+	id=$(load_config_image "$DIST_HOST/multi:1" "$CFG" 3000 5000 7000 9000 11000)
+	run_berth push "$DIST_HOST/multi:1"
+	assert_contains "$output" "The push refers to repository [$DIST_HOST/multi]"
+	assert_equal "$(grep -c ': Pushed$' <<<"$output")" 5
+	local digest size
+	digest=$(sed -n 's/^1: digest: \(sha256:[0-9a-f]\{64\}\) size: [0-9]*$/\1/p' <<<"$output")
+	size=$(sed -n 's/^1: digest: sha256:[0-9a-f]* size: \([0-9]*\)$/\1/p' <<<"$output")
+	[ -n "$digest" ] || die "no digest line in: $output"
+
+	# The registry has what berth said: gzip layers (the store kept plain tars), same digest.
+	registry_manifest "$DIST_URL" multi 1 >"$TEST_DIR/m.json"
+	assert_equal "$(sha256_file "$TEST_DIR/m.json")" "$digest"
+	assert_equal "$(stat -c %s "$TEST_DIR/m.json")" "$size"
+	assert_equal "$(jq -r '[.layers[].mediaType] | unique | join(",")' "$TEST_DIR/m.json")" \
+		"application/vnd.oci.image.layer.v1.tar+gzip"
+	assert_equal "$(jq -r .config.digest "$TEST_DIR/m.json")" "$id"
+
+	run_berth rmi "$DIST_HOST/multi:1"
+	assert_equal "$(store_image_count)" 0
+	run_berth pull "$DIST_HOST/multi:1"
+	assert_contains "$output" "1: Pulling from multi"
+	assert_equal "$(grep -c ': Pull complete$' <<<"$output")" 5
+	assert_contains "$output" "Digest: $digest"
+	assert_contains "$output" "Status: Downloaded newer image for $DIST_HOST/multi:1"
+	assert_equal "${lines[-1]}" "$DIST_HOST/multi:1"
+	run_berth image inspect -f '{{.Id}}' "$DIST_HOST/multi:1"
+	assert_equal "$output" "$id"
+	run_berth image inspect -f '{{json .RepoDigests}}' "$DIST_HOST/multi:1"
+	assert_contains "$output" "$DIST_HOST/multi@$digest"
+	# Every layer was unpacked: each holds its one 'data' file.
+	assert_equal "$(find "$BERTH_ROOT/layers" -name data -type f | wc -l)" 5
+}
+
+@test "push twice: the second sends no layer and gives the same digest" {
+	start_distribution
+	load_config_image "$DIST_HOST/again:1" "$CFG" 4000 6000 >/dev/null
+	run_berth push "$DIST_HOST/again:1"
+	local first=${lines[-1]}
+	run_berth push "$DIST_HOST/again:1"
+	assert_equal "$(grep -c ': Layer already exists$' <<<"$output")" 2
+	assert_equal "$(grep -c ': Pushed$' <<<"$output")" 0
+	assert_equal "${lines[-1]}" "$first"
+	# The record now names the gzip blobs, so save and a third push use them as they are.
+	run_berth image inspect -f '{{json .RepoDigests}}' "$DIST_HOST/again:1"
+	assert_contains "$output" "$DIST_HOST/again@$(sed 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/' <<<"$first")"
+}
+
+@test "pull: again is up to date; by digest; -q prints only the reference" {
+	start_distribution
+	load_config_image "$DIST_HOST/app:v1" "$CFG" 2000 >/dev/null
+	run_berth push "$DIST_HOST/app:v1"
+	local digest
+	digest=$(sed -n 's/^v1: digest: \(sha256:[0-9a-f]*\) .*/\1/p' <<<"$output")
+	run_berth pull "$DIST_HOST/app:v1"
+	assert_contains "$output" "Already exists"
+	assert_contains "$output" "Status: Image is up to date for $DIST_HOST/app:v1"
+
+	run_berth rmi "$DIST_HOST/app:v1"
+	run_berth pull "$DIST_HOST/app@$digest"
+	assert_contains "$output" "$digest: Pulling from app"
+	assert_contains "$output" "Status: Downloaded newer image for $DIST_HOST/app@$digest"
+	assert_equal "${lines[-1]}" "$DIST_HOST/app@$digest"
+	# Pulled by digest: no tag.
+	run_berth images --format '{{.Repository}}:{{.Tag}}'
+	assert_equal "$output" "$DIST_HOST/app:<none>"
+
+	run_berth pull -q "$DIST_HOST/app:v1"
+	assert_equal "$output" "$DIST_HOST/app:v1"
+	run_berth 1 pull "$DIST_HOST/app:nope"
+	assert_contains "$output" "manifest for $DIST_HOST/app:nope not found"
+	assert_contains "$output" "manifest unknown"
+	run_berth 1 pull "$DIST_HOST/app"
+	assert_equal "${lines[0]}" "Using default tag: latest"
+	assert_contains "$output" "manifest for $DIST_HOST/app:latest not found"
+}
+
+@test "pull -a: every tag of the repository" {
+	start_distribution
+	load_config_image "$DIST_HOST/tags:a" "$CFG" 1000 >/dev/null
+	load_config_image "$DIST_HOST/tags:b" "$CFG" 1001 >/dev/null
+	load_config_image "$DIST_HOST/tags:c" "$CFG" 1002 >/dev/null
+	run_berth push -a "$DIST_HOST/tags"
+	assert_equal "$(grep -c ': digest: ' <<<"$output")" 3
+	run_berth rmi "$DIST_HOST/tags:a" "$DIST_HOST/tags:b" "$DIST_HOST/tags:c"
+	run_berth pull -a "$DIST_HOST/tags"
+	assert_contains "$output" "a: Pulling from tags"
+	assert_contains "$output" "c: Pulling from tags"
+	assert_equal "${lines[-1]}" "$DIST_HOST/tags"
+	run_berth images --format '{{.Tag}}'
+	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" "a b c "
+	run_berth 1 pull -a "$DIST_HOST/tags:a"
+	assert_contains "$output" "tag can't be used with --all-tags/-a"
+}
+
+@test "push: a layer another repository of the registry has is mounted, not uploaded" {
+	start_distribution
+	load_config_image "$DIST_HOST/src/base:1" "$CFG" 50000 >/dev/null
+	run_berth push "$DIST_HOST/src/base:1"
+	run_berth tag "$DIST_HOST/src/base:1" "$DIST_HOST/dst:1"
+	run_berth push "$DIST_HOST/dst:1"
+	assert_contains "$output" ": Mounted from src/base"
+	# The registry serves the blob in the new repository.
+	local layer
+	layer=$(registry_manifest "$DIST_URL" dst 1 | jq -r '.layers[0].digest')
+	dist_curl -I "$DIST_URL/v2/dst/blobs/$layer" >/dev/null
+	run_berth 1 push "$DIST_HOST/nothing:1"
+	assert_contains "$output" "An image does not exist locally with the tag: $DIST_HOST/nothing"
+}
+
+@test "pull: a manifest list gives the host's platform, or --platform's" {
+	start_distribution
+	local d=$TEST_DIR/ml entries=()
+	local plat
+	for plat in amd64 arm64 arm/v7 arm/v6; do
+		local arch=${plat%%/*} variant=
+		[ "$arch" = "$plat" ] || variant=${plat#*/}
+		make_image "$d/$plat" "$arch" "built for $plat" gzip "$variant" \
+			application/vnd.docker.distribution.manifest.v2+json
+		push_image_parts "$DIST_URL" multi "$IMG_MANIFEST" "$d/$plat"
+		entries+=("$(jq -n -c --arg d "$IMG_MANIFEST" --argjson s "$(stat -c %s "$d/$plat/manifest.json")" \
+			--arg a "$arch" --arg v "$variant" \
+			'{mediaType: "application/vnd.docker.distribution.manifest.v2+json", digest: $d, size: $s,
+			  platform: ({architecture: $a, os: "linux"} + (if $v == "" then {} else {variant: $v} end))}')")
+	done
+	printf '%s\n' "${entries[@]}" | jq -s -c \
+		'{schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.list.v2+json", manifests: .}' \
+		>"$d/list.json"
+	local list
+	list=$(dist_put_manifest "$DIST_URL" multi 1 "$d/list.json" application/vnd.docker.distribution.manifest.list.v2+json)
+
+	run_berth pull "$DIST_HOST/multi:1"
+	assert_contains "$output" "Digest: $list"
+	run_berth image inspect -f '{{.Architecture}}' "$DIST_HOST/multi:1"
+	assert_equal "$output" "amd64"
+	# RepoDigests name the list, as docker records it.
+	run_berth image inspect -f '{{json .RepoDigests}}' "$DIST_HOST/multi:1"
+	assert_contains "$output" "$DIST_HOST/multi@$list"
+
+	run_berth pull --platform linux/arm64 "$DIST_HOST/multi:1"
+	run_berth image inspect -f '{{.Architecture}}' "$DIST_HOST/multi:1"
+	assert_equal "$output" "arm64"
+	run_berth pull --platform linux/arm/v7 "$DIST_HOST/multi:1"
+	run_berth image inspect -f '{{.Architecture}}/{{.Variant}}' "$DIST_HOST/multi:1"
+	assert_equal "$output" "arm/v7"
+	grep -rqx "built for arm/v7" "$BERTH_ROOT/layers" || die "arm/v7 layer not unpacked"
+	run_berth 1 pull --platform linux/s390x "$DIST_HOST/multi:1"
+	assert_contains "$output" "no matching manifest for linux/s390x in the manifest list entries"
+	run_berth 1 pull --platform linux/ppc64le/v9 "$DIST_HOST/multi:1"
+}
+
+@test "pull: an OCI index, variant fallback, and a zstd layer" {
+	start_distribution
+	local d=$TEST_DIR/oci
+	make_image "$d/v6" arm "arm v6 only" zstd v6
+	push_image_parts "$DIST_URL" zimg "$IMG_MANIFEST" "$d/v6"
+	local v6=$IMG_MANIFEST v6size
+	v6size=$(stat -c %s "$d/v6/manifest.json")
+	jq -n -c --arg d "$v6" --argjson s "$v6size" \
+		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+		  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+		               platform: {architecture: "arm", os: "linux", variant: "v6"}},
+		              {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+		               platform: {architecture: "unknown", os: "unknown"}}]}' >"$d/index.json"
+	dist_put_manifest "$DIST_URL" zimg 1 "$d/index.json" application/vnd.oci.image.index.v1+json >/dev/null
+	# arm/v7 can run v6: the v6 entry is taken.
+	run_berth pull --platform linux/arm/v7 "$DIST_HOST/zimg:1"
+	assert_contains "$output" "Pull complete"
+	run_berth image inspect -f '{{.Architecture}}/{{.Variant}}' "$DIST_HOST/zimg:1"
+	assert_equal "$output" "arm/v6"
+	grep -rqx "arm v6 only" "$BERTH_ROOT/layers" || die "zstd layer not unpacked"
+	# The store keeps the zstd blob as it came.
+	assert_equal "$(cmp "$BERTH_ROOT/blobs/sha256/${IMG_LAYER#sha256:}" "$d/v6/layer" && echo same)" same
+	run_berth 1 pull --platform linux/arm64 "$DIST_HOST/zimg:1"
+	assert_contains "$output" "no matching manifest for linux/arm64"
+	# A single-platform image that does not match an explicit --platform is refused.
+	run_berth 1 pull --platform linux/amd64 "$DIST_HOST/zimg@$v6"
+	assert_contains "$output" "does not match the specified platform"
+}
+
+@test "pull: a blob that does not match its digest is refused and nothing is stored" {
+	local f=$TEST_DIR/fake d=$TEST_DIR/img
+	start_fake_registry "$f"
+	make_image "$d" amd64 "good content"
+	fake_image "$f" bad 1 "$d"
+	# The same tar compressed otherwise: same diff id, another digest, served under the old.
+	gzip -9 -c "$d/layer.tar" >"$d/other.gz"
+	fake_blob "$f" "$d/other.gz" "$IMG_LAYER"
+	cmp -s "$d/other.gz" "$d/layer" && die "test bug: both gzip streams are the same"
+	run_berth 1 pull "$FAKE_HOST/bad:1"
+	assert_contains "$output" "verification failed for digest $IMG_LAYER"
+	assert_equal "$(store_image_count) $(store_layer_count) $(store_blob_count)" "0 0 0"
+
+	# Bytes that are no layer at all, as the second of two layers (downloaded while the
+	# first is unpacked, or streamed after it).
+	make_image "$d/two" amd64 "second"
+	head -c 5000 /dev/urandom >"$d/junk"
+	jq -c --arg a "$IMG_DIFFID" '.rootfs.diff_ids = [.rootfs.diff_ids[0], $a]' "$d/config.json" >"$d/cfg2.json"
+	jq -c --arg c "$(sha256_file "$d/cfg2.json")" --argjson cs "$(stat -c %s "$d/cfg2.json")" \
+		--arg l "$IMG_LAYER" --argjson ls "$(stat -c %s "$d/two/layer")" \
+		'.config.digest = $c | .config.size = $cs | .layers += [{mediaType: .layers[0].mediaType, digest: $l, size: $ls}]' \
+		"$d/manifest.json" >"$d/m2.json"
+	fake_blob "$f" "$d/layer"
+	fake_blob "$f" "$d/cfg2.json"
+	fake_blob "$f" "$d/junk" "$IMG_LAYER"
+	fake_put "$f" bad 2 "$d/m2.json" application/vnd.oci.image.manifest.v1+json
+	run_berth 1 pull "$FAKE_HOST/bad:2"
+	assert_contains "$output" "verification failed for digest $IMG_LAYER"
+	assert_equal "$(store_image_count) $(store_layer_count) $(store_blob_count)" "0 0 0"
+	[ -z "$(ls -A "$BERTH_ROOT/tmp")" ] || die "temp files left: $(ls "$BERTH_ROOT/tmp")"
+}
+
+@test "pull: a connection cut half way is resumed with a Range request" {
+	local f=$TEST_DIR/fake d=$TEST_DIR/img
+	start_fake_registry "$f" flaky
+	make_image "$d" amd64 "$(head -c 300000 /dev/urandom | base64 -w0)" none
+	fake_image "$f" flaky 1 "$d"
+	run_berth pull "$FAKE_HOST/flaky:1"
+	assert_contains "$output" "Retrying in 1 second"
+	assert_contains "$output" "Pull complete"
+	grep -q "GET /v2/flaky/blobs/$IMG_LAYER range=bytes=[1-9]" "$f/requests.log" ||
+		die "no Range request: $(cat "$f/requests.log")"
+	run_berth image inspect -f '{{.Id}}' "$FAKE_HOST/flaky:1"
+	assert_equal "$output" "$IMG_CONFIG"
+}
+
+@test "pull: schema 1, unknown media types and broken documents get clear errors" {
+	local f=$TEST_DIR/fake
+	start_fake_registry "$f"
+	printf '{"schemaVersion":1,"name":"old","tag":"1","fsLayers":[],"history":[]}' >"$TEST_DIR/s1.json"
+	fake_put "$f" old 1 "$TEST_DIR/s1.json" application/vnd.docker.distribution.manifest.v1+prettyjws
+	run_berth 1 pull "$FAKE_HOST/old:1"
+	assert_contains "$output" "schema 1"
+	fake_put "$f" old 2 "$TEST_DIR/s1.json" application/json
+	run_berth 1 pull "$FAKE_HOST/old:2"
+	assert_contains "$output" "schema 1"
+
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.cncf.helm.chart.v1+json"}' >"$TEST_DIR/x.json"
+	fake_put "$f" odd 1 "$TEST_DIR/x.json" application/vnd.cncf.helm.chart.v1+json
+	run_berth 1 pull "$FAKE_HOST/odd:1"
+	assert_contains "$output" 'unsupported manifest media type "application/vnd.cncf.helm.chart.v1+json"'
+
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:%064d","size":2},"layers":[]}' 0 >"$TEST_DIR/h.json"
+	fake_put "$f" odd 2 "$TEST_DIR/h.json" application/vnd.oci.image.manifest.v1+json
+	run_berth 1 pull "$FAKE_HOST/odd:2"
+	assert_contains "$output" "is not an image config"
+
+	printf '{"schemaVersion":2,"manifests":' >"$TEST_DIR/t.json"
+	fake_put "$f" odd 3 "$TEST_DIR/t.json" application/vnd.oci.image.index.v1+json
+	run_berth 1 pull "$FAKE_HOST/odd:3"
+	assert_contains "$output" "invalid JSON"
+	assert_equal "$(store_image_count)" 0
+}
+
+@test "transport: --tls-verify needs HTTPS; a registry that is not there fails cleanly" {
+	start_distribution
+	load_config_image "$DIST_HOST/t:1" "$CFG" 1000 >/dev/null
+	run_berth 1 push --tls-verify "$DIST_HOST/t:1"
+	assert_contains "$output" "https://$DIST_HOST/v2/"
+	[[ "$output" != *"http://$DIST_HOST"* ]] || die "fell back to http: $output"
+	local port
+	port=$(free_port)
+	run_berth 1 pull "127.0.0.1:$port/none:1"
+	assert_contains "$output" "Error response from daemon"
+	assert_contains "$output" "127.0.0.1:$port"
+}
