@@ -132,7 +132,7 @@ load_help() {
 		H_OK[$key]=0
 		return
 	fi
-	local kind a b c flags= aliases= subs= usage=
+	local kind a b c flags='' aliases='' subs='' usage=''
 	while IFS=$'\037' read -r kind a b c; do
 		case $kind in
 		USAGE) usage=$a ;;
@@ -299,7 +299,7 @@ check_page() {
 		return
 	fi
 	checked_pages=$((checked_pages + 1))
-	local title= kind f
+	local title='' kind f
 	declare -A doc=()
 	while IFS=$'\t' read -r kind f; do
 		case $kind in
@@ -550,7 +550,8 @@ fi
 if [ "$QUIET" = 0 ]; then
 	joined() { local IFS=,; printf '%s' "$*" | sed 's/,/, /g'; }
 	if [ ${#FUTURE[@]} -gt 0 ]; then
-		echo "doccheck: pages of commands this berth does not have yet: $(joined $(printf '%s\n' "${!FUTURE[@]}" | sort))"
+		mapfile -t fu < <(printf '%s\n' "${!FUTURE[@]}" | sort)
+		echo "doccheck: pages of commands this berth does not have yet: $(joined "${fu[@]}")"
 	fi
 	if [ ${#NOT_YET[@]} -gt 0 ]; then
 		mapfile -t ny < <(printf '%s\n' "${!NOT_YET[@]}" | sort)

@@ -1,4 +1,5 @@
 # bash completion for berth                                  -*- shell-script -*-
+# shellcheck disable=SC2046 # candidate lists are split into words on purpose
 #
 # Load it with `source contrib/completion/berth.bash`, or install it as
 # /usr/share/bash-completion/completions/berth. It needs only bash (bash-completion is not
@@ -71,14 +72,15 @@ _berth_load_names() {
 	local stamp
 	stamp="$_berth_bin:$(stat -L -c %Y "$(type -P "$_berth_bin" 2>/dev/null || echo "$_berth_bin")" 2>/dev/null)"
 	if [ -z "${_berth_names_cache[$stamp]+x}" ]; then
-		local names= n w1 w2 sub
+		local names='' n w1 w2 sub
 		while read -r w1 w2; do
 			[ -n "$w1" ] || continue
 			# "image prune  Remove..." is two words; "images  List..." one.
 			n=$w1
 			[ -n "$w2" ] && n="$w1 $w2"
 			names+="$n"$'\n'
-			local -a nw=($n)
+			local -a nw
+			read -r -a nw <<<"$n"
 			while IFS= read -r sub; do
 				[ -n "$sub" ] && names+="$sub"$'\n'
 			done < <(_berth_help_section "${nw[@]}" Aliases)
@@ -106,7 +108,7 @@ _berth_load_verbs() {
 	fi
 	local key="$_berth_bin:$g"
 	if [ -z "${_berth_hidden_cache[$key]+x}" ]; then
-		local v found=
+		local v found=''
 		for v in $(printf '%s\n' "$_berth_names_list" | awk '{ print $NF }' | sort -u); do
 			printf '%s\n' "$_berth_names_list" | grep -qxF -- "$g $v" && continue
 			_berth_run "$g" "$v" --help | grep -q "^Usage:  berth $g $v\b" && found+="$v "
@@ -184,7 +186,7 @@ _berth() {
 	fi
 	local _berth_bin=${words[0]/#\~/$HOME}
 	local -a _berth_globals=()
-	local _berth_names_list= _berth_verbs=
+	local _berth_names_list='' _berth_verbs=''
 	local n=${#words[@]} i=1 w prev=${words[-1]}
 
 	# Global options, before the command.
@@ -250,11 +252,11 @@ _berth() {
 	local flags
 	flags=$(_berth_help_flags "${cmd[@]}")
 	# Walk the words after the command: flags, their values, operands.
-	local nops=0 want_value= vn
+	local nops=0 want_value='' vn
 	for (( ; i < n; i++)); do
 		w=${words[$i]}
 		if [ -n "$want_value" ]; then
-			want_value=
+			want_value=''
 			continue
 		fi
 		case $w in
@@ -276,7 +278,7 @@ _berth() {
 		[[ $want_value == --* ]] || fname=$(printf '%s\n' "$flags" |
 			awk -v f="${want_value: -1}" '$1 == f { print $2 }')
 		case $fname in
-		*file* | input | output | config | htpasswd | tls-cert | tls-key | *cert* | *key* | env-file | cidfile)
+		*file* | input | output | config | htpasswd | *cert* | *key*)
 			_berth_files "$cur" ;;
 		root | runroot | workdir | *dir*)
 			_berth_files "$cur"; compopt -o dirnames 2>/dev/null ;;
