@@ -1,10 +1,11 @@
 /* The network library against the real kernel: bridges, veths, network namespaces,
  * nftables, the proxy. Needs root; skipped otherwise.
  *
- * Every test makes its own bridge ("bt" + random hex), its own nft tables (the same name as
- * prefix), a /24 from 10.200.0.0/13 that no host route covers, a temp berth root, and its
- * network namespaces (children that unshare and wait; they die with the test through
- * PR_SET_PDEATHSIG). The teardown removes all of it whether the test passed or not.
+ * Every test makes its own bridge ("btl" + pid + test number, in hex), its own nft tables
+ * (the same name as prefix), a /24 from 10.200.0.0/13 that no host route covers, a temp berth root,
+ * and its network namespaces (children that unshare and wait; they die with the test through
+ * PR_SET_PDEATHSIG). The teardown removes all of it whether the test passed or not, and a
+ * later run removes what a killed run could not (reap_dead_tags).
  * Traffic goes only to addresses the test created and to 127.0.0.1 / ::1.
  */
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -27,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -436,7 +439,8 @@ static int ask_in_ns(void *arg)
 	snprintf(want, sizeof(want), "pong:%s from %s", a->what, a->from);
 	int ok = got && strcmp(got, want) == 0;
 	if (!ok)
-		fprintf(stderr, "in namespace: got '%s', want '%s'\n", got ? got : "(nothing)", want);
+		fprintf(stderr, "in namespace: got '%s', want '%s'\n", got ? got : "(nothing)",
+			want);
 	free(got);
 	return ok ? 0 : 1;
 }
@@ -445,15 +449,81 @@ static int ask_in_ns(void *arg)
  * Fixture.
  */
 
+static const char *tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
+/* Everything a test made under tag: bridge (veths die with their namespaces), tables, lock
+ * file, temp root. */
+static void remove_tag(const char *tag)
+{
+	struct net_nl *nl = NULL;
+	char kind[16];
+	if (net_nl_open(-1, &nl, NULL) == 0) {
+		if (net_link_get(nl, tag, NULL, kind) == 0 && strcmp(kind, "bridge") == 0)
+			net_link_del(nl, tag, NULL);
+		net_nl_close(nl);
+	}
+	net_nft_destroy(tag, NULL);
+	char root[512];
+	snprintf(root, sizeof(root), "%s/berth-netlive-%s", tmpdir(), tag);
+	fs_rm_rf_at(AT_FDCWD, root);
+}
+
+/* Tags are "btl" + the test process's pid in hex + one digit per test. A run killed before
+ * its teardown (a timeout) leaves its tag behind; the next run removes tags whose process is
+ * gone. No other tag is touched ("btl" cannot start a random hex tag). */
+static void reap_dead_tags(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	struct strv tags = STRV_INIT;
+	DIR *d = opendir("/run");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (strncmp(de->d_name, "berth-btl", 9) == 0 && n > 15 &&
+		    strcmp(de->d_name + n - 9, ".nft.lock") == 0) {
+			char tag[32];
+			snprintf(tag, sizeof(tag), "%.*s", (int)(n - 15), de->d_name + 6);
+			strv_push(&tags, tag);
+		}
+	}
+	if (d)
+		closedir(d);
+	struct if_nameindex *ifs = if_nameindex();
+	for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+		if (strncmp(i->if_name, "btl", 3) == 0)
+			strv_push(&tags, i->if_name);
+	if (ifs)
+		if_freenameindex(ifs);
+	for (size_t i = 0; i < tags.n; i++) {
+		const char *t = tags.v[i];
+		size_t n = strlen(t);
+		char hex[16];
+		if (n < 5 || n - 4 >= sizeof(hex))
+			continue;
+		snprintf(hex, sizeof(hex), "%.*s", (int)(n - 4), t + 3);
+		char *end;
+		long pid = strtol(hex, &end, 16);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+			remove_tag(t);
+	}
+	strv_free(&tags);
+}
+
 static int setup(void **state)
 {
 	if (geteuid() != 0)
 		return 0;
+	reap_dead_tags();
+	static unsigned counter;
 	struct live *l = calloc(1, sizeof(*l));
-	uint8_t rnd[4];
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return -1;
-	snprintf(l->tag, sizeof(l->tag), "bt%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+	snprintf(l->tag, sizeof(l->tag), "btl%x%x", (unsigned)getpid(), counter++ & 0xf);
 	/* A /24 of 10.200.0.0/13 that the host does not route yet. */
 	struct net_subnet s = {0, 24};
 	for (int i = 0; i < 64; i++) {
@@ -465,9 +535,9 @@ static int setup(void **state)
 			break;
 	}
 	net_subnet_format(&s, l->subnet);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(l->root, sizeof(l->root), "%s/berth-netlive-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(l->root))
+	snprintf(l->root, sizeof(l->root), "%s/berth-netlive-%s", tmpdir(), l->tag);
+	fs_rm_rf_at(AT_FDCWD, l->root);
+	if (mkdir(l->root, 0700) < 0)
 		return -1;
 	l->cfg = json_pack("{s:{s:s,s:s}}", "bridge", "device", l->tag, "subnet", l->subnet);
 	if (!l->cfg || net_conf_default(l->cfg, &l->nc, NULL) < 0)
