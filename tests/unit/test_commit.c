@@ -676,13 +676,13 @@ static void test_kill9(void **state)
 {
 	struct fixture *f = *state;
 	_cleanup_free_ char *base = make_base(f, 0);
-	/* A big change: one 32 MiB file and 600 small ones in a plain upper dir. */
+	/* A big change: one 16 MiB file and 400 small ones in a plain upper dir. */
 	char up[128];
 	snprintf(up, sizeof(up), "%s/upper", f->dir);
 	SYS(mkdir(up, 0755));
-	write_big(at(up, "big"), 32 << 20, 1);
+	write_big(at(up, "big"), 16 << 20, 1);
 	SYS(mkdir(at(up, "many"), 0755));
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < 400; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "many/f%03d", i);
 		write_file(up, name, name, 0644);
@@ -703,7 +703,7 @@ static void test_kill9(void **state)
 
 	srand((unsigned)getpid());
 	int killed = 0;
-	for (int round = 0; round < 14; round++) {
+	for (int round = 0; round < 10; round++) {
 		/* Points spread over the whole commit, a few right at the start. */
 		double at_s = round < 3 ? 0.001 * round : full * (double)(rand() % 1100) / 1000.0;
 		pid = commit_child(f->root, base, up);
@@ -720,7 +720,7 @@ static void test_kill9(void **state)
 		assert_true(m >= n);
 		n = m;
 	}
-	assert_true(killed >= 7);
+	assert_true(killed >= 5);
 	/* And the store still works: a last commit goes through. */
 	pid = commit_child(f->root, base, up);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
