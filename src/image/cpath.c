@@ -163,6 +163,19 @@ static int rel_clean(const char *name, char **ret)
 	return 0;
 }
 
+/* Host paths are made absolute against the cwd first, as the docker client does (its
+ * messages show absolute paths); the trailing "/" or "/." stays. */
+static char *host_abs(const char *path)
+{
+	if (path[0] == '/')
+		return strdup(path);
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	char *r = NULL;
+	if (!cwd || asprintf(&r, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return r;
+}
+
 /* ---- resolution ---- */
 
 struct frame {
@@ -334,12 +347,34 @@ static int walk(struct walker *w, const char *path, int flags, const struct walk
 		int last = !has_more(todo + pos);
 		int m = match_mount(w, name);
 		if (m >= 0) {
-			int fd = open(w->root->mounts[m].source, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (fd < 0)
-				return -errno;
-			if ((r = push(w, fd, name, m)) < 0)
+			int fd = open(w->root->mounts[m].source, O_PATH | O_CLOEXEC);
+			struct stat ms;
+			if (fd < 0 || fstat(fd, &ms) < 0) {
+				r = -errno;
+				if (fd >= 0)
+					close(fd);
 				return r;
-			continue;
+			}
+			if (S_ISDIR(ms.st_mode)) {
+				if ((r = push(w, fd, name, m)) < 0)
+					return r;
+				continue;
+			}
+			/* A file bind mount (/etc/hosts): the node, which can not be replaced. */
+			if (!last) {
+				close(fd);
+				return -ENOTDIR;
+			}
+			ret->fd = fd;
+			ret->st = ms;
+			ret->base = strdup(".");
+			ret->readonly = w->root->mounts[m].readonly;
+			ret->mount = m;
+			if (!ret->base || asprintf(&ret->path, "%s/%s", w->path.data, name) < 0) {
+				ret->path = NULL;
+				return -ENOMEM;
+			}
+			return 0;
 		}
 		int fd = fs_open_in_root(w->f[w->n - 1].fd, name, O_PATH | O_NOFOLLOW, 0);
 		if (fd == -ENOENT && !last && (flags & WALK_MKDIR)) {
@@ -496,10 +531,37 @@ struct tar_src {
 	const struct cpath_root *root;
 	const char *cpath;
 	char **dests;
-	int *mount_fds;
+	int *mount_fds;	    /* per mount, -1 until opened */
+	char **mount_names; /* per mount, NULL until opened */
 };
 
-static int mount_redirect(void *opaque, const char *tarname)
+/* The host directory fd and name of a mount, opened on first use: "." in the mount's own
+ * directory, or the file's name in its directory for a file mount. */
+static int mount_node(struct tar_src *s, size_t i, const char **ret_name)
+{
+	if (s->mount_fds[i] < 0) {
+		_cleanup_free_ char *abs = host_abs(s->root->mounts[i].source), *clean = NULL;
+		_cleanup_free_ char *dir = NULL, *base = NULL;
+		struct stat st;
+		if (!abs || cpath_clean(abs, &clean) < 0 || stat(clean, &st) < 0)
+			return -1;
+		free(s->mount_names[i]);
+		s->mount_names[i] = NULL;
+		if (S_ISDIR(st.st_mode)) {
+			s->mount_fds[i] = open(clean, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			s->mount_names[i] = strdup(".");
+		} else if (cpath_split(clean, &dir, &base) == 0) {
+			s->mount_fds[i] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			s->mount_names[i] = TAKE_PTR(base);
+		}
+		if (s->mount_fds[i] < 0 || !s->mount_names[i])
+			return -1;
+	}
+	*ret_name = s->mount_names[i];
+	return s->mount_fds[i];
+}
+
+static int mount_redirect(void *opaque, const char *tarname, const char **ret_name)
 {
 	struct tar_src *s = opaque;
 	size_t tl = strlen(s->tarname);
@@ -508,14 +570,9 @@ static int mount_redirect(void *opaque, const char *tarname)
 	_cleanup_free_ char *cp = NULL;
 	if (asprintf(&cp, "%s%s", streq(s->cpath, "/") ? "" : s->cpath, tarname + tl) < 0)
 		return -1;
-	for (size_t i = 0; i < s->root->nmounts; i++) {
-		if (!streq(cp, s->dests[i]))
-			continue;
-		if (s->mount_fds[i] < 0)
-			s->mount_fds[i] =
-			    open(s->root->mounts[i].source, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		return s->mount_fds[i];
-	}
+	for (size_t i = 0; i < s->root->nmounts; i++)
+		if (streq(cp, s->dests[i]))
+			return mount_node(s, i, ret_name);
 	return -1;
 }
 
@@ -706,6 +763,11 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 		/* "." of an existing directory: Docker leaves it as it is. */
 		if (exists_dir && !rel[0]) {
 			r = 0;
+			goto out;
+		}
+		if (!exists_dir && loc.parentfd < 0) {
+			r = berr_set(err, EBUSY, "'%s' is a mount point and can not be replaced",
+				     loc.path);
 			goto out;
 		}
 		if (!exists_dir) {
@@ -1003,19 +1065,6 @@ static int pipe_copy(struct tar_src *src, const struct cpath_root *root, const c
 	return r;
 }
 
-/* Host paths are made absolute against the cwd first, as the docker client does (its
- * messages show absolute paths); the trailing "/" or "/." stays. */
-static char *host_abs(const char *path)
-{
-	if (path[0] == '/')
-		return strdup(path);
-	_cleanup_free_ char *cwd = getcwd(NULL, 0);
-	char *r = NULL;
-	if (!cwd || asprintf(&r, "%s/%s", cwd, path) < 0)
-		return NULL;
-	return r;
-}
-
 /* A host source (Docker's CopyInfoSourcePath): the directory part is resolved by the
  * kernel; the last component only with -L or a trailing "/" or "/.". */
 struct host_node {
@@ -1266,6 +1315,9 @@ int cpath_copy_out(const struct cpath_root *root, const char *src, const char *h
 	struct cpath_loc sl = {.parentfd = -1, .fd = -1};
 	struct walker w = {.root = root};
 	_cleanup_free_ int *mount_fds = NULL;
+	_cleanup_free_ char **mount_names = NULL;
+	_cleanup_free_ char *mabs = NULL, *mclean = NULL, *mdir = NULL, *mbase = NULL;
+	_cleanup_close_ int mdirfd = -1;
 	int r;
 	if (!o)
 		o = &none;
@@ -1294,20 +1346,40 @@ int cpath_copy_out(const struct cpath_root *root, const char *src, const char *h
 		goto out;
 	}
 	mount_fds = malloc((root->nmounts + 1) * sizeof(int));
-	if (!mount_fds) {
+	for (size_t i = 0; mount_fds && i < root->nmounts; i++)
+		mount_fds[i] = -1;
+	mount_names = calloc(root->nmounts + 1, sizeof(char *));
+	if (!mount_fds || !mount_names) {
 		r = berr_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < root->nmounts; i++)
-		mount_fds[i] = -1;
+	/* A file bind mount has no parent in the container: read it from its host directory. */
+	if (!src_is_dir && sl.parentfd < 0) {
+		if (sl.mount < 0 || !(mabs = host_abs(root->mounts[sl.mount].source)) ||
+		    (r = cpath_clean(mabs, &mclean)) < 0 ||
+		    (r = cpath_split(mclean, &mdir, &mbase)) < 0 ||
+		    (mdirfd = open(mdir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			r = berr_errno(err,
+				       r < 0   ? r
+				       : errno ? errno
+					       : EINVAL,
+				       "mount of '%s'", sl.path);
+			goto out;
+		}
+	}
 	struct tar_src ts = {
 	    /* A directory is read through its own fd (it may be a mount's root). */
-	    .dirfd = src_is_dir ? sl.fd : sl.parentfd,
-	    .name = src_is_dir ? "." : sl.base,
+	    .dirfd = src_is_dir	   ? sl.fd
+		     : mdirfd >= 0 ? mdirfd
+				   : sl.parentfd,
+	    .name = src_is_dir	  ? "."
+		    : mdirfd >= 0 ? mbase
+				  : sl.base,
 	    .root = root,
 	    .cpath = sl.path,
 	    .dests = w.dests,
 	    .mount_fds = mount_fds,
+	    .mount_names = mount_names,
 	};
 	if (streq(host_dst, "-")) {
 		struct archive *a = archive_write_new();
@@ -1324,10 +1396,12 @@ int cpath_copy_out(const struct cpath_root *root, const char *src, const char *h
 	} else {
 		r = out_to_host(&ts, src_is_dir, sbase, host_dst, o->archive, err);
 	}
-	for (size_t i = 0; i < root->nmounts; i++)
+out:
+	for (size_t i = 0; mount_fds && i < root->nmounts; i++)
 		if (mount_fds[i] >= 0)
 			close(mount_fds[i]);
-out:
+	for (size_t i = 0; mount_names && i < root->nmounts; i++)
+		free(mount_names[i]);
 	walker_free(&w);
 	cpath_loc_clear(&sl);
 	return r;

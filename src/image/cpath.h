@@ -13,7 +13,8 @@
  *  - when the path so far equals a mount's container path, the walk continues in the
  *    mount's host directory, with the same rules (a symlink in it to "/x" means the
  *    container's /x, and ".." out of the mount's root goes back to the container directory
- *    holding the mount point);
+ *    holding the mount point); a mounted file (/etc/hosts) is the node itself. Neither can
+ *    be replaced by a copy (-EBUSY); copies out of the container show their contents;
  *  - at most 40 symlinks per path (-ELOOP), as the kernel allows.
  * A symlink swapped while a copy runs can therefore only lead somewhere else inside the
  * container (CVE-2018-15664 was a daemon following such a symlink on the host). Nothing is
@@ -58,7 +59,7 @@
 
 struct cpath_mount {
 	const char *dest;   /* absolute path in the container ("/data"); cleaned here */
-	const char *source; /* host directory (resolved by the kernel) */
+	const char *source; /* host directory or file (resolved by the kernel) */
 	int readonly;
 };
 
@@ -92,7 +93,7 @@ int cpath_asserts_dir(const char *clean);
 
 struct cpath_loc {
 	int parentfd;	/* O_PATH fd of the directory holding the node, or -1 for "/" or a
-			 * mount's root (which can not be replaced) */
+			 * mount's root or mounted file (which can not be replaced) */
 	char *base;	/* the node's name in parentfd ("." when parentfd is -1) */
 	int fd;		/* O_PATH fd of the node, -1 when it does not exist */
 	struct stat st; /* the node's, when fd >= 0 */

@@ -421,10 +421,11 @@ static int add_node(struct layerdiff_tar *t, int dirfd, const char *name, const 
 		return berr_set(err, ELOOP, "'%s': directories nested deeper than %d", tarname,
 				LAYERDIFF_MAX_DEPTH);
 	if (t->redirect && depth > 0) {
-		int rfd = t->redirect(t->redirect_opaque, tarname);
-		if (rfd >= 0) {
+		const char *rname = NULL;
+		int rfd = t->redirect(t->redirect_opaque, tarname, &rname);
+		if (rfd >= 0 && rname) {
 			dirfd = rfd;
-			name = ".";
+			name = rname;
 		}
 	}
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {

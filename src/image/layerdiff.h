@@ -67,9 +67,10 @@ void layerdiff_tar_set_owner(struct layerdiff_tar *t, uid_t uid, gid_t gid);
 int layerdiff_tar_add(struct layerdiff_tar *t, int dirfd, const char *name, const char *tarname,
 		      int recursive, struct berr **err);
 /* Called with the tar name of every node below the first before it is read; a result >= 0
- * is a directory fd (still owned by the callback's owner) to read in its place: cp uses it
- * to show a container's bind mounts. */
-typedef int (*layerdiff_redirect_fn)(void *opaque, const char *tarname);
+ * is a directory fd (still owned by the callback's owner) and *ret_name a name in it (both
+ * valid until the walk ends) to read in the node's place: cp uses it to show a container's
+ * bind mounts. */
+typedef int (*layerdiff_redirect_fn)(void *opaque, const char *tarname, const char **ret_name);
 void layerdiff_tar_set_redirect(struct layerdiff_tar *t, layerdiff_redirect_fn fn, void *opaque);
 void layerdiff_tar_stats(const struct layerdiff_tar *t, struct layerdiff_stats *ret);
 void layerdiff_tar_free(struct layerdiff_tar *t);

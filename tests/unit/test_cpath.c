@@ -44,7 +44,8 @@ struct fixture {
 	char root[96], host[96], outside[96], vol[96], rovol[96], vol2[96];
 	int rootfd;
 	char cwd[4096];
-	struct cpath_mount mounts[3];
+	struct cpath_mount mounts[4];
+	char hostname[96];
 	struct cpath_root r;
 };
 
@@ -85,10 +86,12 @@ static int setup(void **state)
 	snprintf(f->vol, sizeof(f->vol), "%s/vol", f->dir);
 	snprintf(f->rovol, sizeof(f->rovol), "%s/rovol", f->dir);
 	snprintf(f->vol2, sizeof(f->vol2), "%s/vol2", f->dir);
+	snprintf(f->hostname, sizeof(f->hostname), "%s/hostname", f->dir);
 	const char *c = f->root, *h = f->host;
 	mk(c, "etc");
 	put(c, "etc/passwd", "PW");
 	put(c, "etc/hosts", "HOSTS");
+	put(c, "etc/hostname", "PLACE"); /* under a file bind mount */
 	mk(c, "dir1/sub");
 	put(c, "dir1/d", "OLD");
 	put(c, "dir1/g", "G");
@@ -120,12 +123,14 @@ static int setup(void **state)
 	put(f->rovol, "ro", "RO");
 	mk(f->vol2, "");
 	put(f->vol2, "m", "M");
+	put(f->dir, "hostname", "HN");
 	f->rootfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	f->mounts[0] = (struct cpath_mount){"/data", f->vol, 0};
 	f->mounts[1] = (struct cpath_mount){"/rodata/", f->rovol, 1};
 	f->mounts[2] = (struct cpath_mount){"dd//mnt", f->vol2, 0};
+	f->mounts[3] = (struct cpath_mount){"/etc/hostname", f->hostname, 0};
 	f->r = (struct cpath_root){
-	    .rootfd = f->rootfd, .mounts = f->mounts, .nmounts = 3, .name = "c1"};
+	    .rootfd = f->rootfd, .mounts = f->mounts, .nmounts = 4, .name = "c1"};
 	if (!getcwd(f->cwd, sizeof(f->cwd)) || chdir(f->host) < 0)
 		return -1;
 	*state = f;
@@ -214,7 +219,8 @@ struct cpcase {
 	const char *tar; /* IN from "-": which tar (see make_tar) */
 	int rc;
 	const char *msg; /* part of the error message */
-	/* Checks: side ('c' container, 'h' host, 'o' outside) then 'f' file=content,
+	/* Checks: side ('c' container, 'h' host, 'o' outside, 'v' the volume, 'x' the test's
+	 * top dir) then 'f' file=content,
 	 * 'd' directory, 'l' symlink>target, '!' absent, 'u' owner@uid, then the path. */
 	const char *check[5];
 };
@@ -365,7 +371,8 @@ static int make_tar(struct fixture *f, const char *which)
 
 static void check_one(struct fixture *f, const char *what, const char *c)
 {
-	const char *base = c[0] == 'c'	 ? f->root
+	const char *base = c[0] == 'x'	 ? f->dir
+			   : c[0] == 'c' ? f->root
 			   : c[0] == 'h' ? f->host
 			   : c[0] == 'o' ? f->outside
 					 : f->vol;
