@@ -1202,6 +1202,17 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		return berr_set(err, ENOMEM, "out of memory");
 	if (o->pids_limit_set)
 		spec->cgroup.pids = o->pids_limit > 0 ? o->pids_limit : 0;
+	if (o->cgroup_parent && *o->cgroup_parent) {
+		/* Docker's --cgroup-parent, relative to each hierarchy's root. */
+		const char *cp = o->cgroup_parent + strspn(o->cgroup_parent, "/");
+		if (!*cp || strstr(cp, "..") || strchr(cp, '\n'))
+			return berr_set(err, EINVAL, "invalid --cgroup-parent: %s", o->cgroup_parent);
+		if (!(spec->cgroup_parent = strdup(cp)))
+			return berr_set(err, ENOMEM, "out of memory");
+		size_t l = strlen(spec->cgroup_parent);
+		while (l > 1 && spec->cgroup_parent[l - 1] == '/')
+			spec->cgroup_parent[--l] = '\0';
+	}
 	for (size_t i = 0; o->ulimits && i < o->ulimits->n; i++) {
 		struct rt_rlimit rl;
 		if ((r = rt_rlimit_parse(o->ulimits->v[i], &rl, err)) < 0)
@@ -1360,7 +1371,8 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		e |= set(hc, "CpuShares", json_integer((json_int_t)spec->cgroup.cpu_shares));
 		e |= set(hc, "Memory", json_integer(spec->cgroup.memory));
 		e |= set(hc, "NanoCpus", json_integer((json_int_t)nano));
-		e |= set(hc, "CgroupParent", json_string(""));
+		e |= set(hc, "CgroupParent",
+			 json_string(o->cgroup_parent ? o->cgroup_parent : ""));
 		e |= set(hc, "CpusetCpus",
 			 json_string(spec->cgroup.cpuset_cpus ? spec->cgroup.cpuset_cpus : ""));
 		e |= set(hc, "MemorySwap", json_integer(spec->cgroup.memory_swap));

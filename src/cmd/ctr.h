@@ -83,6 +83,7 @@ struct ctr_create_opts {
 	const char *memory, *memory_swap, *cpus, *cpuset_cpus;
 	long cpu_shares, pids_limit;
 	int pids_limit_set;
+	const char *cgroup_parent; /* NULL: "berth" */
 	const char *network;       /* NULL: "none" */
 	const char *restart;       /* NULL: "no" */
 	const char *stop_signal;

@@ -143,7 +143,7 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 	const char *hostname = NULL, *memory = NULL, *memory_swap = NULL, *cpus = NULL;
 	const char *cpuset = NULL, *network = NULL, *net_alias = NULL, *restart = NULL;
 	const char *stop_signal = NULL, *detach_keys = NULL, *pull = NULL, *platform = NULL;
-	const char *cidfile = NULL;
+	const char *cidfile = NULL, *cgroup_parent = NULL;
 	long stop_timeout = -1, pids_limit = 0, cpu_shares = 0;
 	_cleanup_strv_ struct strv env = STRV_INIT, env_files = STRV_INIT, labels = STRV_INIT;
 	_cleanup_strv_ struct strv volumes = STRV_INIT, mounts = STRV_INIT, tmpfs = STRV_INIT;
@@ -152,6 +152,8 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 	const struct opt opts[] = {
 		{OPT_LIST, 0, "cap-add", &cap_add, "list", "Add Linux capabilities"},
 		{OPT_LIST, 0, "cap-drop", &cap_drop, "list", "Drop Linux capabilities"},
+		{OPT_STRING, 0, "cgroup-parent", &cgroup_parent, "string",
+		 "Optional parent cgroup for the container"},
 		{OPT_STRING, 0, "cidfile", &cidfile, "string", "Write the container ID to the file"},
 		{OPT_INT, 'c', "cpu-shares", &cpu_shares, "int", "CPU shares (relative weight)"},
 		{OPT_STRING, 0, "cpus", &cpus, "decimal", "Number of CPUs"},
@@ -273,6 +275,7 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		.cpu_shares = cpu_shares,
 		.pids_limit = pids_limit,
 		.pids_limit_set = pids_limit != 0,
+		.cgroup_parent = cgroup_parent,
 		.network = network,
 		.restart = restart,
 		.stop_signal = stop_signal,
