@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -132,6 +134,8 @@ struct stream {
 
 struct mon {
 	const struct rt_monitor_opts *o;
+	const struct rt_monitor_ext *ext; /* NULL: none */
+	int host_netns;			  /* with join_netns: our own namespace, to come back */
 	struct rt_spec spec; /* shallow copy of *o->spec with the console size */
 	int dirfd, logfd, sockdir, listenfd;
 	struct rt_cgroup *cg;
@@ -476,8 +480,9 @@ static void run_loop(struct mon *m)
 	int exited = 0;
 	int64_t deadline = 0;
 	for (;;) {
-		struct pollfd p[4 + MAX_CLIENTS];
+		struct pollfd p[5 + MAX_CLIENTS];
 		int np = 0, i_pid = -1, i_out = -1, i_err = -1, i_in = -1, i_listen = -1;
+		int i_ext = -1;
 		int pending = clients_pending(m);
 		if (!exited) {
 			i_pid = np;
@@ -505,6 +510,11 @@ static void run_loop(struct mon *m)
 			i_listen = np;
 			p[np++] = (struct pollfd){.fd = m->listenfd, .events = POLLIN};
 		}
+		int ext_fd = m->ext && m->ext->poll_fd ? m->ext->poll_fd() : -1;
+		if (ext_fd >= 0) {
+			i_ext = np;
+			p[np++] = (struct pollfd){.fd = ext_fd, .events = POLLIN};
+		}
 		int i_clients = np;
 		size_t nc = m->nclients;
 		for (size_t i = 0; i < nc; i++) {
@@ -521,9 +531,14 @@ static void run_loop(struct mon *m)
 				break;
 			timeout = (int)left;
 		}
+		int ext_timeout = m->ext && m->ext->timeout_ms ? m->ext->timeout_ms() : -1;
+		if (ext_timeout >= 0 && (timeout < 0 || ext_timeout < timeout))
+			timeout = ext_timeout;
 		int r = poll(p, (nfds_t)np, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
+		if (m->ext && m->ext->dispatch && (r == 0 || (i_ext >= 0 && p[i_ext].revents)))
+			m->ext->dispatch();
 		if (r <= 0)
 			continue;
 
@@ -714,7 +729,16 @@ static int start_container(struct mon *m, int *code, struct berr **err)
 		}
 	}
 	struct rt_stdio io = {.in = in[0], .out = out[1], .err = errp[1]};
+	/* The child inherits our network namespace when the spec asks for none of its own:
+	 * step into the prepared one for the clone only. Sockets stay in the namespace they
+	 * were made in, so the proxy and the clients are unaffected. */
+	if (m->o->join_netns && setns(m->o->netns_fd, CLONE_NEWNET) < 0) {
+		r = berr_errno(err, errno, "join the container's network namespace");
+		goto fail;
+	}
 	r = rt_linux_start(&m->spec, &io, m->cg, &m->proc, code, err);
+	if (m->o->join_netns && setns(m->host_netns, CLONE_NEWNET) < 0)
+		abort(); /* the proxy's new sockets would be made in the container's network */
 	if (r < 0)
 		goto fail;
 	if (in[0] >= 0)
@@ -788,8 +812,51 @@ static void clients_finish(struct mon *m, int code)
 		client_drop(m, m->nclients - 1);
 }
 
-static void cleanup(struct mon *m)
+/* Run the exit command and wait for it, at most RT_MONITOR_EXIT_COMMAND_MS. */
+static void run_exit_command(const struct strv *cmd)
 {
+	if (!cmd || !cmd->n)
+		return;
+	pid_t pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		/* What the monitor ignores would stay ignored across execve. */
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		execv(cmd->v[0], cmd->v);
+		_exit(127);
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0) {
+		struct pollfd p = {.fd = pidfd, .events = POLLIN};
+		int64_t deadline = now_ms() + RT_MONITOR_EXIT_COMMAND_MS;
+		for (;;) {
+			int64_t left = deadline - now_ms();
+			int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0)
+				kill(pid, SIGKILL);
+			break;
+		}
+		close(pidfd);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* final: the container will not run again (the exit command runs); 0 after a failed first
+ * start, whose cleanup the caller does. */
+static void cleanup(struct mon *m, int final)
+{
+	if (final)
+		run_exit_command(m->o->exit_command);
+	if (m->ext && m->ext->finish)
+		m->ext->finish();
 	if (m->cg) {
 		rt_cgroup_destroy(m->cg, NULL);
 		rt_cgroup_free(m->cg);
@@ -831,12 +898,48 @@ static void send_failed(int conn, int code, const char *msg)
 	(void)n;
 }
 
+/* Wait up to ms, serving the extension meanwhile (the restart back-off). */
+static void ext_wait(struct mon *m, int ms)
+{
+	int64_t deadline = now_ms() + ms;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return;
+		int fd = m->ext && m->ext->poll_fd ? m->ext->poll_fd() : -1;
+		int t = m->ext && m->ext->timeout_ms ? m->ext->timeout_ms() : -1;
+		if (t < 0 || t > left)
+			t = (int)left;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int n = poll(&p, fd >= 0 ? 1 : 0, t);
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n >= 0 && m->ext && m->ext->dispatch && fd >= 0)
+			m->ext->dispatch();
+	}
+}
+
+/* The fds a caller passes beyond the connection and the options (see rt_monitor_start). */
+#define MON_FD_EXTRA 5
+
 static int monitor_setup(struct mon *m, struct berr **err)
 {
 	const struct rt_monitor_opts *o = m->o;
 	int r = rt_container_dir_open(o->root, o->id, &m->dirfd, err);
 	if (r < 0)
 		return r;
+	if (o->join_netns) {
+		m->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (m->host_netns < 0)
+			return berr_errno(err, errno, "open our network namespace");
+		/* The container shares the prepared namespace: no new one at clone. */
+		m->spec.namespaces &= ~(unsigned long)CLONE_NEWNET;
+	}
+	if (m->ext && m->ext->setup) {
+		r = m->ext->setup(o->ext, (int *)o->ext_fds, o->n_ext_fds, err);
+		if (r < 0)
+			return r;
+	}
 	char name[RT_ID_LEN + 16];
 	snprintf(name, sizeof(name), "%s-json.log", o->id);
 	m->logfd = openat(m->dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -860,7 +963,8 @@ static int monitor_setup(struct mon *m, struct berr **err)
 	return 0;
 }
 
-static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
+static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
+				    const struct rt_monitor_ext *ext, int conn)
 {
 	struct mon *m = &M;
 	struct berr *err = NULL;
@@ -883,17 +987,25 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 		if (devnull > 2)
 			close(devnull);
 	}
-	/* Nothing of the caller's stays open here but the connection. */
+	/* Nothing of the caller's stays open here but the connection, the network namespace
+	 * and the extension's fds (MON_FD_EXTRA on, close-on-exec from here). */
+	unsigned keep = MON_FD_EXTRA + (o->join_netns ? 1u : 0u) + (unsigned)o->n_ext_fds;
 	if (conn > 3)
 		close_range(3, (unsigned)conn - 1, 0);
-	close_range((unsigned)conn + 1, ~0U, 0);
+	if ((unsigned)conn + 1 < MON_FD_EXTRA)
+		close_range((unsigned)conn + 1, MON_FD_EXTRA - 1, 0);
+	if (keep > MON_FD_EXTRA)
+		close_range(MON_FD_EXTRA, keep - 1, CLOSE_RANGE_CLOEXEC);
+	close_range(keep > (unsigned)conn + 1 ? keep : (unsigned)conn + 1, ~0U, 0);
 	if (chdir("/") < 0)
 		_exit(RT_EXIT_SETUP);
 
 	m->o = o;
+	m->ext = ext;
 	m->spec = *o->spec;
 	m->spec.console_rows = o->rows;
 	m->spec.console_cols = o->cols;
+	m->host_netns = -1;
 	m->dirfd = m->logfd = m->sockdir = m->listenfd = m->stdin_fd = -1;
 	m->out = (struct stream){.fd = -1, .type = RT_MSG_STDOUT, .name = "stdout"};
 	m->err = (struct stream){.fd = -1, .type = RT_MSG_STDERR, .name = "stderr"};
@@ -904,7 +1016,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 		if (m->dirfd >= 0)
 			state_record_failure(m, code, msg);
 		/* Clean up before answering: the caller may check right away. */
-		cleanup(m);
+		cleanup(m, 0);
 		send_failed(conn, code, msg);
 		_exit(code);
 	}
@@ -927,7 +1039,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 		int again = record_exit(m, &code);
 		end_run(m);
 		if (!again)
-			cleanup(m);
+			cleanup(m, 1);
 		clients_finish(m, code);
 		if (!again)
 			_exit(0);
@@ -937,7 +1049,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 			delay = RESTART_DELAY_MIN_MS;
 		rt_state_init(&st);
 		for (int waited = 0; waited < delay; waited += 100) {
-			poll(NULL, 0, 100);
+			ext_wait(m, 100);
 			if (rt_state_load(m->dirfd, &st, NULL) == 0 && st.stop_requested)
 				break;
 		}
@@ -950,7 +1062,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 				}
 				rt_state_unlock(m->dirfd);
 			}
-			cleanup(m);
+			cleanup(m, 1);
 			_exit(0);
 		}
 		delay = delay * 2 > RESTART_DELAY_MAX_MS ? RESTART_DELAY_MAX_MS : delay * 2;
@@ -958,7 +1070,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o, int conn)
 		err = NULL;
 		if (start_container(m, &code, &err) < 0) {
 			state_record_failure(m, code, err ? err->msg : "start failed");
-			cleanup(m);
+			cleanup(m, 1);
 			_exit(code);
 		}
 		state_update_running(m, ++restarts);
@@ -981,30 +1093,68 @@ static json_t *opts_to_json(const struct rt_monitor_opts *o)
 	json_t *spec = rt_spec_to_json(o->spec);
 	if (!spec)
 		return NULL;
-	return json_pack("{s:s,s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:i,s:o}", "root", o->root, "runroot",
-			 o->runroot, "id", o->id, "interactive", o->interactive, "autoremove",
-			 o->autoremove, "restart", (int)o->restart.mode, "max_retries",
-			 o->restart.max_retries, "rows", (int)o->rows, "cols", (int)o->cols, "spec",
-			 spec);
+	json_t *exit_cmd = json_null();
+	if (o->exit_command && o->exit_command->n) {
+		exit_cmd = json_array();
+		for (size_t i = 0; exit_cmd && i < o->exit_command->n; i++)
+			if (json_array_append_new(exit_cmd, json_string(o->exit_command->v[i])) < 0) {
+				json_decref(exit_cmd);
+				exit_cmd = NULL;
+			}
+	}
+	if (!exit_cmd) {
+		json_decref(spec);
+		return NULL;
+	}
+	return json_pack("{s:s,s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:i,s:o,s:b,s:i,s:O?,s:o}", "root",
+			 o->root, "runroot", o->runroot, "id", o->id, "interactive",
+			 o->interactive, "autoremove", o->autoremove, "restart",
+			 (int)o->restart.mode, "max_retries", o->restart.max_retries, "rows",
+			 (int)o->rows, "cols", (int)o->cols, "spec", spec, "netns", o->join_netns,
+			 "nfds", (int)o->n_ext_fds, "ext", o->ext, "exit_command", exit_cmd);
 }
+
+/* The monitor's own copies (they live as long as the monitor). */
+static int mon_ext_fds[RT_MONITOR_EXT_FDS_MAX];
+static struct strv mon_exit_command;
 
 /* The strings of *o point into j, which must outlive o. */
 static int opts_from_json(json_t *j, struct rt_monitor_opts *o, struct rt_spec *spec,
 			  struct berr **err)
 {
 	int interactive = 0, autoremove = 0, mode = 0, max = 0, rows = 0, cols = 0;
-	json_t *sj = NULL;
+	int netns = 0, nfds = 0;
+	json_t *sj = NULL, *ext = NULL, *exit_cmd = NULL;
 	json_error_t je;
 	memset(o, 0, sizeof(*o));
 	memset(spec, 0, sizeof(*spec));
-	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s,s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:i,s:o}", "root",
+	if (json_unpack_ex(j, &je, JSON_STRICT,
+			   "{s:s,s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:i,s:o,s?b,s?i,s?o,s?o}", "root",
 			   &o->root, "runroot", &o->runroot, "id", &o->id, "interactive",
 			   &interactive, "autoremove", &autoremove, "restart", &mode, "max_retries",
-			   &max, "rows", &rows, "cols", &cols, "spec", &sj) < 0)
+			   &max, "rows", &rows, "cols", &cols, "spec", &sj, "netns", &netns, "nfds",
+			   &nfds, "ext", &ext, "exit_command", &exit_cmd) < 0)
 		return berr_set(err, EINVAL, "monitor options: %s", je.text);
 	if (mode < RT_RESTART_NO || mode > RT_RESTART_UNLESS_STOPPED || max < 0 || rows < 0 ||
-	    rows > 0xffff || cols < 0 || cols > 0xffff || !rt_id_valid(o->id))
+	    rows > 0xffff || cols < 0 || cols > 0xffff || !rt_id_valid(o->id) || nfds < 0 ||
+	    nfds > RT_MONITOR_EXT_FDS_MAX || (exit_cmd && !json_is_array(exit_cmd) &&
+					       !json_is_null(exit_cmd)))
 		return berr_set(err, EINVAL, "monitor options: a value is out of range");
+	size_t i;
+	json_t *a;
+	json_array_foreach(exit_cmd, i, a)
+		if (!json_is_string(a) || strv_push(&mon_exit_command, json_string_value(a)) < 0)
+			return berr_set(err, EINVAL, "monitor options: bad exit command");
+	if (mon_exit_command.n && mon_exit_command.v[0][0] != '/')
+		return berr_set(err, EINVAL, "monitor options: the exit command is no absolute path");
+	o->exit_command = mon_exit_command.n ? &mon_exit_command : NULL;
+	o->join_netns = netns;
+	o->netns_fd = netns ? MON_FD_EXTRA : -1;
+	for (int k = 0; k < nfds; k++)
+		mon_ext_fds[k] = MON_FD_EXTRA + (netns ? 1 : 0) + k;
+	o->ext_fds = mon_ext_fds;
+	o->n_ext_fds = (size_t)nfds;
+	o->ext = json_is_null(ext) ? NULL : ext;
 	o->interactive = interactive;
 	o->autoremove = autoremove;
 	o->restart.mode = (enum rt_restart_mode)mode;
@@ -1016,6 +1166,11 @@ static int opts_from_json(json_t *j, struct rt_monitor_opts *o, struct rt_spec *
 }
 
 int rt_monitor_main(int argc, char **argv)
+{
+	return rt_monitor_main_ext(argc, argv, NULL);
+}
+
+int rt_monitor_main_ext(int argc, char **argv, const struct rt_monitor_ext *ext)
 {
 	static struct rt_monitor_opts o;
 	static struct rt_spec spec;
@@ -1037,7 +1192,7 @@ int rt_monitor_main(int argc, char **argv)
 		send_failed(MON_FD_CONN, RT_EXIT_SETUP, err->msg);
 		return RT_EXIT_SETUP;
 	}
-	monitor_main(&o, MON_FD_CONN);
+	monitor_main(&o, ext, MON_FD_CONN);
 }
 
 static int find_monitor(const struct rt_monitor_opts *o, char *buf, size_t len)
@@ -1080,6 +1235,8 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 	*ret_exit_code = RT_EXIT_SETUP;
 	if (!rt_id_valid(o->id))
 		return berr_set(err, EINVAL, "invalid container id '%s'", o->id);
+	if (o->n_ext_fds > RT_MONITOR_EXT_FDS_MAX)
+		return berr_set(err, E2BIG, "too many fds for the monitor (%zu)", o->n_ext_fds);
 	if (find_monitor(o, path, sizeof(path)) < 0)
 		return berr_set(err, ENOENT,
 				"berth-monitor not found (looked beside the berth "
@@ -1112,10 +1269,24 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 		pid_t mpid = fork();
 		if (mpid != 0)
 			_exit(mpid < 0 ? 1 : 0);
-		/* Park both fds above the targets first: either may sit on 3 or 4. */
-		int c = fcntl(sv[1], F_DUPFD_CLOEXEC, 10), f = fcntl(memfd, F_DUPFD_CLOEXEC, 10);
-		if (c < 0 || f < 0 || move_fd(c, MON_FD_CONN) < 0 || move_fd(f, MON_FD_OPTS) < 0)
+		/* Park every fd above the targets first: any may sit on a target number. */
+		int nextra = (o->join_netns ? 1 : 0) + (int)o->n_ext_fds;
+		int high = MON_FD_EXTRA + nextra + 8;
+		int c = fcntl(sv[1], F_DUPFD_CLOEXEC, high), f = fcntl(memfd, F_DUPFD_CLOEXEC, high);
+		if (c < 0 || f < 0)
 			_exit(RT_EXIT_SETUP);
+		int parked[RT_MONITOR_EXT_FDS_MAX + 1];
+		int k = 0;
+		if (o->join_netns && (parked[k++] = fcntl(o->netns_fd, F_DUPFD_CLOEXEC, high)) < 0)
+			_exit(RT_EXIT_SETUP);
+		for (size_t i = 0; i < o->n_ext_fds; i++)
+			if ((parked[k++] = fcntl(o->ext_fds[i], F_DUPFD_CLOEXEC, high)) < 0)
+				_exit(RT_EXIT_SETUP);
+		if (move_fd(c, MON_FD_CONN) < 0 || move_fd(f, MON_FD_OPTS) < 0)
+			_exit(RT_EXIT_SETUP);
+		for (int i = 0; i < nextra; i++)
+			if (move_fd(parked[i], MON_FD_EXTRA + i) < 0)
+				_exit(RT_EXIT_SETUP);
 		/* The id is only for `ps`: the options come from fd 4. */
 		char *argv[] = {"berth-monitor", (char *)o->id, NULL};
 		execv(path, argv);

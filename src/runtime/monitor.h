@@ -16,6 +16,7 @@
 
 #include "container.h"
 #include "err.h"
+#include "strv.h"
 
 enum rt_attach_msg {
 	RT_MSG_STDIN = 'i',	/* client -> monitor: bytes for the container's stdin */
@@ -56,6 +57,47 @@ struct rt_monitor_opts {
 	/* The monitor program; NULL: $BERTH_MONITOR, else berth-monitor beside the running
 	 * binary, else the installed one (libexecdir/berth/berth-monitor). */
 	const char *monitor_path;
+
+	/* Networking prepared by the caller (src/cmd/ctrnet.c). With join_netns, the
+	 * container joins the network namespace netns_fd instead of getting a new one; the
+	 * monitor keeps it open, so a restarted container finds the same interfaces. The
+	 * caller keeps its own fd. */
+	int join_netns;
+	int netns_fd;
+	/* For the monitor program's extension (struct rt_monitor_ext, berth-monitor.c): ext
+	 * is passed to its setup (borrowed; NULL: none), with copies of ext_fds. */
+	json_t *ext;
+	const int *ext_fds;
+	size_t n_ext_fds;
+	/* A program (argv, exit_command->v[0] an absolute path) that the monitor runs after
+	 * the container's last run, before autoremove, and waits for (at most
+	 * RT_MONITOR_EXIT_COMMAND_MS, then it is killed): conmon's --exit-command. It does
+	 * not run when the first start fails, since the caller learns of that and cleans up
+	 * itself. Its stdio is /dev/null. NULL: none. */
+	const struct strv *exit_command;
+};
+
+#define RT_MONITOR_EXIT_COMMAND_MS 30000
+/* At most this many ext_fds (a published port range needs one or two per port). */
+#define RT_MONITOR_EXT_FDS_MAX 1024
+
+/* Duties of the monitor program that the runtime does not know about: berth-monitor.c
+ * plugs in the userland proxy of published IPv6 ports and holds the port reservations
+ * (docs/internals/NET.md). Every member may be NULL. The monitor is single-threaded: the
+ * callbacks must not block. */
+struct rt_monitor_ext {
+	/* Before the container's first start, with rt_monitor_opts.ext (NULL when none) and
+	 * the ext_fds, now owned by the extension (close-on-exec). A failure fails the start
+	 * with err's message. */
+	int (*setup)(json_t *opts, int *fds, size_t nfds, struct berr **err);
+	/* An fd the monitor polls for readability (-1: none), and how long it may wait
+	 * before calling dispatch regardless (-1: no limit). */
+	int (*poll_fd)(void);
+	int (*timeout_ms)(void);
+	/* Called when poll_fd is readable or the timeout passed. */
+	void (*dispatch)(void);
+	/* After the last run and the exit command: close everything. */
+	void (*finish)(void);
 };
 
 struct rt_monitor_started {
@@ -76,8 +118,10 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 		     int *ret_exit_code, struct berr **err);
 
 /* The monitor program's main (berth-monitor): reads its options from fd 4 and serves the
- * container on the connection at fd 3. Returns only when the options are unusable. */
+ * container on the connection at fd 3 (network namespace and ext fds from fd 5 on).
+ * Returns only when the options are unusable. ext may be NULL. */
 int rt_monitor_main(int argc, char **argv);
+int rt_monitor_main_ext(int argc, char **argv, const struct rt_monitor_ext *ext);
 
 /* Connect to a running container's monitor. -ENOENT when it has none. */
 int rt_attach_connect(const char *runroot, const char *id, int *ret_conn, struct berr **err);
