@@ -196,6 +196,9 @@ static int remount_ro(int rootfd, const char *path, unsigned long extra)
 
 /* ---- the root filesystem ---- */
 
+/* Overlay features berth turns off on every container mount (see overlay_fsmount). */
+static const char *const overlay_off[] = {"redirect_dir", "metacopy", "index"};
+
 /* The overlay via the new mount API (fsopen/fsconfig/fsmount). Each lower layer is added
  * with "lowerdir+" (Linux 6.8) as an O_PATH fd's /proc/self/fd path, so there is no limit
  * on the number of layers from the mount data's page size (the classic mount(2) data is
@@ -218,6 +221,14 @@ static int overlay_fsmount(const struct rt_spec *s, int *lower_fds, struct berr 
 	    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", fdpath(lower_fds[s->lowerdirs.n + 1], p),
 		     0) < 0)
 		return berr_errno(err, errno, "overlay upperdir/workdir");
+	/* commit and diff read the upper dir as a changeset, which a renamed directory
+	 * (redirect_dir) or a metadata-only copy-up (metacopy) would break; a distribution
+	 * may build either on by default (docs/internals/COMMIT.md). The index is off as in
+	 * the tests of the layer code. A kernel that lacks an option does not do that either. */
+	for (size_t i = 0; i < ARRAY_SIZE(overlay_off); i++)
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, overlay_off[i], "off", 0) < 0 &&
+		    errno != EINVAL)
+			return berr_errno(err, errno, "overlay option %s=off", overlay_off[i]);
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return berr_errno(err, errno, "create overlay");
 	_cleanup_close_ int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
@@ -238,6 +249,8 @@ static int overlay_mount2(const struct rt_spec *s, int *fds, struct berr **err)
 	for (size_t i = 0; i < s->lowerdirs.n; i++)
 		buf_printf(&opt, "%s%s", i ? ":" : "", fdpath(fds[i], p));
 	buf_printf(&opt, ",upperdir=%s", fdpath(fds[s->lowerdirs.n], p));
+	for (size_t i = 0; i < ARRAY_SIZE(overlay_off); i++)
+		buf_printf(&opt, ",%s=off", overlay_off[i]);
 	if (buf_printf(&opt, ",workdir=%s", fdpath(fds[s->lowerdirs.n + 1], p)) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
 	if (opt.len >= (size_t)sysconf(_SC_PAGESIZE))
