@@ -52,7 +52,8 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 	X(history)                                                                                 \
 	X(image_prune)                                                                             \
 	X(registry)                                                                                \
-	X(pull) X(push) X(login) X(logout)
+	X(pull) X(push) X(login) X(logout)                                                         \
+	X(commit) X(cp) X(diff) X(export)
 
 /* A command that is declared but not written yet. */
 #define CMD_STUB(name)                                                                             \
