@@ -53,7 +53,8 @@ void cmd_errorf(struct berth_ctx *ctx, const char *fmt, ...) __attribute__((form
 	X(image_prune)                                                                             \
 	X(registry)                                                                                \
 	X(pull) X(push) X(login) X(logout)                                                         \
-	X(commit) X(cp) X(diff) X(export)
+	X(commit) X(cp) X(diff) X(export)                                                         \
+	X(network) X(port)
 
 /* A command that is declared but not written yet. */
 #define CMD_STUB(name)                                                                             \

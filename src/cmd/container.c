@@ -83,7 +83,7 @@ static int op_start(struct berth_ctx *ctx, struct ctr *c, const char *arg, void 
 		return 0;
 	struct rt_monitor_started started;
 	int code;
-	return ctr_start(ctx->root, ctx->runroot, c, 0, 0, NULL, &started, &code, err);
+	return ctr_start(ctx, c, 0, 0, NULL, &started, &code, err);
 }
 
 int cmd_start(struct berth_ctx *ctx, int argc, char **argv)
@@ -135,7 +135,7 @@ int cmd_start(struct berth_ctx *ctx, int argc, char **argv)
 		unsigned short rows = 0, cols = 0;
 		if (tty && rt_pty_get_size(STDIN_FILENO, &rows, &cols) < 0)
 			rt_pty_get_size(STDOUT_FILENO, &rows, &cols);
-		r = ctr_start(ctx->root, ctx->runroot, &c, rows, cols, &conn, &started, &code,
+		r = ctr_start(ctx, &c, rows, cols, &conn, &started, &code,
 			      &err);
 	}
 	ctr_free(&c);

@@ -26,10 +26,13 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "cleanup.h"
+#include "cmd.h"
+#include "ctrnet.h"
 #include "format.h"
 #include "fs.h"
 #include "imagecmd.h"
 #include "linux.h"
+#include "log.h"
 #include "rlimit.h"
 #include "seccomp.h"
 #include "store.h"
@@ -1083,11 +1086,6 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		spec->namespaces &= ~(unsigned long)CLONE_NEWNET;
 		if (host_hostname(hostname, sizeof(hostname)) < 0)
 			snprintf(hostname, sizeof(hostname), "localhost");
-	} else if (!streq(network, "none")) {
-		/* Networks (issue net): bridge and named networks arrive with src/net. */
-		return berr_set(err, EOPNOTSUPP,
-				"network mode '%s' is not supported yet (use none or host)",
-				network);
 	}
 	if (o->hostname && *o->hostname)
 		snprintf(hostname, sizeof(hostname), "%s", o->hostname);
@@ -1393,6 +1391,8 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		e |= set(hc, "MaskedPaths", strv_to_json(&spec->masked_paths));
 		e |= set(hc, "ReadonlyPaths", strv_to_json(&spec->readonly_paths));
 	}
+	if (!e && o->net && ctrnet_record(o->net, b->config) < 0)
+		e = 1;
 	e |= set(b->config, "Mounts", json_incref(mlist));
 	if (e)
 		return berr_set(err, ENOMEM, "out of memory");
@@ -1558,10 +1558,12 @@ int ctr_monitor_opts(const char *root, const char *runroot, const struct ctr *c,
 	return 0;
 }
 
-int ctr_start(const char *root, const char *runroot, const struct ctr *c, unsigned short rows,
+int ctr_start(struct berth_ctx *ctx, const struct ctr *c, unsigned short rows,
 	      unsigned short cols, int *ret_conn, struct rt_monitor_started *ret,
 	      int *ret_exit_code, struct berr **err)
 {
+	const char *root = ctx->root, *runroot = ctx->runroot;
+	struct ctrnet_start net = CTRNET_START_INIT;
 	struct rt_spec spec;
 	struct rt_monitor_opts mo;
 	*ret_exit_code = RT_EXIT_SETUP;
@@ -1574,7 +1576,10 @@ int ctr_start(const char *root, const char *runroot, const struct ctr *c, unsign
 	mo.rows = rows;
 	mo.cols = cols;
 	if (r == 0)
+		r = ctrnet_start_prepare(ctx, c, &mo, &net, err);
+	if (r == 0)
 		r = rt_monitor_start(&mo, ret_conn, ret, ret_exit_code, err);
+	ctrnet_start_finish(&net, root, c->id, r < 0);
 	rt_spec_free(&spec);
 	return r;
 }
@@ -1761,6 +1766,11 @@ int ctr_remove(const char *root, const char *runroot, const struct ctr *c, struc
 		rt_cgroup_free(cg);
 	}
 	rt_spec_free(&spec);
+	berr_free(e);
+	e = NULL;
+	/* A container whose monitor was killed still has its addresses and rules. */
+	if (ctrnet_cleanup(root, c->id, &e) < 0)
+		log_warn("%s", e->msg);
 	berr_free(e);
 	_cleanup_free_ char *sock = NULL;
 	if (asprintf(&sock, "%s/containers/%s", runroot, c->id) >= 0)
@@ -1995,48 +2005,7 @@ int ctr_inspect(const char *root, const struct ctr *c, int size, json_t **ret, s
 	e |= set(o, "Mounts", ordered_list(json_object_get(c->config, "Mounts"), mount_order));
 	e |= set(o, "Config", ordered(json_object_get(c->config, "Config"), config_order));
 
-	/* Networks (issue net): "none" and "host" only until bridge networking lands. */
-	json_t *hc = json_object_get(c->config, "HostConfig");
-	const char *mode = str_of(hc, "NetworkMode", "none");
-	json_t *ns = json_object(), *nets = json_object(), *ep = json_object();
-	e |= set(o, "NetworkSettings", ns);
-	if (ns && nets && ep) {
-		e |= set(ns, "Bridge", json_string(""));
-		e |= set(ns, "SandboxID", json_string(""));
-		e |= set(ns, "SandboxKey", json_string(""));
-		e |= set(ns, "Ports", json_object());
-		e |= set(ns, "HairpinMode", json_false());
-		e |= set(ns, "LinkLocalIPv6Address", json_string(""));
-		e |= set(ns, "LinkLocalIPv6PrefixLen", json_integer(0));
-		e |= set(ns, "SecondaryIPAddresses", json_null());
-		e |= set(ns, "SecondaryIPv6Addresses", json_null());
-		e |= set(ns, "EndpointID", json_string(""));
-		e |= set(ns, "Gateway", json_string(""));
-		e |= set(ns, "GlobalIPv6Address", json_string(""));
-		e |= set(ns, "GlobalIPv6PrefixLen", json_integer(0));
-		e |= set(ns, "IPAddress", json_string(""));
-		e |= set(ns, "IPPrefixLen", json_integer(0));
-		e |= set(ns, "IPv6Gateway", json_string(""));
-		e |= set(ns, "MacAddress", json_string(""));
-		e |= set(ep, "IPAMConfig", json_null());
-		e |= set(ep, "Links", json_null());
-		e |= set(ep, "Aliases", json_null());
-		e |= set(ep, "NetworkID", json_string(""));
-		e |= set(ep, "EndpointID", json_string(""));
-		e |= set(ep, "Gateway", json_string(""));
-		e |= set(ep, "IPAddress", json_string(""));
-		e |= set(ep, "IPPrefixLen", json_integer(0));
-		e |= set(ep, "IPv6Gateway", json_string(""));
-		e |= set(ep, "GlobalIPv6Address", json_string(""));
-		e |= set(ep, "GlobalIPv6PrefixLen", json_integer(0));
-		e |= set(ep, "MacAddress", json_string(""));
-		e |= set(ep, "DriverOpts", json_null());
-		e |= set(nets, mode, ep);
-		e |= set(ns, "Networks", nets);
-	} else {
-		json_decref(nets);
-		json_decref(ep);
-	}
+	e |= set(o, "NetworkSettings", ctrnet_settings(c));
 	if (e) {
 		json_decref(o);
 		return berr_set(err, ENOMEM, "out of memory");

@@ -85,6 +85,7 @@ struct ctr_create_opts {
 	int pids_limit_set;
 	const char *cgroup_parent; /* NULL: "berth" */
 	const char *network;       /* NULL: "none" */
+	json_t *net;               /* ctrnet_parse's record (borrowed); NULL: none */
 	const char *restart;       /* NULL: "no" */
 	const char *stop_signal;
 	long stop_timeout;
@@ -102,9 +103,11 @@ int ctr_create(const char *root, const struct ctr_create_opts *o, char ret_id[RT
 
 /* ---- lifecycle ---- */
 
-/* Start a created or exited container under a new monitor. With ret_conn the caller gets
+/* Start a created or exited container under a new monitor, with its networking
+ * (ctrnet.h: ctx gives the root, the runroot and the config). With ret_conn the caller gets
  * the attach connection (see rt_monitor_start). On failure *ret_exit_code is 125..127. */
-int ctr_start(const char *root, const char *runroot, const struct ctr *c, unsigned short rows,
+struct berth_ctx;
+int ctr_start(struct berth_ctx *ctx, const struct ctr *c, unsigned short rows,
 	      unsigned short cols, int *ret_conn, struct rt_monitor_started *ret,
 	      int *ret_exit_code, struct berr **err);
 

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "ctr.h"
+#include "ctrnet.h"
 #include "format.h"
 #include "fs.h"
 #include "imagecmd.h"
@@ -151,7 +152,8 @@ static json_t *row_object(const struct ctr *c, int no_trunc, int64_t now, const 
 	    fmt_time_ago((time_t)(c->created_ns / 1000000000), (time_t)(now / 1000000000));
 	_cleanup_free_ char *labels = labels_of(c);
 	_cleanup_free_ char *mounts = mounts_of(c);
-	if (!cmd || !status || !created || !running_for || !labels || !mounts)
+	_cleanup_free_ char *ports = ctrnet_ps_ports(c);
+	if (!cmd || !status || !created || !running_for || !labels || !mounts || !ports)
 		return NULL;
 	char id[RT_ID_LEN + 1];
 	snprintf(id, sizeof(id), "%.*s", no_trunc ? RT_ID_LEN : 12, c->id);
@@ -162,7 +164,7 @@ static json_t *row_object(const struct ctr *c, int no_trunc, int64_t now, const 
 		net = json_string_value(nm);
 	return json_pack("{ss ss ss ss ss ss ss ss ss ss ss ss ss ss}", "ID", id, "Image",
 			 ctr_image_name(c), "Command", cmd, "CreatedAt", created, "RunningFor",
-			 running_for, "Ports", "", "State", rt_status_name(c->state.status),
+			 running_for, "Ports", ports, "State", rt_status_name(c->state.status),
 			 "Status", status, "Size", size ? size : "0B", "Names", c->name, "Labels",
 			 labels, "Mounts", mounts, "Networks", net, "LocalVolumes", "0");
 }
@@ -394,6 +396,8 @@ int cmd_ps(struct berth_ctx *ctx, int argc, char **argv)
 
 	struct ctr *v;
 	size_t n;
+	/* Containers whose monitor was killed: their networking is undone here. */
+	ctrnet_repair(ctx, 0, NULL, NULL);
 	if (ctr_list(ctx->root, &v, &n, &err) < 0) {
 		strv_free(&fc.ancestors);
 		cmd_error(ctx, err);

@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "ctr.h"
+#include "ctrnet.h"
 #include "linux.h"
 #include "pty.h"
 #include "ref.h"
@@ -143,13 +144,18 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 	const char *hostname = NULL, *memory = NULL, *memory_swap = NULL, *cpus = NULL;
 	const char *cpuset = NULL, *network = NULL, *net_alias = NULL, *restart = NULL;
 	const char *stop_signal = NULL, *detach_keys = NULL, *pull = NULL, *platform = NULL;
-	const char *cidfile = NULL, *cgroup_parent = NULL;
+	const char *cidfile = NULL, *cgroup_parent = NULL, *ip = NULL;
+	_cleanup_strv_ struct strv expose = STRV_INIT, add_hosts = STRV_INIT, dns = STRV_INIT;
+	_cleanup_strv_ struct strv dns_search = STRV_INIT, dns_opts = STRV_INIT;
+	_cleanup_strv_ struct strv net_aliases = STRV_INIT;
 	long stop_timeout = -1, pids_limit = 0, cpu_shares = 0;
 	_cleanup_strv_ struct strv env = STRV_INIT, env_files = STRV_INIT, labels = STRV_INIT;
 	_cleanup_strv_ struct strv volumes = STRV_INIT, mounts = STRV_INIT, tmpfs = STRV_INIT;
 	_cleanup_strv_ struct strv cap_add = STRV_INIT, cap_drop = STRV_INIT, secopts = STRV_INIT;
 	_cleanup_strv_ struct strv ulimits = STRV_INIT, publish = STRV_INIT, groups = STRV_INIT;
 	const struct opt opts[] = {
+		{OPT_LIST, 0, "add-host", &add_hosts, "list",
+		 "Add a custom host-to-IP mapping (host:ip)"},
 		{OPT_LIST, 0, "cap-add", &cap_add, "list", "Add Linux capabilities"},
 		{OPT_LIST, 0, "cap-drop", &cap_drop, "list", "Drop Linux capabilities"},
 		{OPT_STRING, 0, "cgroup-parent", &cgroup_parent, "string",
@@ -163,16 +169,21 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		 "Run container in background and print container ID", is_run ? 0 : OPT_HIDDEN},
 		{OPT_STRING, 0, "detach-keys", &detach_keys, "string",
 		 "Override the key sequence for detaching a container"},
+		{OPT_LIST, 0, "dns", &dns, "list", "Set custom DNS servers"},
+		{OPT_LIST, 0, "dns-option", &dns_opts, "list", "Set DNS options"},
+		{OPT_LIST, 0, "dns-search", &dns_search, "list", "Set custom DNS search domains"},
 		{OPT_STRING, 0, "entrypoint", &entrypoint, "string",
 		 "Overwrite the default ENTRYPOINT of the image"},
 		{OPT_LIST, 'e', "env", &env, "list", "Set environment variables"},
 		{OPT_LIST, 0, "env-file", &env_files, "list", "Read in a file of environment variables"},
+		{OPT_LIST, 0, "expose", &expose, "list", "Expose a port or a range of ports"},
 		{OPT_LIST, 0, "group-add", &groups, "list", "Add additional groups to join"},
 		{OPT_STRING, 'h', "hostname", &hostname, "string", "Container host name"},
 		{OPT_BOOL, 0, "init", &init, NULL,
 		 "Run an init inside the container that forwards signals and reaps processes"},
 		{OPT_BOOL, 'i', "interactive", &interactive, NULL,
 		 "Keep STDIN open even if not attached"},
+		{OPT_STRING, 0, "ip", &ip, "string", "IPv4 address (e.g., 172.30.100.104)"},
 		{OPT_LIST, 'l', "label", &labels, "list", "Set meta data on a container"},
 		{OPT_STRING, 'm', "memory", &memory, "bytes", "Memory limit"},
 		{OPT_STRING, 0, "memory-swap", &memory_swap, "bytes",
@@ -180,7 +191,9 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		{OPT_LIST, 0, "mount", &mounts, "mount", "Attach a filesystem mount to the container"},
 		{OPT_STRING, 0, "name", &name, "string", "Assign a name to the container"},
 		{OPT_STRING, 0, "network", &network, "network",
-		 "Connect a container to a network (none, host)"},
+		 "Connect a container to a network (bridge, host, none, or a network's name)"},
+		{OPT_LIST, 0, "network-alias", &net_aliases, "list",
+		 "Add network-scoped alias for the container"},
 		{OPT_STRING, 0, "net", &net_alias, "network", "Alias of --network", OPT_HIDDEN},
 		{OPT_BOOL, 0, "no-healthcheck", &no_healthcheck, NULL,
 		 "Disable any container-specified HEALTHCHECK"},
@@ -190,9 +203,9 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		{OPT_BOOL, 0, "privileged", &privileged, NULL,
 		 "Give extended privileges to this container"},
 		{OPT_LIST, 'p', "publish", &publish, "list",
-		 "Publish a container's port(s) to the host (not supported yet)"},
+		 "Publish a container's port(s) to the host"},
 		{OPT_BOOL, 'P', "publish-all", &publish_all, NULL,
-		 "Publish all exposed ports to random ports (not supported yet)"},
+		 "Publish all exposed ports to random ports"},
 		{OPT_STRING, 0, "pull", &pull, "string",
 		 "Pull image before running (\"missing\"|\"never\")"},
 		{OPT_BOOL, 0, "read-only", &read_only, NULL,
@@ -229,11 +242,25 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		detach = 1;
 	if (!network)
 		network = net_alias;
-	if (publish.n || publish_all) {
-		/* Networks (issue net): published ports need bridge networking. */
-		cmd_errorf(ctx, "publishing ports (-p) is not supported yet");
+	_cleanup_berr_ struct berr *nerr = NULL;
+	_cleanup_json_ json_t *net = NULL;
+	struct ctrnet_opts no = {
+		.network = network,
+		.publish = &publish,
+		.publish_all = publish_all,
+		.expose = &expose,
+		.ip = ip,
+		.aliases = &net_aliases,
+		.add_hosts = &add_hosts,
+		.dns = &dns,
+		.dns_search = &dns_search,
+		.dns_options = &dns_opts,
+	};
+	if (ctrnet_parse(ctx, &no, &net, &nerr) < 0) {
+		cmd_error(ctx, nerr);
 		return EXIT_ENGINE;
 	}
+	network = json_string_value(json_object_get(net, "NetworkMode"));
 	if (pull && !streq(pull, "missing") && !streq(pull, "never")) {
 		cmd_errorf(ctx, "--pull %s is not supported yet (only missing and never)", pull);
 		return EXIT_ENGINE;
@@ -277,6 +304,7 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		.pids_limit_set = pids_limit != 0,
 		.cgroup_parent = cgroup_parent,
 		.network = network,
+		.net = net,
 		.restart = restart,
 		.stop_signal = stop_signal,
 		.stop_timeout = stop_timeout,
@@ -333,7 +361,7 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 	struct rt_monitor_started started;
 	int code = 0, conn = -1;
 	fflush(stdout);
-	r = ctr_start(ctx->root, ctx->runroot, &c, o.rows, o.cols, detach ? NULL : &conn, &started,
+	r = ctr_start(ctx, &c, o.rows, o.cols, detach ? NULL : &conn, &started,
 		      &code, &err);
 	ctr_free(&c);
 	if (r < 0) {

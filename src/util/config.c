@@ -24,6 +24,7 @@ static const struct {
 	{"default-network", JSON_STRING},
 	{"networks", JSON_OBJECT},
 	{"bridge", JSON_OBJECT},
+	{"nft-prefix", JSON_STRING},
 	{"registry", JSON_OBJECT},
 };
 
