@@ -4,7 +4,6 @@
 # wrong digests, connections cut half way, schema 1, unknown media types.
 
 load helpers.distribution
-load helpers.images
 
 CFG='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]}}'
 

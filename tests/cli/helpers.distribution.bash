@@ -12,8 +12,10 @@
 #   expires=N (token lifetime). Requests are logged to DIR/requests.log. Sets FAKE_PID,
 #   FAKE_HOST, FAKE_URL.
 # DOCKER_CONFIG points at $TEST_DIR/docker-config; BERTH_CERTS_D at $TEST_DIR/certs.d.
+# Images to push come from helpers.images (load_config_image), loaded here first: it loads
+# helpers.bash, whose setup/teardown the ones below replace.
 
-load helpers
+load helpers.images
 
 DIST_PIDS=()
 
@@ -65,6 +67,18 @@ wait_http() {
 	return 1
 }
 
+# wait_port PORT: until something listens on 127.0.0.1:PORT, for up to 10 s.
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
 start_distribution() {
 	local htpasswd="" cert="" key="" clientca=""
 	while [ $# -gt 0 ]; do
@@ -103,7 +117,7 @@ start_distribution() {
 		DIST_HOST=127.0.0.1:$DIST_PORT
 		DIST_URL=$([ -n "$cert" ] && echo https || echo http)://$DIST_HOST
 		DIST_DIR=$dir
-		if wait_http "$DIST_URL/v2/" && kill -0 "$DIST_PID" 2>/dev/null; then
+		if wait_port "$DIST_PORT" && kill -0 "$DIST_PID" 2>/dev/null; then
 			return 0
 		fi
 		kill -KILL "$DIST_PID" 2>/dev/null || true
