@@ -199,6 +199,7 @@ int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **re
 			e |= jset(ep, "IPAMConfig",
 				  o->ip ? json_pack("{s:s}", "IPv4Address", o->ip) : json_null());
 			e |= jset(ep, "Aliases", json_of_strv(o->aliases));
+			e |= jset(ep, "NetworkID", json_string(nc.id));
 		}
 	}
 	if (e)
