@@ -79,11 +79,20 @@ static int from_daemon(const char *msg, int to_container, const char *container_
 
 static void print_error(const struct berr *err, int to_container, const char *container_path)
 {
+	static const char *const extraction[] = {
+	    "cannot overwrite ", "invalid symlink ", "invalid hardlink ", "\"",
+	};
 	const char *msg = err ? err->msg : "unknown error";
-	if (from_daemon(msg, to_container, container_path))
-		fprintf(stderr, "Error response from daemon: %s\n", msg);
-	else
+	if (!from_daemon(msg, to_container, container_path)) {
 		fprintf(stderr, "%s\n", msg);
+		return;
+	}
+	/* The daemon extracts in a helper process and reports its failures so. */
+	const char *helper = "";
+	for (size_t i = 0; to_container && i < ARRAY_SIZE(extraction); i++)
+		if (starts_with(msg, extraction[i]))
+			helper = "Error processing tar file(exit status 1): ";
+	fprintf(stderr, "Error response from daemon: %s%s\n", helper, msg);
 }
 
 int cmd_cp(struct berth_ctx *ctx, int argc, char **argv)
