@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -29,6 +30,7 @@
 struct cmd_progress {
 	int tty;
 	int quiet;
+	int width; /* terminal columns: longer lines would wrap and break the redrawing */
 	char **ids; /* lines on screen, in order (terminal mode) */
 	size_t n;
 };
@@ -37,8 +39,10 @@ struct cmd_progress *cmd_progress_new(int quiet)
 {
 	struct cmd_progress *p = calloc(1, sizeof(*p));
 	if (p) {
+		struct winsize ws;
 		p->quiet = quiet;
 		p->tty = isatty(STDOUT_FILENO);
+		p->width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
 	}
 	return p;
 }
@@ -60,6 +64,10 @@ static void progress_line(struct cmd_progress *p, const char *id, const char *te
 		fflush(stdout);
 		return;
 	}
+	char line[512];
+	snprintf(line, sizeof(line), "%s: %s", id, text);
+	if ((size_t)p->width - 1 < sizeof(line))
+		line[p->width - 1] = '\0';
 	size_t i;
 	for (i = 0; i < p->n; i++)
 		if (streq(p->ids[i], id))
@@ -76,26 +84,27 @@ static void progress_line(struct cmd_progress *p, const char *id, const char *te
 		}
 		p->ids = g;
 		p->ids[p->n++] = copy;
-		printf("\r\033[2K%s: %s\n", id, text);
+		printf("\r\033[2K%s\n", line);
 	} else {
 		/* Up to the layer's line, rewrite it, back down (docker's jsonmessage). */
 		size_t diff = p->n - i;
-		printf("\033[%zuA\r\033[2K%s: %s\033[%zuB\r", diff, id, text, diff);
+		printf("\033[%zuA\r\033[2K%s\033[%zuB\r", diff, line, diff);
 	}
 	fflush(stdout);
 }
 
-/* "[=====>      ]  1.2MB/3.4MB", like docker's JSONProgress. */
-static void bar(char *out, size_t size, uint64_t cur, uint64_t total)
+/* "[=====>      ]  1.2MB/3.4MB", like docker's JSONProgress: 50 columns of bar, fewer on a
+ * narrow terminal (the id, the status word and the sizes take about 45). */
+static void bar(char *out, size_t size, uint64_t cur, uint64_t total, int columns)
 {
-	enum { WIDTH = 50 };
-	char fill[WIDTH + 1];
-	size_t n = total ? (size_t)((double)cur / (double)total * WIDTH) : 0;
-	if (n > WIDTH)
-		n = WIDTH;
-	for (size_t k = 0; k < WIDTH; k++)
+	char fill[51];
+	size_t width = columns - 45 < 10 ? 10 : columns - 45 > 50 ? 50 : (size_t)(columns - 45);
+	size_t n = total ? (size_t)((double)cur / (double)total * (double)width) : 0;
+	if (n > width)
+		n = width;
+	for (size_t k = 0; k < width; k++)
 		fill[k] = k + 1 < n ? '=' : (k + 1 == n ? '>' : ' ');
-	fill[WIDTH] = '\0';
+	fill[width] = '\0';
 	_cleanup_free_ char *hc = fmt_human_size(cur), *ht = fmt_human_size(total);
 	snprintf(out, size, "[%s] %8s/%s", fill, hc ? hc : "?", ht ? ht : "?");
 }
@@ -122,7 +131,7 @@ void cmd_progress_event(void *opaque, const struct reg_event *ev)
 		/* Progress bars only on a terminal, as docker's non-tty output has none. */
 		if (!p->tty)
 			break;
-		bar(b, sizeof(b), ev->current, ev->total);
+		bar(b, sizeof(b), ev->current, ev->total, p->width);
 		snprintf(text, sizeof(text), "%s %s",
 			 ev->type == REG_EV_PUSH_PUSHING ? "Pushing" : "Downloading", b);
 		progress_line(p, ev->id, text);

@@ -110,6 +110,23 @@ registry_manifest() {
 	assert_contains "$output" "tag can't be used with --all-tags/-a"
 }
 
+@test "push: PATCH chunks for blobs bigger than the chunk size; one transfer at a time" {
+	start_distribution --accesslog
+	echo '{"max-concurrent-uploads": 1, "max-concurrent-downloads": 1}' >"$BERTH_CONFIG"
+	local id
+	id=$(load_config_image "$DIST_HOST/chunky:1" "$CFG" 300000 200000 100)
+	BERTH_PUSH_CHUNK_SIZE=65536 run_berth push "$DIST_HOST/chunky:1"
+	assert_equal "$(grep -c ': Pushed$' <<<"$output")" 3
+	# Random data does not shrink: 300 kB in 64 KiB pieces is 5 PATCH requests, 200 kB 4.
+	local patches
+	patches=$(grep -c '"PATCH /v2/chunky/blobs/uploads/' "$DIST_DIR/log")
+	[ "$patches" -ge 9 ] || die "$patches PATCH requests: $(grep -o '"[A-Z]* /v2/chunky[^ ]*' "$DIST_DIR/log")"
+	run_berth rmi "$DIST_HOST/chunky:1"
+	run_berth pull "$DIST_HOST/chunky:1"
+	run_berth image inspect -f '{{.Id}}' "$DIST_HOST/chunky:1"
+	assert_equal "$output" "$id"
+}
+
 @test "push: a layer another repository of the registry has is mounted, not uploaded" {
 	start_distribution
 	load_config_image "$DIST_HOST/src/base:1" "$CFG" 50000 >/dev/null

@@ -1,9 +1,10 @@
 # Registries for the registry client tests (100-103): Debian's docker-registry (CNCF
 # distribution 2.8) and a small python3 "fake registry" that can misbehave on purpose.
 #
-# start_distribution [--htpasswd FILE] [--tls CERT KEY] [--clientca CA]: docker-registry on
-#   127.0.0.1 at a free port, configured by $TEST_DIR/dist-N/config.yml, storing into
-#   $TEST_DIR/dist-N/data. Sets DIST_PID, DIST_PORT, DIST_HOST (127.0.0.1:PORT), DIST_URL.
+# start_distribution [--htpasswd FILE] [--tls CERT KEY] [--clientca CA] [--accesslog]:
+#   docker-registry on 127.0.0.1 at a free port, configured by $TEST_DIR/dist-N/config.yml,
+#   storing into $TEST_DIR/dist-N/data, logging (with --accesslog: every request) to
+#   $DIST_DIR/log. Sets DIST_PID, DIST_PORT, DIST_HOST (127.0.0.1:PORT), DIST_URL, DIST_DIR.
 #   Several may run at once; the teardown stops all of them by PID.
 # start_fake_registry DIR [OPTION...]: the python server of fake_registry.py below, serving
 #   DIR/manifests/<repo>/<ref> (+ <ref>.type: its Content-Type) and DIR/blobs/<digest> as
@@ -80,9 +81,10 @@ wait_port() {
 }
 
 start_distribution() {
-	local htpasswd="" cert="" key="" clientca=""
+	local htpasswd="" cert="" key="" clientca="" accesslog=true
 	while [ $# -gt 0 ]; do
 		case $1 in
+		--accesslog) accesslog=false; shift ;;
 		--htpasswd) htpasswd=$2; shift 2 ;;
 		--tls) cert=$2; key=$3; shift 3 ;;
 		--clientca) clientca=$2; shift 2 ;;
@@ -96,7 +98,7 @@ start_distribution() {
 		DIST_PORT=$(free_port)
 		{
 			echo "version: 0.1"
-			echo "log: {level: error, accesslog: {disabled: true}}"
+			echo "log: {level: error, accesslog: {disabled: $accesslog}}"
 			echo "storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}"
 			echo "http:"
 			echo "  addr: 127.0.0.1:$DIST_PORT"
