@@ -231,19 +231,15 @@ load helpers.containers
 	assert_equal "$output" "$(printf 'ran\nran')"
 }
 
-@test "run: --network none (the default) and host; bridge and -p say they are not there yet" {
-	run_berth run --rm $IMG ls /sys/class/net
+@test "run: --network none and host" {
+	run_berth run --rm --network none $IMG ls /sys/class/net
 	assert_equal "$output" "lo"
 	run_berth run --rm --network none $IMG cat /proc/net/dev
 	[[ "$output" != *eth0* ]] || die "network none has an interface: $output"
 	run_berth run --rm --network host $IMG hostname
 	assert_equal "$output" "$(hostname)"
-	run_berth 125 run --rm --network bridge $IMG true
-	assert_contains "$output" "network mode 'bridge' is not supported yet"
-	run_berth 125 run --rm -p 8080:80 $IMG true
-	assert_contains "$output" "publishing ports (-p) is not supported yet"
 	run_berth inspect -f '{{.HostConfig.NetworkMode}} {{json .NetworkSettings.Networks}}' \
-		"$(berth create $IMG true)"
+		"$(berth create --network none $IMG true)"
 	assert_contains "$output" 'none {"none":{'
 }
 

@@ -92,7 +92,7 @@ load helpers.containers
 	run_berth ps -n 2 --format '{{.Names}}'
 	assert_equal "$output" "$(printf 'ex1\ncr1')"
 	run_berth ps --format json
-	assert_equal "$(jq -r '.Names + " " + .State + " " + .Networks' <<<"$output")" "up1 running none"
+	assert_equal "$(jq -r '.Names + " " + .State + " " + .Networks' <<<"$output")" "up1 running bridge"
 	run_berth ps --format 'table {{.Names}}\t{{.Image}}'
 	assert_equal "${lines[0]}" "NAMES     IMAGE"
 	run_berth 1 ps --format '{{.Nope'

@@ -40,7 +40,7 @@ load helpers.containers
 	while read -r line; do
 		[ "${line##*:}" = "/" ] || die "cgroup namespace root: $line"
 	done <<<"$output"
-	run_berth run --rm $IMG sh -c 'ip link 2>/dev/null | grep -c "^[0-9]"; cat /sys/class/net/lo/operstate'
+	run_berth run --rm --network none $IMG sh -c 'ip link 2>/dev/null | grep -c "^[0-9]"; cat /sys/class/net/lo/operstate'
 	assert_equal "${lines[0]}" "1"
 	run_berth run --rm -h iso $IMG sh -c 'hostname; cat /etc/hostname; grep -c localhost /etc/hosts'
 	assert_equal "$output" "$(printf 'iso\niso\n2')"

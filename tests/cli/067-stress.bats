@@ -89,12 +89,13 @@ no_leftovers() {
 }
 
 @test "stress: the same name from parallel creates goes to exactly one" {
-	local i ok=0
+	local i ok=0 pids=()
 	for ((i = 0; i < 10; i++)); do
 		"$BERTH" create --name same $IMG true >/dev/null 2>&1 &
+		pids+=($!)
 	done
-	for job in $(jobs -p); do
-		wait "$job" && ok=$((ok + 1))
+	for p in "${pids[@]}"; do
+		wait "$p" && ok=$((ok + 1))
 	done
 	assert_equal "$ok" 1
 	run_berth ps -a --format '{{.Names}}'
