@@ -8,11 +8,13 @@
 # count cmocka cases (their TAP output, from meson's testlog.json), fuzz replays count one per
 # target, bats tests one per test. Every part prints its counts and time; the LAST line is
 # exactly "N passed, N failed" (", N skipped" when any were), and the exit status is 1 when
-# anything failed. Everything the run makes (bats temp dirs, sanitizer logs) lives in one temp
-# dir that is removed on exit, with any mount below it; processes the tests leave behind are
-# found by an environment tag, killed by PID, and count as a failure.
+# anything failed. What the run makes (logs, sanitizer reports) lives in one temp dir removed
+# on exit; the tests list their own dirs there (BERTH_CHECK_DIRS), so that a mount a test
+# leaves is undone and counts as a failure; processes the tests leave behind are found by an
+# environment tag, killed by PID, and count as a failure too.
 #
 # Knobs (environment): CHECK_BUILDS="build build-asan" (which of the two to run),
+# CHECK_OVERLAP=0 (build ./build-asan only after ./build's tests, not during them),
 # CHECK_CLI="tests/cli/0*.bats" (which bats files), BATS_TEST_TIMEOUT (seconds per test,
 # default 300), CHECK_FILE_TIMEOUT (seconds per bats file, default 900).
 set -uo pipefail
@@ -39,12 +41,14 @@ TAG=berth-check-$$-$RANDOM$RANDOM
 # tagged_pids: processes (other than this script) whose environment has our tag.
 tagged_pids() {
 	local e pid
-	for e in /proc/[0-9]*/environ; do
-		pid=${e#/proc/}
-		pid=${pid%/environ}
-		[ "$pid" = $$ ] && continue
-		grep -qxzF "BERTH_CHECK_TAG=$TAG" "$e" 2>/dev/null && echo "$pid"
-	done
+	# One grep over every environment (NUL-separated entries, -z) lists the matching files.
+	grep -lxzF "BERTH_CHECK_TAG=$TAG" /proc/[0-9]*/environ 2>/dev/null |
+		while read -r e; do
+			pid=${e#/proc/}
+			pid=${pid%/environ}
+			# Never this script (bats gets the tag, check.sh does not: belt and braces).
+			[ "$pid" = $$ ] || echo "$pid"
+		done
 }
 
 # is_below PID ANCESTOR: whether PID descends from ANCESTOR (following PPid in /proc).
@@ -68,14 +72,44 @@ bats_done() {
 
 # mounts_below DIR: mount points at or below DIR, deepest first.
 mounts_below() {
-	awk -v d="$1" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r
+	awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r
+}
+
+# Each test lists its dir in this file (tests/cli/helpers.bash), for clean_test_dirs.
+TEST_DIRS=$WORK/test-dirs
+
+# clean_test_dirs: unmount and remove what the tests left; prints the mounts it undid.
+clean_test_dirs() {
+	[ -f "$TEST_DIRS" ] || return 0
+	local d m
+	while read -r d; do
+		case $d in /*/berth-bats.*) ;; *) continue ;; esac
+		[ -d "$d" ] || continue
+		for m in $(mounts_below "$d"); do
+			umount -l "$m" 2>/dev/null
+			echo "$m"
+		done
+		rm -rf --one-file-system "$d"
+	done <"$TEST_DIRS"
+	: >"$TEST_DIRS"
+}
+
+# kill_tree PID: PID and all its descendants, children first.
+kill_tree() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		kill_tree "$c"
+	done
+	kill -KILL "$1" 2>/dev/null
 }
 
 cleanup() {
 	local p m
+	[ -z "${BG_PID:-}" ] || kill_tree "$BG_PID"
 	for p in $(tagged_pids); do
 		kill -KILL "$p" 2>/dev/null
 	done
+	clean_test_dirs >/dev/null
 	for m in $(mounts_below "$WORK"); do
 		umount -l "$m" 2>/dev/null
 	done
@@ -127,11 +161,11 @@ build_dir() {
 	if [ ! -f "$dir/build.ninja" ]; then
 		local wipe=()
 		[ -d "$dir/meson-private" ] && wipe=(--wipe)
-		meson setup "${wipe[@]}" "$dir" "$@" >"$log" 2>&1 || { cat "$log"; return 1; }
+		"${NICE[@]}" meson setup "${wipe[@]}" "$dir" "$@" >"$log" 2>&1 || { cat "$log"; return 1; }
 	elif [ $# -gt 0 ] && [ "$(option_value "$dir" b_sanitize)" != "address,undefined" ]; then
-		meson configure "$dir" "$@" >"$log" 2>&1 || { cat "$log"; return 1; }
+		"${NICE[@]}" meson configure "$dir" "$@" >"$log" 2>&1 || { cat "$log"; return 1; }
 	fi
-	if ! ninja -C "$dir" >>"$log" 2>&1; then
+	if ! "${NICE[@]}" ninja -C "$dir" >>"$log" 2>&1; then
 		# From the first failed step: the compiler's or linker's own words.
 		sed -n '/^FAILED:/,$p' "$log" | grep -v '^\[' | head -n 40
 		return 1
@@ -222,6 +256,8 @@ meson_suite() {
 	local res
 	if [ -f "$log" ]; then
 		res=$(parse_testlog "$suite" "$log")
+		# The next suite's run overwrites meson's log: keep this one.
+		cp "$dir/meson-logs/testlog.txt" "$dir/meson-logs/check-$suite.txt" 2>/dev/null
 	elif grep -q 'No suitable tests defined' "$WORK/meson-$suite.log"; then
 		res="0 0 0 no tests"
 	else
@@ -242,8 +278,8 @@ cli_suite() {
 	local san_dir=$WORK/sanitizer-$dir
 	local log=$dir/meson-logs/check-cli.log
 	: >"$log"
-	mkdir -p "$WORK/tmp" "$san_dir"
-	local env=(BERTH_CHECK_TAG="$TAG" TMPDIR="$WORK/tmp" BERTH="$SRC/$dir/berth")
+	mkdir -p "$san_dir"
+	local env=(BERTH_CHECK_TAG="$TAG" BERTH_CHECK_DIRS="$TEST_DIRS" BERTH="$SRC/$dir/berth")
 	if [ "$sanitized" = 1 ]; then
 		# Per test, helpers.bash points log_path into the test's own dir; this catches
 		# the rest (setup_file, helpers run outside a test).
@@ -301,21 +337,17 @@ cli_suite() {
 			f=$((f + 1))
 			extra+=("left processes behind, killed:$desc")
 		fi
-		local m mounts
-		mounts=$(mounts_below "$WORK")
+		local mounts
+		mounts=$(clean_test_dirs | tr '\n' ' ')
 		if [ -n "$mounts" ]; then
-			for m in $mounts; do
-				umount -l "$m" 2>/dev/null
-			done
 			f=$((f + 1))
-			extra+=("left mounts behind, unmounted: $(echo $mounts)")
+			extra+=("left mounts behind, unmounted: $mounts")
 		fi
 		if [ -n "$(ls -A "$san_dir")" ]; then
 			f=$((f + 1))
 			extra+=("sanitizer reports outside any test:"$'\n'"$(cat "$san_dir"/* | head -n 40 | sed 's/^/       /')")
 			rm -f "$san_dir"/*
 		fi
-		rm -rf --one-file-system "${WORK:?}/tmp/"*
 
 		{
 			echo "### $file"
@@ -342,25 +374,38 @@ cli_suite() {
 	record "$dir/cli" "$P" "$F" "$S" $((SECONDS - t0))
 }
 
-run_build() {
-	local dir=$1 sanitized=0
-	[ "$dir" = build-asan ] && sanitized=1
-	local t0=$SECONDS
-	echo "== $dir: configure + build"
+# build_step DIR: configure and build DIR, keeping what to report in $WORK/built-DIR
+# ("STATUS SECONDS WARNINGS") and $WORK/built-DIR.out (errors, warnings), so that it can run
+# in the background.
+build_step() {
+	local dir=$1 t0=$SECONDS rc
 	BUILD_WARNINGS=0
-	if [ "$sanitized" = 1 ]; then
+	if [ "$dir" = build-asan ]; then
 		build_dir "$dir" "${SAN_ARGS[@]}"
 	else
 		build_dir "$dir"
-	fi
-	local rc=$?
+	fi >"$WORK/built-$dir.out" 2>&1
+	rc=$?
+	echo "$rc $((SECONDS - t0)) $BUILD_WARNINGS" >"$WORK/built-$dir"
+}
+
+# report_build DIR: print and record how DIR's build went; status 1 when it failed.
+report_build() {
+	local dir=$1 rc=1 secs=0 warnings=0
+	[ -f "$WORK/built-$dir" ] && read -r rc secs warnings <"$WORK/built-$dir"
+	cat "$WORK/built-$dir.out" 2>/dev/null
 	if [ "$rc" -ne 0 ]; then
 		failures+=("$dir (build)")
-		record "$dir" 0 1 0 $((SECONDS - t0)) "BUILD FAILED, its tests not run"
-		return
+		record "$dir" 0 1 0 "$secs" "BUILD FAILED, its tests not run"
+		return 1
 	fi
-	record "$dir" 0 0 0 $((SECONDS - t0)) "built, $BUILD_WARNINGS warning(s)"
+	record "$dir" 0 0 0 "$secs" "built, $warnings warning(s)"
+}
 
+# test_build DIR: unit, fuzz and CLI suites of a built DIR.
+test_build() {
+	local dir=$1 sanitized=0
+	[ "$dir" = build-asan ] && sanitized=1
 	if [ "$sanitized" = 1 ]; then
 		export ASAN_OPTIONS=$ASAN_OPTS UBSAN_OPTIONS=$UBSAN_OPTS
 		meson_suite "$dir" unit --timeout-multiplier 4
@@ -374,14 +419,39 @@ run_build() {
 }
 
 start=$SECONDS
-for b in $CHECK_BUILDS; do
+read -r -a builds <<<"$CHECK_BUILDS"
+for b in "${builds[@]}"; do
 	case $b in
-	build | build-asan) run_build "$b" ;;
+	build | build-asan) ;;
 	*)
 		echo "check.sh: unknown build '$b' (build, build-asan)" >&2
 		exit 2
 		;;
 	esac
+done
+NICE=()
+BG_PID=
+for i in "${!builds[@]}"; do
+	b=${builds[$i]}
+	echo "== $b: configure + build"
+	if [ -n "$BG_PID" ]; then
+		wait "$BG_PID"
+		BG_PID=
+	else
+		build_step "$b"
+	fi
+	report_build "$b" || continue
+	# The next build compiles, at the lowest priority, while this one's tests run: they
+	# spend much of their time waiting (daemons, registries, sleeps), and the 2 cores idle.
+	next=${builds[$((i + 1))]:-}
+	if [ -n "$next" ] && [ "${CHECK_OVERLAP:-1}" = 1 ]; then
+		(
+			NICE=(nice -n 19)
+			build_step "$next"
+		) &
+		BG_PID=$!
+	fi
+	test_build "$b"
 done
 
 echo
@@ -392,7 +462,7 @@ printf '%-18s %7d %7d %8d %8s\n' total "$total_pass" "$total_fail" "$total_skip"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo
 	echo "failed: ${failures[*]}"
-	echo "logs: <build>/meson-logs/testlog.txt (unit, fuzz), <build>/meson-logs/check-cli.log (bats)"
+	echo "logs: <build>/meson-logs/check-unit.txt, check-fuzz.txt (meson), check-cli.log (bats)"
 fi
 line="$total_pass passed, $total_fail failed"
 [ "$total_skip" -gt 0 ] && line+=", $total_skip skipped"

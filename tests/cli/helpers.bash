@@ -12,12 +12,16 @@
 # - UBSan (gcc's combined runtime ignores log_path) reports on stderr: run_berth scans
 #   $output for it, and berth() records any abort (status 134, what abort_on_error gives)
 #   for berth_teardown. To expect 134 from a container, call "$BERTH" directly.
-# Temp dirs go under $TMPDIR (default /tmp) so that check.sh can keep its runs in one place.
+# scripts/check.sh sets BERTH_CHECK_DIRS to a file where each test dir is listed, so that it
+# can unmount and remove whatever a test leaves behind; the dirs themselves stay short paths
+# in $TMPDIR (default /tmp), as in a run by hand (podman refuses a runroot over 50 bytes, a
+# unix socket path has 108).
 
 BERTH=${BERTH:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build/berth}
 
 berth_setup() {
 	TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/berth-bats.XXXXXX")
+	[ -z "${BERTH_CHECK_DIRS:-}" ] || echo "$TEST_DIR" >>"$BERTH_CHECK_DIRS"
 	export BERTH_ROOT=$TEST_DIR/root
 	export BERTH_RUNROOT=$TEST_DIR/run
 	export BERTH_CONFIG=$TEST_DIR/config.json
