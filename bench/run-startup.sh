@@ -14,6 +14,9 @@ source "$(dirname "$0")/lib.sh"
 
 bench_init
 bench_dockerd_start
+# podman reads registry credentials from $DOCKER_CONFIG (lib.sh's private one) and stops
+# when the file is missing.
+[ -f "$DOCKER_CONFIG/config.json" ] || echo '{}' >"$DOCKER_CONFIG/config.json"
 RUNS=${BENCH_RUNS:-30}
 D=$BENCH_DIR
 
