@@ -256,6 +256,9 @@ static void pull_fail(struct pull_ctx *P, int r, struct berr **err)
 	P->abort = 1;
 	pthread_cond_broadcast(&P->cond);
 	pthread_mutex_unlock(&P->lock);
+	/* A later failure (often the cancellation the first one caused) is dropped. */
+	if (err)
+		berr_freep(err);
 }
 
 static int pull_aborted(struct pull_ctx *P)
@@ -972,6 +975,7 @@ static void push_fail(struct push_ctx *P, int r, struct berr **err)
 	}
 	P->abort = 1;
 	pthread_mutex_unlock(&P->lock);
+	berr_freep(err);
 }
 
 struct up_progress {
