@@ -28,8 +28,8 @@ static const char *norm(const char *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const plats[][3] = {
-		{"linux", "amd64", NULL}, {"linux", "arm64", NULL}, {"linux", "arm", "v7"},
-		{"linux", "arm", "v5"},   {"linux", "amd64", "v3"}, {"windows", "amd64", NULL},
+	    {"linux", "amd64", NULL}, {"linux", "arm64", NULL}, {"linux", "arm", "v7"},
+	    {"linux", "arm", "v5"},   {"linux", "amd64", "v3"}, {"windows", "amd64", NULL},
 	};
 	if (size > (1 << 20))
 		return 0;
@@ -37,11 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof(plats) / sizeof(plats[0]); i++) {
 		struct imgarchive_desc d;
 		struct berr *err = NULL;
-		int r = reg_manifest_select(text, size, plats[i][0], plats[i][1], plats[i][2], &d, &err);
+		int r = reg_manifest_select(text, size, plats[i][0], plats[i][1], plats[i][2], &d,
+					    &err);
 		if (r == 0) {
-			if (err || !digest_valid(d.digest) || d.size < 0 || !d.os || !d.architecture ||
-			    strcmp(d.os, plats[i][0]) != 0 || strcmp(norm(d.architecture), plats[i][1]) != 0 ||
-			    (!imgarchive_is_manifest_type(d.media_type) && !imgarchive_is_index_type(d.media_type)))
+			if (err || !digest_valid(d.digest) || d.size < 0 || !d.os ||
+			    !d.architecture || strcmp(d.os, plats[i][0]) != 0 ||
+			    strcmp(norm(d.architecture), plats[i][1]) != 0 ||
+			    (!imgarchive_is_manifest_type(d.media_type) &&
+			     !imgarchive_is_index_type(d.media_type)))
 				abort();
 			imgarchive_desc_clear(&d);
 		} else {

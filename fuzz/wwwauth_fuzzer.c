@@ -26,8 +26,8 @@ static void check_lower_token(const char *s)
 	if (!s || !*s)
 		abort();
 	for (; *s; s++)
-		if (isupper((unsigned char)*s) || (unsigned char)*s <= ' ' || *s == '"' || *s == ',' ||
-		    *s == '=')
+		if (isupper((unsigned char)*s) || (unsigned char)*s <= ' ' || *s == '"' ||
+		    *s == ',' || *s == '=')
 			abort();
 }
 

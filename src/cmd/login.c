@@ -20,13 +20,13 @@
 #define PASSWORD_MAX 65536
 
 static const struct cmd_help login_help = {
-	.usage = "berth login [OPTIONS] [SERVER]",
-	.summary = "Log in to a registry.\nIf no server is specified, Docker Hub is used.",
+    .usage = "berth login [OPTIONS] [SERVER]",
+    .summary = "Log in to a registry.\nIf no server is specified, Docker Hub is used.",
 };
 
 static const struct cmd_help logout_help = {
-	.usage = "berth logout [SERVER]",
-	.summary = "Log out from a registry.\nIf no server is specified, Docker Hub is used.",
+    .usage = "berth logout [SERVER]",
+    .summary = "Log out from a registry.\nIf no server is specified, Docker Hub is used.",
 };
 
 static void wipe(char *s)
@@ -105,10 +105,10 @@ static int try_login(struct berth_ctx *ctx, const char *key, const struct reg_cr
 		     int tls_verify, char **ret_token, struct berr **err)
 {
 	struct reg_client_opts o = {
-		.config = ctx->config,
-		.tls_verify = tls_verify,
-		.cred = cred,
-		.user_agent = "berth/" BERTH_VERSION,
+	    .config = ctx->config,
+	    .tls_verify = tls_verify,
+	    .cred = cred,
+	    .user_agent = "berth/" BERTH_VERSION,
 	};
 	_cleanup_reg_client_ struct reg_client *c = NULL;
 	int r = reg_client_new(key_domain(key), &o, &c, err);
@@ -122,12 +122,12 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 	const char *username = NULL, *password = NULL;
 	int password_stdin = 0, tls_verify = -1;
 	const struct opt opts[] = {
-		{OPT_STRING, 'p', "password", &password, "string", "Password"},
-		{OPT_BOOL, 0, "password-stdin", &password_stdin, NULL, "Take the password from stdin"},
-		{OPT_STRING, 'u', "username", &username, "string", "Username"},
-		{OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-		 "Require HTTPS and verify certificates (default: Docker's rules, see berth-login(1))"},
-		{0},
+	    {OPT_STRING, 'p', "password", &password, "string", "Password"},
+	    {OPT_BOOL, 0, "password-stdin", &password_stdin, NULL, "Take the password from stdin"},
+	    {OPT_STRING, 'u', "username", &username, "string", "Username"},
+	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
+	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-login(1))"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &login_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -161,7 +161,9 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 			return 1;
 		}
 	} else if (password) {
-		fprintf(stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
+		fprintf(
+		    stderr,
+		    "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
 		cred.password = strdup(password);
 	}
 	if (username)
@@ -172,7 +174,8 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 
-	/* No credentials given: the stored ones, checked again (docker's "existing credentials"). */
+	/* No credentials given: the stored ones, checked again (docker's "existing credentials").
+	 */
 	if (!cred.username && !cred.password) {
 		struct reg_cred stored;
 		struct berr *e = NULL;
@@ -186,14 +189,17 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 				printf("Login Succeeded\n");
 				return 0;
 			}
-			fprintf(stderr, "Login did not succeed, error: %s\n", e ? e->msg : "unknown error");
+			fprintf(stderr, "Login did not succeed, error: %s\n",
+				e ? e->msg : "unknown error");
 		}
 		berr_free(e);
 	}
 	if (!cred.username || !cred.password) {
 		if (!isatty(STDIN_FILENO)) {
 			reg_cred_clear(&cred);
-			cmd_errorf(ctx, "Error: Cannot perform an interactive login from a non TTY device");
+			cmd_errorf(
+			    ctx,
+			    "Error: Cannot perform an interactive login from a non TTY device");
 			return 1;
 		}
 		if (!cred.username && !(cred.username = prompt("Username: ", 0))) {
@@ -237,8 +243,10 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 	if (plaintext)
-		fprintf(stderr, "WARNING! Your password will be stored unencrypted in %s.\n"
-				"Configure a credential helper (credsStore or credHelpers) to keep it elsewhere.\n\n",
+		fprintf(stderr,
+			"WARNING! Your password will be stored unencrypted in %s.\n"
+			"Configure a credential helper (credsStore or credHelpers) to keep it "
+			"elsewhere.\n\n",
 			config_path);
 	printf("Login Succeeded\n");
 	return 0;

@@ -30,7 +30,7 @@
 struct cmd_progress {
 	int tty;
 	int quiet;
-	int width; /* terminal columns: longer lines would wrap and break the redrawing */
+	int width;  /* terminal columns: longer lines would wrap and break the redrawing */
 	char **ids; /* lines on screen, in order (terminal mode) */
 	size_t n;
 };
@@ -42,7 +42,8 @@ struct cmd_progress *cmd_progress_new(int quiet)
 		struct winsize ws;
 		p->quiet = quiet;
 		p->tty = isatty(STDOUT_FILENO);
-		p->width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+		p->width =
+		    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
 	}
 	return p;
 }
@@ -179,9 +180,9 @@ int cmd_registry_client(struct berth_ctx *ctx, const char *domain, int tls_verif
 {
 	_cleanup_berr_ struct berr *err = NULL;
 	struct reg_client_opts o = {
-		.config = ctx->config,
-		.tls_verify = tls_verify,
-		.user_agent = "berth/" BERTH_VERSION,
+	    .config = ctx->config,
+	    .tls_verify = tls_verify,
+	    .user_agent = "berth/" BERTH_VERSION,
 	};
 	struct reg_client *c = NULL;
 	if (reg_client_new(domain, &o, &c, &err) < 0) {
@@ -206,15 +207,14 @@ void cmd_registry_error(struct berth_ctx *ctx, const struct berr *err)
 /* ---- pull ---- */
 
 static const struct cmd_help pull_help = {
-	.usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]",
-	.summary = "Download an image from a registry",
-	.aliases = "berth image pull, berth pull",
+    .usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]",
+    .summary = "Download an image from a registry",
+    .aliases = "berth image pull, berth pull",
 };
 
 /* Pull one reference; prints docker's lines. 0, or 1 after printing the error. */
 static int pull_one(struct berth_ctx *ctx, struct reg_client *c, struct store *s,
-		    const struct ref *r, const struct reg_pull_opts *po, int quiet,
-		    int *ret_newer)
+		    const struct ref *r, const struct reg_pull_opts *po, int quiet, int *ret_newer)
 {
 	_cleanup_berr_ struct berr *err = NULL;
 	struct reg_pull_result res;
@@ -237,13 +237,13 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 	int all = 0, quiet = 0, tls_verify = -1;
 	const char *platform = NULL;
 	const struct opt opts[] = {
-		{OPT_BOOL, 'a', "all-tags", &all, NULL, "Download all tagged images in the repository"},
-		{OPT_STRING, 0, "platform", &platform, "string",
-		 "Set platform if server is multi-platform capable"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
-		{OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-		 "Require HTTPS and verify certificates (default: Docker's rules, see berth-pull(1))"},
-		{0},
+	    {OPT_BOOL, 'a', "all-tags", &all, NULL, "Download all tagged images in the repository"},
+	    {OPT_STRING, 0, "platform", &platform, "string",
+	     "Set platform if server is multi-platform capable"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
+	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
+	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-pull(1))"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &pull_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -286,13 +286,13 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 	struct reg_pull_opts po = {
-		.os = os,
-		.arch = arch,
-		.variant = variant,
-		.platform_explicit = platform != NULL,
-		.max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
-		.event = cmd_progress_event,
-		.opaque = prog,
+	    .os = os,
+	    .arch = arch,
+	    .variant = variant,
+	    .platform_explicit = platform != NULL,
+	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
+	    .event = cmd_progress_event,
+	    .opaque = prog,
 	};
 	_cleanup_strv_ struct strv tags = STRV_INIT;
 	if (all) {
@@ -303,7 +303,8 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		}
 		if (!tags.n) {
 			_cleanup_free_ char *fam = ref_familiar_name(&r);
-			cmd_errorf(ctx, "Error response from daemon: no tags found for %s", fam ? fam : arg);
+			cmd_errorf(ctx, "Error response from daemon: no tags found for %s",
+				   fam ? fam : arg);
 			cmd_progress_free(prog);
 			return 1;
 		}
@@ -347,8 +348,8 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 	if (!quiet)
-		printf("Status: %s for %s\n", newer ? "Downloaded newer image" : "Image is up to date",
-		       fam);
+		printf("Status: %s for %s\n",
+		       newer ? "Downloaded newer image" : "Image is up to date", fam);
 	printf("%s\n", full);
 	return 0;
 }

@@ -18,9 +18,9 @@
 #include "banned.h"
 
 static const struct cmd_help push_help = {
-	.usage = "berth push [OPTIONS] NAME[:TAG]",
-	.summary = "Upload an image to a registry",
-	.aliases = "berth image push, berth push",
+    .usage = "berth push [OPTIONS] NAME[:TAG]",
+    .summary = "Upload an image to a registry",
+    .aliases = "berth image push, berth push",
 };
 
 /* The tags of repository name (full, "localhost:5000/x") in the store, and their image ids. */
@@ -50,11 +50,11 @@ int cmd_push(struct berth_ctx *ctx, int argc, char **argv)
 {
 	int all = 0, quiet = 0, tls_verify = -1;
 	const struct opt opts[] = {
-		{OPT_BOOL, 'a', "all-tags", &all, NULL, "Push all tags of an image to the repository"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
-		{OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-		 "Require HTTPS and verify certificates (default: Docker's rules, see berth-push(1))"},
-		{0},
+	    {OPT_BOOL, 'a', "all-tags", &all, NULL, "Push all tags of an image to the repository"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
+	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
+	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-push(1))"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &push_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -105,7 +105,8 @@ int cmd_push(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 	if (!tags.n) {
-		cmd_errorf(ctx, "An image does not exist locally with the tag: %s", fam); /* docker's */
+		cmd_errorf(ctx, "An image does not exist locally with the tag: %s",
+			   fam); /* docker's */
 		return 1;
 	}
 
@@ -118,9 +119,9 @@ int cmd_push(struct berth_ctx *ctx, int argc, char **argv)
 		return EXIT_ENGINE;
 	}
 	struct reg_push_opts po = {
-		.max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-uploads", 5),
-		.event = cmd_progress_event,
-		.opaque = prog,
+	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-uploads", 5),
+	    .event = cmd_progress_event,
+	    .opaque = prog,
 	};
 	if (!quiet)
 		printf("The push refers to repository [%s]\n", name);

@@ -89,16 +89,19 @@ static int parse_quoted(const char *p, struct buf *out, const char **end, struct
 	for (;;) {
 		unsigned char c = (unsigned char)*p;
 		if (c == '\0')
-			return berr_set(err, EINVAL, "www-authenticate: unterminated quoted string");
+			return berr_set(err, EINVAL,
+					"www-authenticate: unterminated quoted string");
 		if (c == '"')
 			break;
 		if (c == '\\') {
 			c = (unsigned char)*++p;
 			if (c == '\0')
-				return berr_set(err, EINVAL, "www-authenticate: unterminated quoted string");
+				return berr_set(err, EINVAL,
+						"www-authenticate: unterminated quoted string");
 		}
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return berr_set(err, EINVAL, "www-authenticate: control character in quoted string");
+			return berr_set(err, EINVAL,
+					"www-authenticate: control character in quoted string");
 		if (buf_putc(out, (char)c) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
 		p++;
@@ -157,8 +160,10 @@ static int parse_params(const char *p, struct reg_challenge *ch, size_t *items, 
 		size_t nl = token_len(p);
 		if (!nl) {
 			if (*p == '=')
-				return berr_set(err, EINVAL, "www-authenticate: parameter without a name");
-			return berr_set(err, EINVAL, "www-authenticate: unexpected character 0x%02x",
+				return berr_set(err, EINVAL,
+						"www-authenticate: parameter without a name");
+			return berr_set(err, EINVAL,
+					"www-authenticate: unexpected character 0x%02x",
 					(unsigned char)*p);
 		}
 		const char *q = skip_ows(p + nl);
@@ -173,7 +178,8 @@ static int parse_params(const char *p, struct reg_challenge *ch, size_t *items, 
 		} else {
 			size_t vl = token_len(q);
 			if (!vl)
-				return berr_set(err, EINVAL, "www-authenticate: parameter '%.*s' has no value",
+				return berr_set(err, EINVAL,
+						"www-authenticate: parameter '%.*s' has no value",
 						(int)(nl > 64 ? 64 : nl), p);
 			if (buf_append(&val, q, vl) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
@@ -191,7 +197,8 @@ static int parse_params(const char *p, struct reg_challenge *ch, size_t *items, 
 		}
 		p = skip_ows(q);
 		if (*p && *p != ',')
-			return berr_set(err, EINVAL, "www-authenticate: expected ',' after parameter");
+			return berr_set(err, EINVAL,
+					"www-authenticate: expected ',' after parameter");
 	}
 	*end = p;
 	return 0;
@@ -206,7 +213,8 @@ int reg_wwwauth_parse(const char *value, struct reg_challenge **ret, size_t *ret
 	*ret = NULL;
 	*ret_n = 0;
 	if (strlen(value) > REG_WWWAUTH_MAX)
-		return berr_set(err, EINVAL, "www-authenticate: longer than %d bytes", REG_WWWAUTH_MAX);
+		return berr_set(err, EINVAL, "www-authenticate: longer than %d bytes",
+				REG_WWWAUTH_MAX);
 	for (const char *c = value; *c; c++)
 		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
 			return berr_set(err, EINVAL, "www-authenticate: control character");
@@ -241,7 +249,8 @@ int reg_wwwauth_parse(const char *value, struct reg_challenge **ret, size_t *ret
 		}
 		p += sl;
 		if (*p && *p != ',' && !is_ows(*p)) {
-			r = berr_set(err, EINVAL, "www-authenticate: unexpected character 0x%02x after scheme",
+			r = berr_set(err, EINVAL,
+				     "www-authenticate: unexpected character 0x%02x after scheme",
 				     (unsigned char)*p);
 			goto fail;
 		}
@@ -298,7 +307,8 @@ int reg_token_parse(const char *body, size_t len, struct reg_token *ret, struct 
 	json_t *refresh = json_object_get(j, "refresh_token");
 	if (refresh && !json_is_null(refresh) &&
 	    (!json_is_string(refresh) || !header_safe(json_string_value(refresh))))
-		return berr_set(err, EINVAL, "token response: refresh_token is not a usable string");
+		return berr_set(err, EINVAL,
+				"token response: refresh_token is not a usable string");
 	json_t *exp = json_object_get(j, "expires_in");
 	int64_t secs = 60;
 	if (exp && !json_is_null(exp)) {
@@ -376,7 +386,8 @@ static char *cache_key(const char *realm, const char *service, const char *scope
 	size_t n = 0, cap = 0;
 	if (!copy)
 		return NULL;
-	for (char *save = NULL, *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+	for (char *save = NULL, *w = strtok_r(copy, " ", &save); w;
+	     w = strtok_r(NULL, " ", &save)) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 4;
 			char **g = realloc(words, cap * sizeof(*g));

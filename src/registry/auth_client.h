@@ -27,8 +27,8 @@
 #define REG_WWWAUTH_MAX_ITEMS 64
 
 struct reg_challenge {
-	char *scheme;    /* lowercased: "bearer", "basic", ... */
-	char *token68;   /* the token68 form ("Negotiate abc=="), or NULL */
+	char *scheme;	    /* lowercased: "bearer", "basic", ... */
+	char *token68;	    /* the token68 form ("Negotiate abc=="), or NULL */
 	struct strv params; /* flattened pairs: v[2i] lowercased name, v[2i+1] unquoted value */
 };
 
@@ -47,7 +47,7 @@ const struct reg_challenge *reg_challenge_find(const struct reg_challenge *c, si
 
 /* A token server's answer. */
 struct reg_token {
-	char *token;         /* owned; only visible ASCII (it goes into a header) */
+	char *token;	     /* owned; only visible ASCII (it goes into a header) */
 	char *refresh_token; /* owned, or NULL: an identity token for `login` to keep */
 	int64_t expires_in;  /* seconds, at least 60 (the spec's default and minimum) */
 };

@@ -37,8 +37,8 @@
 enum auth_kind { AUTH_UNKNOWN = 0, AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
 
 struct reg_client {
-	char *domain;   /* as given: "localhost:5000" */
-	char *host;     /* what URLs use: "registry-1.docker.io", "[::1]:5000" */
+	char *domain;	/* as given: "localhost:5000" */
+	char *host;	/* what URLs use: "registry-1.docker.io", "[::1]:5000" */
 	char *hostname; /* host without port or brackets, for address checks */
 	int insecure;
 	int tls_verify; /* the option: -1, 0, 1 */
@@ -96,8 +96,9 @@ static int64_t mono_now(void)
 /* Go's method spelling in error messages: "Get", "Head", "Put". */
 static const char *method_word(const char *m)
 {
-	static const char *const w[][2] = {{"GET", "Get"},   {"HEAD", "Head"},   {"PUT", "Put"},
-					   {"POST", "Post"}, {"PATCH", "Patch"}, {"DELETE", "Delete"}};
+	static const char *const w[][2] = {{"GET", "Get"},     {"HEAD", "Head"},
+					   {"PUT", "Put"},     {"POST", "Post"},
+					   {"PATCH", "Patch"}, {"DELETE", "Delete"}};
 	for (size_t i = 0; i < ARRAY_SIZE(w); i++)
 		if (streq(m, w[i][0]))
 			return w[i][1];
@@ -113,27 +114,48 @@ static char *url_for_msg(const char *url)
 static const char *status_text(long s)
 {
 	switch (s) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 307: return "Temporary Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Request Entity Too Large";
-	case 416: return "Requested Range Not Satisfiable";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 307:
+		return "Temporary Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Request Entity Too Large";
+	case 416:
+		return "Requested Range Not Satisfiable";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
 	}
 	return "";
 }
@@ -244,7 +266,8 @@ static void host_addrs(const char *hostname, int resolve, struct addrs *ret)
 			memcpy(ret->addr[ret->n], &((struct sockaddr_in *)a->ai_addr)->sin_addr, 4);
 			ret->family[ret->n++] = AF_INET;
 		} else if (a->ai_family == AF_INET6) {
-			memcpy(ret->addr[ret->n], &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, 16);
+			memcpy(ret->addr[ret->n], &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
+			       16);
 			ret->family[ret->n++] = AF_INET6;
 		}
 	}
@@ -278,10 +301,10 @@ static void classify(struct reg_client *c, json_t *config)
 	for (int k = 0; k < a.n; k++) {
 		if (addr_loopback(a.family[k], a.addr[k]))
 			c->loopback = 1;
-		json_array_foreach(list, i, v)
-			if (json_is_string(v) && strchr(json_string_value(v), '/') &&
-			    addr_in(a.family[k], a.addr[k], json_string_value(v)))
-				c->insecure = 1;
+		json_array_foreach(list, i,
+				   v) if (json_is_string(v) && strchr(json_string_value(v), '/') &&
+					  addr_in(a.family[k], a.addr[k], json_string_value(v)))
+		    c->insecure = 1;
 	}
 	if (c->loopback)
 		c->insecure = 1;
@@ -298,8 +321,7 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int append_file(struct buf *b, int dfd, const char *name, struct berr **err,
-		       const char *dir)
+static int append_file(struct buf *b, int dfd, const char *name, struct berr **err, const char *dir)
 {
 	_cleanup_free_ char *data = NULL;
 	size_t len;
@@ -344,7 +366,9 @@ static int load_certs(struct reg_client *c, const char *certs_dir, struct berr *
 				break;
 			}
 			if (!strv_contains(&names, key)) {
-				r = berr_set(err, ENOENT, "missing key %s for client certificate %s. CA certificates must use the extension .crt",
+				r = berr_set(err, ENOENT,
+					     "missing key %s for client certificate %s. CA "
+					     "certificates must use the extension .crt",
 					     key, n);
 				break;
 			}
@@ -358,7 +382,8 @@ static int load_certs(struct reg_client *c, const char *certs_dir, struct berr *
 				break;
 			}
 			if (!strv_contains(&names, cert))
-				r = berr_set(err, ENOENT, "missing client certificate %s for key %s", cert, n);
+				r = berr_set(err, ENOENT,
+					     "missing client certificate %s for key %s", cert, n);
 		}
 	}
 	strv_free(&names);
@@ -372,7 +397,8 @@ static int load_certs(struct reg_client *c, const char *certs_dir, struct berr *
 		_cleanup_close_ int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_free_ char *sys = NULL;
 		size_t slen;
-		if (root >= 0 && fs_read_all_at(root, SYSTEM_CA_BUNDLE + 1, CA_FILE_MAX * 4, &sys, &slen) == 0 &&
+		if (root >= 0 &&
+		    fs_read_all_at(root, SYSTEM_CA_BUNDLE + 1, CA_FILE_MAX * 4, &sys, &slen) == 0 &&
 		    buf_append(&ca, sys, slen) < 0) {
 			buf_free(&ca);
 			return berr_set(err, ENOMEM, "out of memory");
@@ -413,7 +439,8 @@ static int split_domain(const char *domain, char **ret_host, char **ret_hostname
 	} else if (*rest)
 		return -EINVAL;
 	int hub = streq(domain, REG_DOCKER_HUB_DOMAIN);
-	_cleanup_free_ char *hostname = hub ? strdup(REG_DOCKER_HUB_HOST) : strndup(start, (size_t)(end - start));
+	_cleanup_free_ char *hostname =
+	    hub ? strdup(REG_DOCKER_HUB_HOST) : strndup(start, (size_t)(end - start));
 	_cleanup_free_ char *host = strdup(hub ? REG_DOCKER_HUB_HOST : domain);
 	if (!hostname || !host)
 		return -ENOMEM;
@@ -550,13 +577,13 @@ int reg_client_set_scopes(struct reg_client *c, const char *scopes)
 
 struct req {
 	const char *method;
-	const char *url;        /* absolute */
-	const char *accept;     /* NULL: none */
+	const char *url;    /* absolute */
+	const char *accept; /* NULL: none */
 	const char *content_type;
-	const char *range;      /* "bytes=N-" or NULL */
+	const char *range;	   /* "bytes=N-" or NULL */
 	const char *content_range; /* "start-end" or NULL */
-	const char *authz;      /* full "Authorization: ..." header, or NULL */
-	const char *user, *pass; /* Basic auth for a token request */
+	const char *authz;	   /* full "Authorization: ..." header, or NULL */
+	const char *user, *pass;   /* Basic auth for a token request */
 	/* Body: mem/mem_len, or body_fd from body_off for body_len bytes (fd -1 for none). */
 	const char *mem;
 	size_t mem_len;
@@ -865,7 +892,8 @@ static int perform(struct reg_client *c, const struct req *rq, struct resp *rs, 
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (c->ca_blob) {
-		struct curl_blob blob = {.data = c->ca_blob, .len = c->ca_len, .flags = CURL_BLOB_NOCOPY};
+		struct curl_blob blob = {
+		    .data = c->ca_blob, .len = c->ca_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (c->client_cert) {
@@ -909,8 +937,9 @@ static int perform(struct reg_client *c, const struct req *rq, struct resp *rs, 
 			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
 			curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		} else {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t)(rq->body_fd < 0 ? rq->mem_len : rq->body_len));
+			curl_easy_setopt(
+			    h, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)(rq->body_fd < 0 ? rq->mem_len : rq->body_len));
 			curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 			curl_easy_setopt(h, CURLOPT_READDATA, &x);
 			curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
@@ -921,7 +950,9 @@ static int perform(struct reg_client *c, const struct req *rq, struct resp *rs, 
 		if (streq(rq->method, "PATCH"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)(!rq->has_body ? 0 : rq->body_fd < 0 ? rq->mem_len : rq->body_len));
+				 (curl_off_t)(!rq->has_body	? 0
+					      : rq->body_fd < 0 ? rq->mem_len
+								: rq->body_len));
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, &x);
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
@@ -975,7 +1006,8 @@ static int http_error(const struct req *rq, const struct resp *rs, struct berr *
 	_cleanup_free_ char *shown = url_for_msg(rs->url ? rs->url : rq->url);
 	struct buf msg = BUF_INIT;
 	json_error_t je;
-	_cleanup_json_ json_t *j = rs->body.len ? json_loadb(rs->body.data, rs->body.len, 0, &je) : NULL;
+	_cleanup_json_ json_t *j =
+	    rs->body.len ? json_loadb(rs->body.data, rs->body.len, 0, &je) : NULL;
 	json_t *errors = json_object_get(j, "errors");
 	size_t i;
 	json_t *e;
@@ -989,10 +1021,12 @@ static int http_error(const struct req *rq, const struct resp *rs, struct berr *
 		if (json_is_string(code)) {
 			const char *s = json_string_value(code);
 			for (size_t k = 0; s[k] && k < 64; k++)
-				buf_putc(&msg, s[k] == '_' ? ' ' : (char)tolower((unsigned char)s[k]));
+				buf_putc(&msg,
+					 s[k] == '_' ? ' ' : (char)tolower((unsigned char)s[k]));
 		}
 		if (json_is_string(m))
-			buf_printf(&msg, "%s%.200s", json_is_string(code) ? ": " : "", json_string_value(m));
+			buf_printf(&msg, "%s%.200s", json_is_string(code) ? ": " : "",
+				   json_string_value(m));
 	}
 	if (!msg.len) {
 		json_t *d = json_object_get(j, "details");
@@ -1003,7 +1037,8 @@ static int http_error(const struct req *rq, const struct resp *rs, struct berr *
 	if (!msg.len && rs->status == 401)
 		buf_puts(&msg, "unauthorized: authentication required");
 	if (!msg.len)
-		buf_printf(&msg, "unexpected status code %ld %s", rs->status, status_text(rs->status));
+		buf_printf(&msg, "unexpected status code %ld %s", rs->status,
+			   status_text(rs->status));
 	int r = berr_set(err, status_errno(rs->status), "%s \"%s\": %s", method_word(rq->method),
 			 shown ? shown : "", msg.data ? msg.data : "error");
 	buf_free(&msg);
@@ -1041,9 +1076,10 @@ static int fetch_token(struct reg_client *c, const char *realm, const char *serv
 		_cleanup_free_ char *etok = url_escape(c->cred.identity_token);
 		_cleanup_free_ char *escope = url_escape(scopes_copy);
 		if (!etok || !escope ||
-		    buf_printf(&form, "grant_type=refresh_token&refresh_token=%s&client_id=berth%s%s%s%s",
-			       etok, esvc ? "&service=" : "", esvc ? esvc : "", *scopes_copy ? "&scope=" : "",
-			       *scopes_copy ? escope : "") < 0 ||
+		    buf_printf(&form,
+			       "grant_type=refresh_token&refresh_token=%s&client_id=berth%s%s%s%s",
+			       etok, esvc ? "&service=" : "", esvc ? esvc : "",
+			       *scopes_copy ? "&scope=" : "", *scopes_copy ? escope : "") < 0 ||
 		    buf_puts(&url, realm) < 0) {
 			r = berr_set(err, ENOMEM, "out of memory");
 			goto out;
@@ -1088,7 +1124,8 @@ static int fetch_token(struct reg_client *c, const char *realm, const char *serv
 	r = perform(c, &rq, &rs, err);
 	if (r >= 0) {
 		if (rs.status == 200) {
-			r = reg_token_parse(rs.body.data ? rs.body.data : "", rs.body.len, ret, err);
+			r = reg_token_parse(rs.body.data ? rs.body.data : "", rs.body.len, ret,
+					    err);
 			if (r < 0)
 				berr_wrap(err, "%s \"%s\"", method_word(rq.method), realm);
 		} else
@@ -1161,8 +1198,8 @@ static char *join_scopes(const char *a, const char *b)
 
 /* The Authorization header for a request to url with scopes, fetching a token when the
  * registry uses them and none is cached; NULL (and 0) when none is to be sent. */
-static int authorization(struct reg_client *c, const char *url, const char *scopes,
-			 char **ret, struct berr **err)
+static int authorization(struct reg_client *c, const char *url, const char *scopes, char **ret,
+			 struct berr **err)
 {
 	*ret = NULL;
 	if (!c->base_url || strncmp(url, c->base_url, origin_len(c->base_url)) != 0 ||
@@ -1211,7 +1248,8 @@ static int ping_one(struct reg_client *c, const char *base, struct berr **err)
 	_cleanup_free_ char *url = NULL;
 	if (asprintf(&url, "%s/v2/", base) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
-	struct req rq = {.method = "GET", .url = url, .body_fd = -1, .max = ERROR_BODY_MAX, .follow = 1};
+	struct req rq = {
+	    .method = "GET", .url = url, .body_fd = -1, .max = ERROR_BODY_MAX, .follow = 1};
 	struct resp rs;
 	int r = perform(c, &rq, &rs, err);
 	if (r < 0)
@@ -1252,7 +1290,8 @@ int reg_client_ping(struct reg_client *c, struct berr **err)
 	r = ping_one(c, https, &e1);
 	if (r < 0 && c->insecure && r != -ENOMEM) {
 		/* Docker's fallback for insecure registries: plain HTTP after HTTPS failed. */
-		log_debug("registry %s: https failed (%s), trying http", c->domain, e1 ? e1->msg : "");
+		log_debug("registry %s: https failed (%s), trying http", c->domain,
+			  e1 ? e1->msg : "");
 		r = ping_one(c, http, &e2);
 		base = http;
 	}
@@ -1285,8 +1324,8 @@ int reg_client_ping(struct reg_client *c, struct berr **err)
 /* Make rq (url relative to the base when it starts with '/') with the client's scopes plus
  * extra; on a 401, learn the challenge, fetch a token for the scopes it names too, and try
  * once more. rs is filled for any status (the caller's: resp_clear). */
-static int request(struct reg_client *c, struct req *rq, const char *extra_scopes,
-		   struct resp *rs, struct berr **err)
+static int request(struct reg_client *c, struct req *rq, const char *extra_scopes, struct resp *rs,
+		   struct berr **err)
 {
 	int r = reg_client_ping(c, err);
 	if (r < 0)
@@ -1340,8 +1379,8 @@ static int request(struct reg_client *c, struct req *rq, const char *extra_scope
 		}
 		/* Once more with a fresh token, or with the Basic credentials the registry
 		 * asks for now; Basic credentials it refused are not sent again. */
-		if (!(now == AUTH_BEARER ||
-		      (now == AUTH_BASIC && before != AUTH_BASIC && c->cred.username && c->cred.password)))
+		if (!(now == AUTH_BEARER || (now == AUTH_BASIC && before != AUTH_BASIC &&
+					     c->cred.username && c->cred.password)))
 			return 0;
 		resp_clear(rs);
 	}
@@ -1379,26 +1418,32 @@ int reg_client_login(struct reg_client *c, char **ret_identity_token, struct ber
 		reg_token_clear(&t);
 	} else if (kind == AUTH_BASIC) {
 		if (!c->cred.username || !c->cred.password)
-			return berr_set(err, EACCES, "login attempt to %s failed with status: 401 Unauthorized",
+			return berr_set(err, EACCES,
+					"login attempt to %s failed with status: 401 Unauthorized",
 					url);
 		r = authorization(c, url, "", &authz, err);
 		if (r < 0)
 			return r;
 	}
-	struct req rq = {.method = "GET", .url = url, .body_fd = -1, .max = ERROR_BODY_MAX,
-			 .authz = authz, .follow = 1};
+	struct req rq = {.method = "GET",
+			 .url = url,
+			 .body_fd = -1,
+			 .max = ERROR_BODY_MAX,
+			 .authz = authz,
+			 .follow = 1};
 	struct resp rs;
 	r = perform(c, &rq, &rs, err);
 	if (r >= 0) {
 		if (rs.status == 200)
 			r = 0;
 		else if (rs.status == 401)
-			r = berr_set(err, EACCES, "login attempt to %s failed with status: 401 Unauthorized",
+			r = berr_set(err, EACCES,
+				     "login attempt to %s failed with status: 401 Unauthorized",
 				     url);
 		else
 			r = berr_set(err, status_errno(rs.status),
-				     "login attempt to %s failed with status: %ld %s", url, rs.status,
-				     status_text(rs.status));
+				     "login attempt to %s failed with status: %ld %s", url,
+				     rs.status, status_text(rs.status));
 		resp_clear(&rs);
 	}
 	if (r < 0 && ret_identity_token) {
@@ -1419,9 +1464,9 @@ void reg_manifest_clear(struct reg_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static const char manifest_accept[] =
-	IMGARCHIVE_MT_OCI_MANIFEST ", " IMGARCHIVE_MT_OCI_INDEX ", " IMGARCHIVE_MT_DOCKER_MANIFEST
-	", " IMGARCHIVE_MT_DOCKER_LIST ", " REG_MT_SCHEMA1_SIGNED ";q=0.5, " REG_MT_SCHEMA1 ";q=0.5";
+static const char manifest_accept[] = IMGARCHIVE_MT_OCI_MANIFEST
+    ", " IMGARCHIVE_MT_OCI_INDEX ", " IMGARCHIVE_MT_DOCKER_MANIFEST ", " IMGARCHIVE_MT_DOCKER_LIST
+    ", " REG_MT_SCHEMA1_SIGNED ";q=0.5, " REG_MT_SCHEMA1 ";q=0.5";
 
 static char *media_type_of(const char *content_type)
 {
@@ -1454,8 +1499,12 @@ int reg_manifest_get(struct reg_client *c, const char *repo, const char *referen
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "/v2/%s/manifests/%s", repo, reference) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
-	struct req rq = {.method = "GET", .url = path, .accept = manifest_accept, .body_fd = -1,
-			 .max = REG_MANIFEST_MAX, .follow = 1};
+	struct req rq = {.method = "GET",
+			 .url = path,
+			 .accept = manifest_accept,
+			 .body_fd = -1,
+			 .max = REG_MANIFEST_MAX,
+			 .follow = 1};
 	struct resp rs;
 	int r = request(c, &rq, NULL, &rs, err);
 	if (r < 0)
@@ -1472,7 +1521,8 @@ int reg_manifest_get(struct reg_client *c, const char *repo, const char *referen
 		struct digest want;
 		digest_parse(reference, &want, NULL);
 		if (want.alg != DIGEST_SHA256) {
-			digest_buffer(want.alg, rs.body.data ? rs.body.data : "", rs.body.len, &got);
+			digest_buffer(want.alg, rs.body.data ? rs.body.data : "", rs.body.len,
+				      &got);
 			digest_format(&got, ret->digest);
 		}
 		if (!digest_equal(&got, &want)) {
@@ -1482,7 +1532,8 @@ int reg_manifest_get(struct reg_client *c, const char *repo, const char *referen
 		}
 	} else if (rs.digest && digest_valid(rs.digest) && strncmp(rs.digest, "sha256:", 7) == 0 &&
 		   !streq(rs.digest, ret->digest)) {
-		r = berr_set(err, EBADMSG, "manifest for %s: content digest %s does not match the registry's %s",
+		r = berr_set(err, EBADMSG,
+			     "manifest for %s: content digest %s does not match the registry's %s",
 			     reference, ret->digest, rs.digest);
 		resp_clear(&rs);
 		return r;
@@ -1511,8 +1562,14 @@ int reg_manifest_put(struct reg_client *c, const char *repo, const char *referen
 	char dstr[DIGEST_STR_MAX];
 	digest_buffer(DIGEST_SHA256, data, len, &d);
 	digest_format(&d, dstr);
-	struct req rq = {.method = "PUT", .url = path, .content_type = media_type, .mem = data,
-			 .mem_len = len, .has_body = 1, .body_fd = -1, .max = ERROR_BODY_MAX};
+	struct req rq = {.method = "PUT",
+			 .url = path,
+			 .content_type = media_type,
+			 .mem = data,
+			 .mem_len = len,
+			 .has_body = 1,
+			 .body_fd = -1,
+			 .max = ERROR_BODY_MAX};
 	struct resp rs;
 	int r = request(c, &rq, NULL, &rs, err);
 	if (r < 0)
@@ -1521,8 +1578,8 @@ int reg_manifest_put(struct reg_client *c, const char *repo, const char *referen
 		r = http_error(&rq, &rs, err);
 	else if (rs.digest && digest_valid(rs.digest) && strncmp(rs.digest, "sha256:", 7) == 0 &&
 		 !streq(rs.digest, dstr))
-		r = berr_set(err, EBADMSG, "registry stored the manifest as %s, expected %s", rs.digest,
-			     dstr);
+		r = berr_set(err, EBADMSG, "registry stored the manifest as %s, expected %s",
+			     rs.digest, dstr);
 	resp_clear(&rs);
 	if (r >= 0 && ret_digest)
 		snprintf(ret_digest, DIGEST_STR_MAX, "%s", dstr);
@@ -1555,13 +1612,16 @@ int reg_manifest_kind(const char *media_type, const char *data, size_t len, cons
 		else if (json_is_object(json_object_get(j, "config")))
 			mt = IMGARCHIVE_MT_OCI_MANIFEST;
 		else
-			return berr_set(err, EPROTONOSUPPORT, "%s: the registry returned a document that is no manifest",
+			return berr_set(err, EPROTONOSUPPORT,
+					"%s: the registry returned a document that is no manifest",
 					name);
 	}
 	if (streq(mt, REG_MT_SCHEMA1) || streq(mt, REG_MT_SCHEMA1_SIGNED))
-		return berr_set(err, EPROTONOSUPPORT,
-				"%s uses image manifest version 2, schema 1 (Docker Image Format v1), which is not supported; the image must be pushed again as Docker schema 2 or OCI",
-				name);
+		return berr_set(
+		    err, EPROTONOSUPPORT,
+		    "%s uses image manifest version 2, schema 1 (Docker Image Format v1), which is "
+		    "not supported; the image must be pushed again as Docker schema 2 or OCI",
+		    name);
 	if (imgarchive_is_manifest_type(mt)) {
 		*ret = REG_KIND_MANIFEST;
 		return 0;
@@ -1570,7 +1630,8 @@ int reg_manifest_kind(const char *media_type, const char *data, size_t len, cons
 		*ret = REG_KIND_INDEX;
 		return 0;
 	}
-	return berr_set(err, EPROTONOSUPPORT, "%s: unsupported manifest media type \"%.100s\"", name, mt);
+	return berr_set(err, EPROTONOSUPPORT, "%s: unsupported manifest media type \"%.100s\"",
+			name, mt);
 }
 
 /* ---- blobs ---- */
@@ -1591,7 +1652,8 @@ int reg_blob_head(struct reg_client *c, const char *repo, const char *digest, in
 	int r = blob_path(repo, digest, &path, err);
 	if (r < 0)
 		return r;
-	struct req rq = {.method = "HEAD", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX, .follow = 1};
+	struct req rq = {
+	    .method = "HEAD", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX, .follow = 1};
 	struct resp rs;
 	if ((r = request(c, &rq, NULL, &rs, err)) < 0)
 		return r;
@@ -1615,8 +1677,13 @@ int reg_blob_get(struct reg_client *c, const char *repo, const char *digest, uin
 	if (r < 0)
 		return r;
 	snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)offset);
-	struct req rq = {.method = "GET", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX,
-			 .follow = 1, .sink = sink, .sink_opaque = opaque,
+	struct req rq = {.method = "GET",
+			 .url = path,
+			 .body_fd = -1,
+			 .max = ERROR_BODY_MAX,
+			 .follow = 1,
+			 .sink = sink,
+			 .sink_opaque = opaque,
 			 .range = offset ? range : NULL};
 	struct resp rs;
 	/* On a 200 (Range ignored) the sink must not see the bytes it has: on_body skips
@@ -1664,8 +1731,8 @@ int reg_blob_fetch(struct reg_client *c, const char *repo, const char *digest, s
 	digest_buffer(want.alg, m.b.data ? m.b.data : "", m.b.len, &got);
 	if (!digest_equal(&want, &got)) {
 		buf_free(&m.b);
-		return berr_set(err, EBADMSG, "blob %s: digest mismatch (content has another digest)",
-				digest);
+		return berr_set(err, EBADMSG,
+				"blob %s: digest mismatch (content has another digest)", digest);
 	}
 	*ret_len = m.b.len;
 	*ret_data = m.b.data ? buf_steal(&m.b) : strdup("");
@@ -1705,11 +1772,13 @@ int reg_blob_mount(struct reg_client *c, const char *repo, const char *digest, c
 	*ret_location = NULL;
 	if (!url_safe(repo) || !url_safe(from) || !digest_valid(digest))
 		return berr_set(err, EINVAL, "invalid repository or digest");
-	_cleanup_free_ char *path = NULL, *scopes = NULL, *from_scope = reg_scope_repo(from, "pull");
+	_cleanup_free_ char *path = NULL, *scopes = NULL,
+			    *from_scope = reg_scope_repo(from, "pull");
 	if (!from_scope || push_scopes(repo, &scopes) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
 	_cleanup_free_ char *extra = join_scopes(scopes, from_scope);
-	if (!extra || asprintf(&path, "/v2/%s/blobs/uploads/?mount=%s&from=%s", repo, digest, from) < 0)
+	if (!extra ||
+	    asprintf(&path, "/v2/%s/blobs/uploads/?mount=%s&from=%s", repo, digest, from) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
 	struct req rq = {.method = "POST", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX};
 	struct resp rs;
@@ -1753,7 +1822,8 @@ int reg_blob_upload(struct reg_client *c, const char *repo, const char *digest, 
 		_cleanup_free_ char *path = NULL;
 		if (asprintf(&path, "/v2/%s/blobs/uploads/", repo) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
-		struct req rq = {.method = "POST", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX};
+		struct req rq = {
+		    .method = "POST", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX};
 		if ((r = request(c, &rq, NULL, &rs, err)) < 0)
 			return r;
 		if (rs.status != 202)
@@ -1779,9 +1849,15 @@ int reg_blob_upload(struct reg_client *c, const char *repo, const char *digest, 
 			char cr[64];
 			snprintf(cr, sizeof(cr), "%llu-%llu", (unsigned long long)off,
 				 (unsigned long long)(off + n - 1));
-			struct req rq = {.method = "PATCH", .url = loc, .content_type = "application/octet-stream",
-					 .content_range = cr, .body_fd = fd, .body_off = off, .body_len = n,
-					 .has_body = 1, .max = ERROR_BODY_MAX};
+			struct req rq = {.method = "PATCH",
+					 .url = loc,
+					 .content_type = "application/octet-stream",
+					 .content_range = cr,
+					 .body_fd = fd,
+					 .body_off = off,
+					 .body_len = n,
+					 .has_body = 1,
+					 .max = ERROR_BODY_MAX};
 			if ((r = request(c, &rq, NULL, &rs, err)) < 0)
 				return r;
 			if (rs.status != 202 && rs.status != 204)
@@ -1805,10 +1881,16 @@ int reg_blob_upload(struct reg_client *c, const char *repo, const char *digest, 
 	_cleanup_free_ char *put = with_digest(loc, digest);
 	if (!put)
 		return berr_set(err, ENOMEM, "out of memory");
-	struct req rq = {.method = "PUT", .url = put, .content_type = "application/octet-stream",
-			 .body_fd = fd, .body_off = off, .body_len = size - off,
-			 .has_body = size - off > 0, .max = ERROR_BODY_MAX,
-			 .progress = off == 0 ? progress : NULL, .progress_opaque = opaque};
+	struct req rq = {.method = "PUT",
+			 .url = put,
+			 .content_type = "application/octet-stream",
+			 .body_fd = fd,
+			 .body_off = off,
+			 .body_len = size - off,
+			 .has_body = size - off > 0,
+			 .max = ERROR_BODY_MAX,
+			 .progress = off == 0 ? progress : NULL,
+			 .progress_opaque = opaque};
 	if ((r = request(c, &rq, NULL, &rs, err)) < 0)
 		return r;
 	if (rs.status != 201)
@@ -1844,8 +1926,8 @@ int reg_tags_list(struct reg_client *c, const char *repo, struct strv *ret, stru
 	struct strv out = STRV_INIT;
 	int r = 0;
 	for (int page = 0; path && page < TAGS_PAGES_MAX; page++) {
-		struct req rq = {.method = "GET", .url = path, .body_fd = -1, .max = TAGS_BODY_MAX,
-				 .follow = 1};
+		struct req rq = {
+		    .method = "GET", .url = path, .body_fd = -1, .max = TAGS_BODY_MAX, .follow = 1};
 		struct resp rs;
 		if ((r = request(c, &rq, NULL, &rs, err)) < 0)
 			break;
@@ -1855,10 +1937,12 @@ int reg_tags_list(struct reg_client *c, const char *repo, struct strv *ret, stru
 			break;
 		}
 		json_error_t je;
-		_cleanup_json_ json_t *j = json_loadb(rs.body.data ? rs.body.data : "", rs.body.len, 0, &je);
+		_cleanup_json_ json_t *j =
+		    json_loadb(rs.body.data ? rs.body.data : "", rs.body.len, 0, &je);
 		json_t *tags = json_object_get(j, "tags");
 		if (!json_is_object(j) || (tags && !json_is_array(tags) && !json_is_null(tags))) {
-			r = berr_set(err, EPROTO, "tags list of %s: not a {\"tags\": [...]} object", repo);
+			r = berr_set(err, EPROTO, "tags list of %s: not a {\"tags\": [...]} object",
+				     repo);
 			resp_clear(&rs);
 			break;
 		}

@@ -52,11 +52,11 @@
 #define REG_MT_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 struct reg_client_opts {
-	json_t *config;          /* berth's config, for insecure-registries; borrowed, may be NULL */
-	int tls_verify;          /* -1: the rules above; 0: never verify, HTTP allowed; 1: verify */
-	const char *certs_dir;   /* NULL: $BERTH_CERTS_D, else REG_CERTS_D_DEFAULT */
+	json_t *config;	       /* berth's config, for insecure-registries; borrowed, may be NULL */
+	int tls_verify;	       /* -1: the rules above; 0: never verify, HTTP allowed; 1: verify */
+	const char *certs_dir; /* NULL: $BERTH_CERTS_D, else REG_CERTS_D_DEFAULT */
 	const struct reg_cred *cred; /* NULL: none (see reg_client_load_cred) ; copied */
-	const char *user_agent;  /* NULL: "berth" */
+	const char *user_agent;	     /* NULL: "berth" */
 };
 
 struct reg_client;
@@ -110,7 +110,8 @@ int reg_error_retryable(int r);
 struct reg_manifest {
 	char *data; /* the exact bytes, NUL-terminated */
 	size_t len;
-	char *media_type; /* from Content-Type (parameters dropped), else the document's mediaType */
+	char
+	    *media_type; /* from Content-Type (parameters dropped), else the document's mediaType */
 	char digest[DIGEST_STR_MAX]; /* sha256 of data */
 };
 void reg_manifest_clear(struct reg_manifest *m);
@@ -131,7 +132,7 @@ int reg_manifest_put(struct reg_client *c, const char *repo, const char *referen
 
 enum reg_manifest_kind {
 	REG_KIND_MANIFEST = 0, /* OCI image manifest or Docker schema 2 */
-	REG_KIND_INDEX,        /* OCI image index or Docker manifest list */
+	REG_KIND_INDEX,	       /* OCI image index or Docker manifest list */
 };
 
 /* What a fetched manifest is, from its media type (Content-Type) or, when that is absent or

@@ -126,7 +126,8 @@ int reg_cred_config_path(char **ret, struct berr **err)
 			home = pw ? pw->pw_dir : NULL;
 		}
 		if (!home)
-			return berr_set(err, ENOENT, "cannot find the home directory for the docker config");
+			return berr_set(err, ENOENT,
+					"cannot find the home directory for the docker config");
 		r = asprintf(ret, "%s/.docker/config.json", home);
 	}
 	return r < 0 ? berr_set(err, ENOMEM, "out of memory") : 0;
@@ -174,7 +175,8 @@ static int load_config(const char *path, json_t **ret, struct berr **err)
 		i++;
 	json_t *j = i == len ? json_object() : json_loadb(text, len, 0, &je);
 	if (!j)
-		return berr_set(err, EINVAL, "'%s': invalid JSON: %s (line %d)", path, je.text, je.line);
+		return berr_set(err, EINVAL, "'%s': invalid JSON: %s (line %d)", path, je.text,
+				je.line);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return berr_set(err, EINVAL, "'%s': not a JSON object", path);
@@ -186,8 +188,8 @@ static int load_config(const char *path, json_t **ret, struct berr **err)
 	    (helpers && !json_is_object(helpers) && !json_is_null(helpers)) ||
 	    (store && !json_is_string(store) && !json_is_null(store))) {
 		json_decref(j);
-		return berr_set(err, EINVAL, "'%s': auths, credHelpers or credsStore has the wrong type",
-				path);
+		return berr_set(err, EINVAL,
+				"'%s': auths, credHelpers or credsStore has the wrong type", path);
 	}
 	*ret = j;
 	return 0;
@@ -323,7 +325,8 @@ static int run_helper(const char *helper, const char *verb, const char *input, c
 	_cleanup_close_ int infd = in[0], outfd = out[0];
 	if (r != 0) {
 		if (r == ENOENT)
-			return berr_set(err, ENOENT, "credential helper '%s' not found in PATH", prog);
+			return berr_set(err, ENOENT, "credential helper '%s' not found in PATH",
+					prog);
 		return berr_errno(err, r, "start %s", prog);
 	}
 	int wr = send_all(infd, input, strlen(input));
@@ -372,11 +375,11 @@ static int is_not_found(const char *out)
  * a credential: one short line. */
 static const char *helper_msg(const char *out)
 {
-	return (*out && strlen(out) < 200 && !strchr(out, '{') && !strchr(out, '\n')) ? out : "failed";
+	return (*out && strlen(out) < 200 && !strchr(out, '{') && !strchr(out, '\n')) ? out
+										      : "failed";
 }
 
-static int helper_get(const char *helper, const char *key, struct reg_cred *ret,
-		      struct berr **err)
+static int helper_get(const char *helper, const char *key, struct reg_cred *ret, struct berr **err)
 {
 	_cleanup_free_ char *out = NULL;
 	int st = run_helper(helper, "get", key, &out, err);
@@ -385,18 +388,19 @@ static int helper_get(const char *helper, const char *key, struct reg_cred *ret,
 	if (st != 0) {
 		if (is_not_found(out))
 			return -ENOENT;
-		return berr_set(err, EIO, "docker-credential-%s get: exit status %d: %s", helper, st,
-				helper_msg(out));
+		return berr_set(err, EIO, "docker-credential-%s get: exit status %d: %s", helper,
+				st, helper_msg(out));
 	}
 	json_error_t je;
 	_cleanup_json_ json_t *j = json_loads(out, 0, &je);
 	explicit_bzero(out, strlen(out));
 	if (!json_is_object(j))
-		return berr_set(err, EINVAL, "docker-credential-%s get: output is not a JSON object",
-				helper);
+		return berr_set(err, EINVAL,
+				"docker-credential-%s get: output is not a JSON object", helper);
 	json_t *u = json_object_get(j, "Username"), *s = json_object_get(j, "Secret");
 	if ((u && !json_is_string(u)) || !json_is_string(s))
-		return berr_set(err, EINVAL, "docker-credential-%s get: Username or Secret is not a string",
+		return berr_set(err, EINVAL,
+				"docker-credential-%s get: Username or Secret is not a string",
 				helper);
 	const char *user = u ? json_string_value(u) : "";
 	if (!*json_string_value(s))
@@ -441,13 +445,15 @@ static int file_get(json_t *j, const char *config_path, const char *key, struct 
 	if (!e)
 		return -ENOENT;
 	if (!json_is_object(e))
-		return berr_set(err, EINVAL, "'%s': auths entry for %s is not an object", config_path, key);
+		return berr_set(err, EINVAL, "'%s': auths entry for %s is not an object",
+				config_path, key);
 	memset(ret, 0, sizeof(*ret));
 	json_t *a = json_object_get(e, "auth"), *it = json_object_get(e, "identitytoken");
 	json_t *u = json_object_get(e, "username"), *p = json_object_get(e, "password");
 	if ((a && !json_is_string(a)) || (it && !json_is_string(it)) || (u && !json_is_string(u)) ||
 	    (p && !json_is_string(p)))
-		return berr_set(err, EINVAL, "'%s': auths entry for %s has a field of the wrong type",
+		return berr_set(err, EINVAL,
+				"'%s': auths entry for %s has a field of the wrong type",
 				config_path, key);
 	if (a && *json_string_value(a)) {
 		_cleanup_free_ char *dec = NULL;
@@ -489,8 +495,7 @@ static int file_get(json_t *j, const char *config_path, const char *key, struct 
 	return 0;
 }
 
-int reg_cred_get(const char *config_path, const char *key, struct reg_cred *ret,
-		 struct berr **err)
+int reg_cred_get(const char *config_path, const char *key, struct reg_cred *ret, struct berr **err)
 {
 	_cleanup_json_ json_t *j = NULL;
 	_cleanup_free_ char *helper = NULL;
@@ -527,7 +532,8 @@ int reg_cred_store(const char *config_path, const char *key, const struct reg_cr
 		return berr_set(err, ENOMEM, "out of memory");
 	if (helper) {
 		const char *user = c->identity_token ? "<token>" : (c->username ? c->username : "");
-		const char *secret = c->identity_token ? c->identity_token : (c->password ? c->password : "");
+		const char *secret =
+		    c->identity_token ? c->identity_token : (c->password ? c->password : "");
 		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:s}", "ServerURL", key, "Username",
 						      user, "Secret", secret);
 		_cleanup_free_ char *text = in ? json_dumps(in, JSON_COMPACT) : NULL;
@@ -542,8 +548,8 @@ int reg_cred_store(const char *config_path, const char *key, const struct reg_cr
 			json_decref(entry);
 			if (st < 0)
 				return st;
-			return berr_set(err, EIO, "docker-credential-%s store: exit status %d: %s", helper,
-					st, helper_msg(out));
+			return berr_set(err, EIO, "docker-credential-%s store: exit status %d: %s",
+					helper, st, helper_msg(out));
 		}
 	} else {
 		_cleanup_free_ char *pair = NULL;
@@ -556,7 +562,8 @@ int reg_cred_store(const char *config_path, const char *key, const struct reg_cr
 		explicit_bzero(pair, strlen(pair));
 		if (!enc || json_object_set_new(entry, "auth", json_string(enc)) < 0 ||
 		    (c->identity_token &&
-		     json_object_set_new(entry, "identitytoken", json_string(c->identity_token)) < 0)) {
+		     json_object_set_new(entry, "identitytoken", json_string(c->identity_token)) <
+			 0)) {
 			json_decref(entry);
 			return berr_set(err, ENOMEM, "out of memory");
 		}
@@ -597,8 +604,8 @@ int reg_cred_erase(const char *config_path, const char *key, struct berr **err)
 		if (st == 0)
 			found = 1;
 		else if (!is_not_found(out))
-			return berr_set(err, EIO, "docker-credential-%s erase: exit status %d: %s", helper,
-					st, helper_msg(out));
+			return berr_set(err, EIO, "docker-credential-%s erase: exit status %d: %s",
+					helper, st, helper_msg(out));
 	}
 	json_t *auths = json_object_get(j, "auths");
 	if (json_is_object(auths)) {
@@ -610,7 +617,8 @@ int reg_cred_erase(const char *config_path, const char *key, struct berr **err)
 		{
 			_cleanup_free_ char *h = reg_cred_server_key(k);
 			if (streq(k, key) || (h && streq(h, key))) {
-				/* An empty entry (left by a helper login) is not a login on its own. */
+				/* An empty entry (left by a helper login) is not a login on its
+				 * own. */
 				if (json_is_object(v) && json_object_size(v))
 					found = 1;
 				json_object_del(auths, k);

@@ -23,8 +23,8 @@
 #define REG_CRED_DOCKER_HUB "https://index.docker.io/v1/"
 
 struct reg_cred {
-	char *username;       /* NULL when unknown */
-	char *password;       /* NULL with an identity token */
+	char *username;	      /* NULL when unknown */
+	char *password;	      /* NULL with an identity token */
 	char *identity_token; /* an OAuth refresh token from an earlier login, or NULL */
 };
 void reg_cred_clear(struct reg_cred *c);
@@ -47,8 +47,7 @@ int reg_cred_helper(const char *config_path, const char *key, char **ret, struct
  * reduce to the same host ("http://h:5000" matches "h:5000"). -ENOENT when there are none
  * (a missing config.json included); -EINVAL for a malformed file or auth field; a helper that
  * fails gives its exit status in the message, one that knows nothing gives -ENOENT. */
-int reg_cred_get(const char *config_path, const char *key, struct reg_cred *ret,
-		 struct berr **err);
+int reg_cred_get(const char *config_path, const char *key, struct reg_cred *ret, struct berr **err);
 
 /* File credentials for key: through the helper when one is configured (config.json then
  * gets an empty entry for key, as docker writes it), else base64 in "auths" (*ret_plaintext

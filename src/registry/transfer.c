@@ -102,7 +102,8 @@ int reg_manifest_select(const char *data, size_t len, const char *os, const char
 	int best_rank = 0;
 	for (size_t i = 0; i < ix.n; i++) {
 		const struct imgarchive_desc *d = &ix.manifests[i];
-		if (!imgarchive_is_manifest_type(d->media_type) && !imgarchive_is_index_type(d->media_type))
+		if (!imgarchive_is_manifest_type(d->media_type) &&
+		    !imgarchive_is_index_type(d->media_type))
 			continue;
 		if (!d->os || !d->architecture || !streq(d->os, os) ||
 		    !streq(norm_arch(d->architecture), want_arch))
@@ -117,8 +118,9 @@ int reg_manifest_select(const char *data, size_t len, const char *os, const char
 	}
 	if (best < 0) {
 		imgarchive_index_free(&ix);
-		return berr_set(err, ENOENT, "no matching manifest for %s/%s%s%s in the manifest list entries",
-				os, want_arch, variant && *variant ? "/" : "", variant ? variant : "");
+		return berr_set(
+		    err, ENOENT, "no matching manifest for %s/%s%s%s in the manifest list entries",
+		    os, want_arch, variant && *variant ? "/" : "", variant ? variant : "");
 	}
 	*ret = ix.manifests[best];
 	memset(&ix.manifests[best], 0, sizeof(ix.manifests[best]));
@@ -139,8 +141,12 @@ static void emit(struct events *e, enum reg_event_type type, const char *id, uin
 {
 	if (!e->fn)
 		return;
-	struct reg_event ev = {.type = type, .id = id, .current = cur, .total = total,
-			       .detail = detail, .seconds = seconds};
+	struct reg_event ev = {.type = type,
+			       .id = id,
+			       .current = cur,
+			       .total = total,
+			       .detail = detail,
+			       .seconds = seconds};
 	pthread_mutex_lock(&e->lock);
 	e->fn(e->opaque, &ev);
 	pthread_mutex_unlock(&e->lock);
@@ -212,7 +218,8 @@ struct fetch_call {
 static int fetch_call(void *opaque, struct berr **err)
 {
 	struct fetch_call *f = opaque;
-	return reg_blob_fetch(f->c, f->repo, f->digest, IMGCONFIG_JSON_MAX, f->ret, f->ret_len, err);
+	return reg_blob_fetch(f->c, f->repo, f->digest, IMGCONFIG_JSON_MAX, f->ret, f->ret_len,
+			      err);
 }
 
 /* ---- pull ---- */
@@ -221,7 +228,7 @@ enum layer_state { L_TODO = 0, L_EXISTS, L_SPOOLED, L_DONE, L_FAILED };
 
 struct pull_layer {
 	const struct imgarchive_desc *desc; /* borrowed from the manifest */
-	const char *diff_id;                /* borrowed from the config info */
+	const char *diff_id;		    /* borrowed from the config info */
 	char chain[DIGEST_STR_MAX];
 	char id[13];
 	enum layer_state state;
@@ -276,7 +283,7 @@ struct download {
 	uint64_t received;
 	struct digester *hash; /* stream mode: the blob digest, checked before the last chunk */
 	struct buf pending;    /* stream mode: the last chunk, held back */
-	int out_fd;            /* stream mode */
+	int out_fd;	       /* stream mode */
 	struct blob_writer *w; /* spool mode */
 	int64_t last_event;
 };
@@ -288,7 +295,9 @@ static int download_sink(void *opaque, const void *data, size_t len, struct berr
 	if (pull_aborted(d->P))
 		return berr_set(err, ECANCELED, "canceled");
 	if (d->received + len > want)
-		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s: more than the %llu bytes its descriptor gives",
+		return berr_set(err, EBADMSG,
+				"filesystem layer verification failed for digest %s: more than the "
+				"%llu bytes its descriptor gives",
 				d->L->desc->digest, (unsigned long long)want);
 	d->received += len;
 	int r;
@@ -320,7 +329,8 @@ static int download_retrying(struct download *d, struct berr **err)
 	struct pull_ctx *P = d->P;
 	for (int attempt = 0;; attempt++) {
 		struct berr *e = NULL;
-		int r = reg_blob_get(P->c, P->repo, d->L->desc->digest, d->received, download_sink, d, &e);
+		int r = reg_blob_get(P->c, P->repo, d->L->desc->digest, d->received, download_sink,
+				     d, &e);
 		if (r >= 0)
 			break;
 		if (!reg_error_retryable(r) || attempt >= RETRIES) {
@@ -335,7 +345,9 @@ static int download_retrying(struct download *d, struct berr **err)
 			return berr_set(err, ECANCELED, "canceled");
 	}
 	if (d->received != (uint64_t)d->L->desc->size)
-		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s: %llu bytes, its descriptor gives %lld",
+		return berr_set(err, EBADMSG,
+				"filesystem layer verification failed for digest %s: %llu bytes, "
+				"its descriptor gives %lld",
 				d->L->desc->digest, (unsigned long long)d->received,
 				(long long)d->L->desc->size);
 	return 0;
@@ -358,7 +370,8 @@ static int produce_layer(void *opaque, int out_fd, struct berr **err)
 	if (!streq(gs, d->L->desc->digest))
 		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
 				d->L->desc->digest);
-	if (d->pending.len && (r = imgarchive_send_all(out_fd, d->pending.data, d->pending.len)) < 0)
+	if (d->pending.len &&
+	    (r = imgarchive_send_all(out_fd, d->pending.data, d->pending.len)) < 0)
 		return berr_errno(err, -r, "pass on layer data");
 	return 0;
 }
@@ -384,7 +397,8 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct be
 	}
 	struct store_layer_info info;
 	struct berr *cerr = NULL, *perr = NULL;
-	int cr = store_layer_unpack(s, fd, parent_of(P, i), L->diff_id, STORE_KEEP_RAW, &info, &cerr);
+	int cr =
+	    store_layer_unpack(s, fd, parent_of(P, i), L->diff_id, STORE_KEEP_RAW, &info, &cerr);
 	/* Closing our end stops a producer the consumer gave up on (EPIPE). */
 	close(fd);
 	int pr = imgarchive_producer_finish(prod, &perr);
@@ -470,8 +484,8 @@ static void *pull_worker(void *arg)
 		P->layers[i].state = stream ? L_DONE : L_SPOOLED;
 		pthread_cond_broadcast(&P->cond);
 		pthread_mutex_unlock(&P->lock);
-		emit(&P->ev, stream ? REG_EV_LAYER_DONE : REG_EV_LAYER_DOWNLOADED, P->layers[i].id, 0, 0,
-		     NULL, 0);
+		emit(&P->ev, stream ? REG_EV_LAYER_DONE : REG_EV_LAYER_DOWNLOADED, P->layers[i].id,
+		     0, 0, NULL, 0);
 	}
 	store_close(s);
 	return NULL;
@@ -518,8 +532,8 @@ static int pull_layers(struct pull_ctx *P, struct store *s, int max, struct berr
 	}
 	for (size_t i = 0; i < P->n; i++) {
 		pthread_mutex_lock(&P->lock);
-		while (!P->abort && P->layers[i].state != L_DONE && P->layers[i].state != L_EXISTS &&
-		       P->layers[i].state != L_SPOOLED)
+		while (!P->abort && P->layers[i].state != L_DONE &&
+		       P->layers[i].state != L_EXISTS && P->layers[i].state != L_SPOOLED)
 			pthread_cond_wait(&P->cond, &P->lock);
 		int abort = P->abort;
 		enum layer_state st = P->layers[i].state;
@@ -587,8 +601,8 @@ static int resolve_manifest(struct reg_client *c, const struct ref *r, const cha
 		rr = manifest_get_retrying(c, r->path, d.digest, &m, err);
 		if (rr >= 0 && (int64_t)m.len != d.size) {
 			reg_manifest_clear(&m);
-			rr = berr_set(err, EBADMSG, "manifest %s: %zu bytes, the index says %lld", d.digest,
-				      m.len, (long long)d.size);
+			rr = berr_set(err, EBADMSG, "manifest %s: %zu bytes, the index says %lld",
+				      d.digest, m.len, (long long)d.size);
 		}
 		/* The index entry's media type is what the registry should have served. */
 		if (rr >= 0 && !m.media_type && !(m.media_type = strdup(d.media_type)))
@@ -603,10 +617,12 @@ static int resolve_manifest(struct reg_client *c, const struct ref *r, const cha
 
 /* A small blob (the config) from the store or the registry, verified. */
 static int get_config(struct reg_client *c, struct store *s, const char *repo,
-		      const struct imgarchive_desc *d, char **ret, size_t *ret_len, struct berr **err)
+		      const struct imgarchive_desc *d, char **ret, size_t *ret_len,
+		      struct berr **err)
 {
 	if (d->size > (int64_t)IMGCONFIG_JSON_MAX)
-		return berr_set(err, EFBIG, "config %s: larger than %zu bytes", d->digest, IMGCONFIG_JSON_MAX);
+		return berr_set(err, EFBIG, "config %s: larger than %zu bytes", d->digest,
+				IMGCONFIG_JSON_MAX);
 	if (store_blob_has(s, d->digest) == 1 &&
 	    store_blob_read(s, d->digest, IMGCONFIG_JSON_MAX, ret, ret_len, NULL) == 0)
 		return 0;
@@ -672,13 +688,13 @@ static int pull_record(struct store *s, struct pull_ctx *P, const struct imgarch
 		store_image_free(old);
 	} else {
 		struct store_image img = {
-			.id = (char *)id,
-			.manifest_digest = (char *)manifest_digest,
-			.manifest_media_type = man->media_type,
-			.layers = layers,
-			.nlayers = P->n,
-			.created = (char *)created,
-			.last_tag_time = tag_name ? now : NULL,
+		    .id = (char *)id,
+		    .manifest_digest = (char *)manifest_digest,
+		    .manifest_media_type = man->media_type,
+		    .layers = layers,
+		    .nlayers = P->n,
+		    .created = (char *)created,
+		    .last_tag_time = tag_name ? now : NULL,
 		};
 		for (size_t i = 0; i < P->n; i++) {
 			layers[i].digest = P->layers[i].desc->digest;
@@ -729,10 +745,10 @@ int reg_pull(struct reg_client *c, struct store *s, const struct ref *r,
 	size_t config_len = 0;
 	struct imgconfig_info info = {0};
 	struct pull_ctx P = {
-		.c = c,
-		.repo = r->path,
-		.root = store_root(s),
-		.ev = {.fn = o ? o->event : NULL, .opaque = o ? o->opaque : NULL},
+	    .c = c,
+	    .repo = r->path,
+	    .root = store_root(s),
+	    .ev = {.fn = o ? o->event : NULL, .opaque = o ? o->opaque : NULL},
 	};
 	pthread_mutex_init(&P.lock, NULL);
 	pthread_mutex_init(&P.ev.lock, NULL);
@@ -744,7 +760,8 @@ int reg_pull(struct reg_client *c, struct store *s, const struct ref *r,
 		goto out;
 	}
 	if (info.diff_ids.n != man.nlayers) {
-		rr = berr_set(err, EINVAL, "%s: the manifest has %zu layers, the config %zu diff ids", fam,
+		rr = berr_set(err, EINVAL,
+			      "%s: the manifest has %zu layers, the config %zu diff ids", fam,
 			      man.nlayers, info.diff_ids.n);
 		goto out;
 	}
@@ -756,12 +773,18 @@ int reg_pull(struct reg_client *c, struct store *s, const struct ref *r,
 		if (!streq(have_os, os) || !streq(have_arch, norm_arch(arch))) {
 			char msg[300];
 			if (o && o->platform_explicit) {
-				rr = berr_set(err, ENOENT, "image with reference %s was found but does not match the specified platform: wanted %s/%s, actual: %s/%s",
-					      fam, os, arch, have_os, have_arch);
+				rr =
+				    berr_set(err, ENOENT,
+					     "image with reference %s was found but does not match "
+					     "the specified platform: wanted %s/%s, actual: %s/%s",
+					     fam, os, arch, have_os, have_arch);
 				goto out;
 			}
-			snprintf(msg, sizeof(msg), "The requested image's platform (%s/%s) does not match the detected host platform (%s/%s) and no specific platform was requested",
-				 have_os, have_arch, os, arch);
+			snprintf(
+			    msg, sizeof(msg),
+			    "The requested image's platform (%s/%s) does not match the detected "
+			    "host platform (%s/%s) and no specific platform was requested",
+			    have_os, have_arch, os, arch);
 			emit(&P.ev, REG_EV_WARNING, NULL, 0, 0, msg, 0);
 		}
 	}
@@ -885,7 +908,8 @@ static int gzip_fd(int fd, struct blob_writer *w, struct berr **err)
 	if (!in || !out)
 		return berr_set(err, ENOMEM, "out of memory");
 	/* windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no name. */
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
 		return berr_set(err, ENOMEM, "zlib: out of memory");
 	int flush = Z_NO_FLUSH, r = 0;
 	do {
@@ -945,7 +969,7 @@ struct push_layer {
 	const struct store_image_layer *rec;
 	char id[13];
 	char digest[DIGEST_STR_MAX]; /* what is pushed */
-	const char *media_type;      /* its type (rec's, or the gzip one) */
+	const char *media_type;	     /* its type (rec's, or the gzip one) */
 	uint64_t size;
 	int compress;
 	struct strv mount_from;
@@ -1013,10 +1037,12 @@ static int push_blob(struct push_ctx *P, struct store *s, struct push_layer *L, 
 		struct berr *e = NULL;
 		free(location);
 		location = NULL;
-		r = reg_blob_mount(P->c, P->repo, digest, L->mount_from.v[k], &mounted, &location, &e);
+		r = reg_blob_mount(P->c, P->repo, digest, L->mount_from.v[k], &mounted, &location,
+				   &e);
 		if (r < 0) {
 			/* A refused mount is no failure: upload instead. */
-			log_debug("mount %s from %s: %s", digest, L->mount_from.v[k], e ? e->msg : "");
+			log_debug("mount %s from %s: %s", digest, L->mount_from.v[k],
+				  e ? e->msg : "");
 			berr_free(e);
 			continue;
 		}
@@ -1055,7 +1081,10 @@ static int push_layer_retrying(struct push_ctx *P, struct store *s, struct push_
 		struct berr *e = NULL;
 		r = push_blob(P, s, L, L->digest, L->size, &how, &from, &e);
 		if (r >= 0) {
-			emit(&P->ev, how == 1 ? REG_EV_PUSH_EXISTS : how == 2 ? REG_EV_PUSH_MOUNTED : REG_EV_PUSH_PUSHED,
+			emit(&P->ev,
+			     how == 1	? REG_EV_PUSH_EXISTS
+			     : how == 2 ? REG_EV_PUSH_MOUNTED
+					: REG_EV_PUSH_PUSHED,
 			     L->id, L->size, L->size, from, 0);
 			return 0;
 		}
@@ -1157,10 +1186,12 @@ static int push_manifest_bytes(struct store *s, const struct store_image *img, s
 	if (img->manifest_digest) {
 		_cleanup_free_ char *data = NULL;
 		size_t len;
-		int r = store_blob_read(s, img->manifest_digest, REG_MANIFEST_MAX, &data, &len, err);
+		int r =
+		    store_blob_read(s, img->manifest_digest, REG_MANIFEST_MAX, &data, &len, err);
 		if (r < 0)
 			return berr_wrap(err, "manifest of %s", img->id);
-		*ret_type = img->manifest_media_type ? img->manifest_media_type : IMGARCHIVE_MT_OCI_MANIFEST;
+		*ret_type = img->manifest_media_type ? img->manifest_media_type
+						     : IMGARCHIVE_MT_OCI_MANIFEST;
 		if (!changed) {
 			*ret_data = TAKE_PTR(data);
 			*ret_len = len;
@@ -1170,16 +1201,21 @@ static int push_manifest_bytes(struct store *s, const struct store_image *img, s
 		j = json_loadb(data, len, 0, &je);
 		json_t *layers = json_object_get(j, "layers");
 		if (!json_is_array(layers) || json_array_size(layers) != P->n)
-			return berr_set(err, EINVAL, "manifest of %s: layers do not match the image record",
+			return berr_set(err, EINVAL,
+					"manifest of %s: layers do not match the image record",
 					img->id);
 		for (size_t i = 0; i < P->n; i++) {
 			json_t *l = json_array_get(layers, i);
 			if (!json_is_object(l))
-				return berr_set(err, EINVAL, "manifest of %s: layer %zu is not an object",
+				return berr_set(err, EINVAL,
+						"manifest of %s: layer %zu is not an object",
 						img->id, i);
-			if (json_object_set_new(l, "mediaType", json_string(P->layers[i].media_type)) < 0 ||
-			    json_object_set_new(l, "digest", json_string(P->layers[i].digest)) < 0 ||
-			    json_object_set_new(l, "size", json_integer((json_int_t)P->layers[i].size)) < 0)
+			if (json_object_set_new(l, "mediaType",
+						json_string(P->layers[i].media_type)) < 0 ||
+			    json_object_set_new(l, "digest", json_string(P->layers[i].digest)) <
+				0 ||
+			    json_object_set_new(l, "size",
+						json_integer((json_int_t)P->layers[i].size)) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
 		}
 	} else {
@@ -1192,14 +1228,14 @@ static int push_manifest_bytes(struct store *s, const struct store_image *img, s
 		json_t *layers = json_array();
 		for (size_t i = 0; layers && i < P->n; i++)
 			json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType",
-								 P->layers[i].media_type, "digest",
-								 P->layers[i].digest, "size",
-								 (json_int_t)P->layers[i].size));
-		j = layers ? json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType",
-				       IMGARCHIVE_MT_OCI_MANIFEST, "config", "mediaType",
-				       IMGARCHIVE_MT_OCI_CONFIG, "digest", img->id, "size",
-				       (json_int_t)csize, "layers", layers)
-			       : NULL;
+								P->layers[i].media_type, "digest",
+								P->layers[i].digest, "size",
+								(json_int_t)P->layers[i].size));
+		j = layers ? json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2,
+				       "mediaType", IMGARCHIVE_MT_OCI_MANIFEST, "config",
+				       "mediaType", IMGARCHIVE_MT_OCI_CONFIG, "digest", img->id,
+				       "size", (json_int_t)csize, "layers", layers)
+			   : NULL;
 		*ret_type = IMGARCHIVE_MT_OCI_MANIFEST;
 		*ret_changed = 1;
 	}
@@ -1230,7 +1266,8 @@ static int push_record(struct store *s, const struct store_image *before, struct
 	     (img->manifest_digest && before->manifest_digest &&
 	      streq(img->manifest_digest, before->manifest_digest)))) {
 		for (size_t i = 0; i < P->n && r >= 0; i++) {
-			char *d = strdup(P->layers[i].digest), *mt = strdup(P->layers[i].media_type);
+			char *d = strdup(P->layers[i].digest),
+			     *mt = strdup(P->layers[i].media_type);
 			if (!d || !mt) {
 				free(d);
 				free(mt);
@@ -1244,7 +1281,8 @@ static int push_record(struct store *s, const struct store_image *before, struct
 			img->layers[i].blob_size = P->layers[i].size;
 		}
 		char *md = strdup(mdigest);
-		char *mt = strdup(img->manifest_media_type ? img->manifest_media_type : IMGARCHIVE_MT_OCI_MANIFEST);
+		char *mt = strdup(img->manifest_media_type ? img->manifest_media_type
+							   : IMGARCHIVE_MT_OCI_MANIFEST);
 		if (r >= 0 && md && mt) {
 			free(img->manifest_digest);
 			free(img->manifest_media_type);
@@ -1270,7 +1308,8 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 {
 	memset(ret, 0, sizeof(*ret));
 	if (!r->tag || r->digest)
-		return berr_set(err, EINVAL, "push: a tag is needed (a digest cannot be pushed to)");
+		return berr_set(err, EINVAL,
+				"push: a tag is needed (a digest cannot be pushed to)");
 	_cleanup_free_ char *scope = reg_scope_repo(r->path, "pull,push");
 	_cleanup_free_ char *name = ref_name(r);
 	if (!scope || !name || reg_client_set_scopes(c, scope) < 0)
@@ -1283,13 +1322,14 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 		return rr;
 	const char *chunk_env = getenv("BERTH_PUSH_CHUNK_SIZE");
 	struct push_ctx P = {
-		.c = c,
-		.repo = r->path,
-		.root = store_root(s),
-		.chunk = o && o->chunk ? o->chunk
-			 : chunk_env && *chunk_env ? strtoull(chunk_env, NULL, 10) : 0,
-		.ev = {.fn = o ? o->event : NULL, .opaque = o ? o->opaque : NULL},
-		.n = img->nlayers,
+	    .c = c,
+	    .repo = r->path,
+	    .root = store_root(s),
+	    .chunk = o && o->chunk	       ? o->chunk
+		     : chunk_env && *chunk_env ? strtoull(chunk_env, NULL, 10)
+					       : 0,
+	    .ev = {.fn = o ? o->event : NULL, .opaque = o ? o->opaque : NULL},
+	    .n = img->nlayers,
 	};
 	pthread_mutex_init(&P.lock, NULL);
 	pthread_mutex_init(&P.ev.lock, NULL);
@@ -1304,7 +1344,8 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 		rr = berr_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	int docker = img->manifest_media_type && streq(img->manifest_media_type, IMGARCHIVE_MT_DOCKER_MANIFEST);
+	int docker = img->manifest_media_type &&
+		     streq(img->manifest_media_type, IMGARCHIVE_MT_DOCKER_MANIFEST);
 	for (size_t i = 0; i < P.n; i++) {
 		struct push_layer *L = &P.layers[i];
 		L->rec = &img->layers[i];

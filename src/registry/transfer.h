@@ -52,20 +52,20 @@ int reg_manifest_select(const char *data, size_t len, const char *os, const char
 /* ---- progress ---- */
 
 enum reg_event_type {
-	REG_EV_LAYER_WAITING,     /* "Pulling fs layer" */
-	REG_EV_LAYER_EXISTS,      /* "Already exists" */
+	REG_EV_LAYER_WAITING,	  /* "Pulling fs layer" */
+	REG_EV_LAYER_EXISTS,	  /* "Already exists" */
 	REG_EV_LAYER_DOWNLOADING, /* current / total bytes */
 	REG_EV_LAYER_DOWNLOADED,  /* "Download complete" (blob kept, to be unpacked) */
 	REG_EV_LAYER_EXTRACTING,  /* unpacking a downloaded blob */
-	REG_EV_LAYER_DONE,        /* "Pull complete" */
-	REG_EV_PUSH_PREPARING,    /* "Preparing" */
-	REG_EV_PUSH_WAITING,      /* "Waiting" */
-	REG_EV_PUSH_PUSHING,      /* current / total bytes */
-	REG_EV_PUSH_EXISTS,       /* "Layer already exists" */
-	REG_EV_PUSH_MOUNTED,      /* "Mounted from <detail>" */
-	REG_EV_PUSH_PUSHED,       /* "Pushed" */
-	REG_EV_RETRY,             /* "Retrying in <seconds> seconds" */
-	REG_EV_WARNING,           /* detail: a message for the user */
+	REG_EV_LAYER_DONE,	  /* "Pull complete" */
+	REG_EV_PUSH_PREPARING,	  /* "Preparing" */
+	REG_EV_PUSH_WAITING,	  /* "Waiting" */
+	REG_EV_PUSH_PUSHING,	  /* current / total bytes */
+	REG_EV_PUSH_EXISTS,	  /* "Layer already exists" */
+	REG_EV_PUSH_MOUNTED,	  /* "Mounted from <detail>" */
+	REG_EV_PUSH_PUSHED,	  /* "Pushed" */
+	REG_EV_RETRY,		  /* "Retrying in <seconds> seconds" */
+	REG_EV_WARNING,		  /* detail: a message for the user */
 };
 
 struct reg_event {
@@ -104,7 +104,7 @@ int reg_pull(struct reg_client *c, struct store *s, const struct ref *r,
 
 struct reg_push_opts {
 	int max_concurrent; /* <= 0: 5 (Docker's max-concurrent-uploads) */
-	uint64_t chunk;     /* bigger blobs go in PATCH chunks; 0: $BERTH_PUSH_CHUNK_SIZE or
+	uint64_t chunk;	    /* bigger blobs go in PATCH chunks; 0: $BERTH_PUSH_CHUNK_SIZE or
 			     * REG_CHUNK_DEFAULT */
 	reg_event_fn event; /* may be NULL */
 	void *opaque;
@@ -112,7 +112,7 @@ struct reg_push_opts {
 
 struct reg_push_result {
 	char digest[DIGEST_STR_MAX]; /* of the manifest pushed */
-	size_t size;                 /* its length in bytes */
+	size_t size;		     /* its length in bytes */
 };
 
 /* Push the image id as r (a tag reference) to c. */

@@ -26,7 +26,8 @@ static char cfg[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/berth-cred.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/berth-cred.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmpdir))
 		return -1;
 	snprintf(cfg, sizeof(cfg), "%s/dc/config.json", tmpdir);
@@ -65,8 +66,13 @@ static void test_base64(void **state)
 {
 	(void)state;
 	static const char *const pairs[][2] = {
-		{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
-		{"user:pa:ss", "dXNlcjpwYTpzcw=="}, {"\xff\xfe", "//4="},
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"user:pa:ss", "dXNlcjpwYTpzcw=="},
+	    {"\xff\xfe", "//4="},
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		char *e = reg_base64_encode(pairs[i][0], strlen(pairs[i][0]));
@@ -79,7 +85,8 @@ static void test_base64(void **state)
 		assert_memory_equal(d, pairs[i][0], n);
 		free(d);
 	}
-	static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zm9v!A==", "Zm=v", "Zg==Zg==", "Zm 9v"};
+	static const char *const bad[] = {
+	    "Zg", "Zg=", "Z===", "Zm9v!A==", "Zm=v", "Zg==Zg==", "Zm 9v"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *d = NULL;
 		size_t n;
@@ -94,15 +101,15 @@ static void test_server_key(void **state)
 {
 	(void)state;
 	static const char *const pairs[][2] = {
-		{"docker.io", REG_CRED_DOCKER_HUB},
-		{"index.docker.io", REG_CRED_DOCKER_HUB},
-		{"registry-1.docker.io", REG_CRED_DOCKER_HUB},
-		{"https://index.docker.io/v1/", REG_CRED_DOCKER_HUB},
-		{"localhost:5000", "localhost:5000"},
-		{"http://localhost:5000", "localhost:5000"},
-		{"https://reg.example.com:8443/v2/", "reg.example.com:8443"},
-		{"reg.example.com/some/path", "reg.example.com"},
-		{"[::1]:5000", "[::1]:5000"},
+	    {"docker.io", REG_CRED_DOCKER_HUB},
+	    {"index.docker.io", REG_CRED_DOCKER_HUB},
+	    {"registry-1.docker.io", REG_CRED_DOCKER_HUB},
+	    {"https://index.docker.io/v1/", REG_CRED_DOCKER_HUB},
+	    {"localhost:5000", "localhost:5000"},
+	    {"http://localhost:5000", "localhost:5000"},
+	    {"https://reg.example.com:8443/v2/", "reg.example.com:8443"},
+	    {"reg.example.com/some/path", "reg.example.com"},
+	    {"[::1]:5000", "[::1]:5000"},
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		char *k = reg_cred_server_key(pairs[i][0]);
@@ -148,7 +155,8 @@ static void test_store_get_erase(void **state)
 	assert_int_equal(reg_cred_erase(cfg, "localhost:5000", NULL), -ENOENT);
 
 	/* Other keys of the file survive a write. */
-	spit(cfg, "{\"proxies\":{\"default\":{\"httpProxy\":\"http://p:3128\"}},\"auths\":{\"other:1\":{\"auth\":\"YTpi\"}}}");
+	spit(cfg, "{\"proxies\":{\"default\":{\"httpProxy\":\"http://"
+		  "p:3128\"}},\"auths\":{\"other:1\":{\"auth\":\"YTpi\"}}}");
 	c.username = "alice";
 	c.password = "s3cr:et";
 	assert_int_equal(reg_cred_store(cfg, "localhost:5000", &c, &plain, &err), 0);
@@ -159,11 +167,15 @@ static void test_store_get_erase(void **state)
 	char *text = slurp(cfg);
 	json_t *j = json_loads(text, 0, NULL);
 	assert_non_null(j);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(j, "auths"), "localhost:5000"), "auth")),
-			    "YWxpY2U6czNjcjpldA=="); /* base64("alice:s3cr:et") */
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_object_get(json_object_get(j, "auths"), "localhost:5000"), "auth")),
+	    "YWxpY2U6czNjcjpldA=="); /* base64("alice:s3cr:et") */
 	assert_non_null(json_object_get(json_object_get(j, "auths"), "other:1"));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(j, "proxies"), "default"), "httpProxy")),
-			    "http://p:3128");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_object_get(json_object_get(j, "proxies"), "default"), "httpProxy")),
+	    "http://p:3128");
 	/* Indented with tabs, as docker writes it. */
 	assert_non_null(strstr(text, "\n\t\"auths\""));
 	json_decref(j);
@@ -232,9 +244,16 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"[]", "{\"auths\":[]}", "{\"auths\":{\"h:1\":\"x\"}}", "{\"auths\":{\"h:1\":{\"auth\":5}}}",
-		"{\"auths\":{\"h:1\":{\"auth\":\"not base64!\"}}}", "{\"auths\":{\"h:1\":{\"auth\":\"bm9jb2xvbg==\"}}}",
-		"{\"credsStore\":7}", "{\"credHelpers\":[]}", "{\"auths\":", "{\"credsStore\":\"../../bin/sh\"}",
+	    "[]",
+	    "{\"auths\":[]}",
+	    "{\"auths\":{\"h:1\":\"x\"}}",
+	    "{\"auths\":{\"h:1\":{\"auth\":5}}}",
+	    "{\"auths\":{\"h:1\":{\"auth\":\"not base64!\"}}}",
+	    "{\"auths\":{\"h:1\":{\"auth\":\"bm9jb2xvbg==\"}}}",
+	    "{\"credsStore\":7}",
+	    "{\"credHelpers\":[]}",
+	    "{\"auths\":",
+	    "{\"credsStore\":\"../../bin/sh\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct reg_cred got;
@@ -281,19 +300,23 @@ static void write_helper(const char *dir, const char *name)
 	snprintf(path, sizeof(path), "%s/docker-credential-%s", dir, name);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "#!/bin/sh\n"
-		   "d=%s/store-%s\n"
-		   "mkdir -p \"$d\"\n"
-		   "echo \"$1\" >>\"$d/calls\"\n"
-		   "case $1 in\n"
-		   "get) read -r s; f=\"$d/$(printf %%s \"$s\" | tr '/:' '__')\"\n"
-		   "  if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n"
-		   "store) cat >\"$d/in\"; s=$(sed -n 's/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/p' \"$d/in\")\n"
-		   "  mv \"$d/in\" \"$d/$(printf %%s \"$s\" | tr '/:' '__')\" ;;\n"
-		   "erase) read -r s; f=\"$d/$(printf %%s \"$s\" | tr '/:' '__')\"\n"
-		   "  [ -f \"$f\" ] || { echo 'credentials not found in native keychain'; exit 1; }; rm \"$f\" ;;\n"
-		   "*) echo unknown; exit 3 ;;\n"
-		   "esac\n",
+	fprintf(f,
+		"#!/bin/sh\n"
+		"d=%s/store-%s\n"
+		"mkdir -p \"$d\"\n"
+		"echo \"$1\" >>\"$d/calls\"\n"
+		"case $1 in\n"
+		"get) read -r s; f=\"$d/$(printf %%s \"$s\" | tr '/:' '__')\"\n"
+		"  if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native "
+		"keychain'; exit 1; fi ;;\n"
+		"store) cat >\"$d/in\"; s=$(sed -n 's/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/p' "
+		"\"$d/in\")\n"
+		"  mv \"$d/in\" \"$d/$(printf %%s \"$s\" | tr '/:' '__')\" ;;\n"
+		"erase) read -r s; f=\"$d/$(printf %%s \"$s\" | tr '/:' '__')\"\n"
+		"  [ -f \"$f\" ] || { echo 'credentials not found in native keychain'; exit 1; }; "
+		"rm \"$f\" ;;\n"
+		"*) echo unknown; exit 3 ;;\n"
+		"esac\n",
 		dir, name);
 	fclose(f);
 	assert_int_equal(chmod(path, 0755), 0);
@@ -385,30 +408,32 @@ static void test_insecure(void **state)
 		int tls_verify;
 		int insecure;
 	} cases[] = {
-		{"127.0.0.1:5000", "{}", -1, 1},
-		{"127.3.4.5", "{}", -1, 1},
-		{"[::1]:5000", "{}", -1, 1},
-		{"localhost:5000", "{}", -1, 1},
-		{"10.1.2.3:5000", "{}", -1, 0},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3:5000\"]}", -1, 1},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3\"]}", -1, 1},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3:5001\"]}", -1, 0},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.0.0.0/8\"]}", -1, 1},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.0/31\"]}", -1, 0},
-		{"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3/32\", 7]}", -1, 1},
-		{"[fd00::5]:5000", "{\"insecure-registries\":[\"fd00::/8\"]}", -1, 1},
-		{"[fd00::5]:5000", "{\"insecure-registries\":[\"10.0.0.0/8\", \"bogus/99\"]}", -1, 0},
-		{"127.0.0.1:5000", "{}", 1, 0},
-		{"10.1.2.3:5000", "{}", 0, 1},
+	    {"127.0.0.1:5000", "{}", -1, 1},
+	    {"127.3.4.5", "{}", -1, 1},
+	    {"[::1]:5000", "{}", -1, 1},
+	    {"localhost:5000", "{}", -1, 1},
+	    {"10.1.2.3:5000", "{}", -1, 0},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3:5000\"]}", -1, 1},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3\"]}", -1, 1},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3:5001\"]}", -1, 0},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.0.0.0/8\"]}", -1, 1},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.0/31\"]}", -1, 0},
+	    {"10.1.2.3:5000", "{\"insecure-registries\":[\"10.1.2.3/32\", 7]}", -1, 1},
+	    {"[fd00::5]:5000", "{\"insecure-registries\":[\"fd00::/8\"]}", -1, 1},
+	    {"[fd00::5]:5000", "{\"insecure-registries\":[\"10.0.0.0/8\", \"bogus/99\"]}", -1, 0},
+	    {"127.0.0.1:5000", "{}", 1, 0},
+	    {"10.1.2.3:5000", "{}", 0, 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *j = json_loads(cases[i].config, 0, NULL);
-		struct reg_client_opts o = {.config = j, .tls_verify = cases[i].tls_verify, .certs_dir = tmpdir};
+		struct reg_client_opts o = {
+		    .config = j, .tls_verify = cases[i].tls_verify, .certs_dir = tmpdir};
 		struct reg_client *c = NULL;
 		assert_int_equal(reg_client_new(cases[i].domain, &o, &c, NULL), 0);
 		if (reg_client_insecure(c) != cases[i].insecure) {
-			fprintf(stderr, "%s with %s (tls-verify %d): insecure %d\n", cases[i].domain,
-				cases[i].config, cases[i].tls_verify, reg_client_insecure(c));
+			fprintf(stderr, "%s with %s (tls-verify %d): insecure %d\n",
+				cases[i].domain, cases[i].config, cases[i].tls_verify,
+				reg_client_insecure(c));
 			fail();
 		}
 		reg_client_free(c);
@@ -418,7 +443,8 @@ static void test_insecure(void **state)
 	assert_int_equal(reg_client_new("docker.io", NULL, &c, NULL), 0);
 	assert_string_equal(reg_client_host(c), "registry-1.docker.io");
 	reg_client_free(c);
-	static const char *const bad[] = {"", ":5000", "a b", "h:port", "h:123456", "[::1", "h/x", "u@h"};
+	static const char *const bad[] = {"",	      ":5000", "a b", "h:port",
+					  "h:123456", "[::1",  "h/x", "u@h"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct berr *err = NULL;
 		if (reg_client_new(bad[i], NULL, &c, &err) != -EINVAL) {
@@ -443,23 +469,19 @@ static void test_certs_dir(void **state)
 	struct reg_client *c = NULL;
 	struct berr *err = NULL;
 	assert_int_equal(reg_client_new("10.9.9.9:443", &o, &c, &err), -ENOENT);
-	assert_non_null(strstr(err->msg, "missing key client.key for client certificate client.cert"));
+	assert_non_null(
+	    strstr(err->msg, "missing key client.key for client certificate client.cert"));
 	berr_free(err);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_server_key),
-		cmocka_unit_test(test_config_path),
-		cmocka_unit_test(test_store_get_erase),
-		cmocka_unit_test(test_spellings),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_symlink),
-		cmocka_unit_test(test_helpers),
-		cmocka_unit_test(test_insecure),
-		cmocka_unit_test(test_certs_dir),
+	    cmocka_unit_test(test_base64),	cmocka_unit_test(test_server_key),
+	    cmocka_unit_test(test_config_path), cmocka_unit_test(test_store_get_erase),
+	    cmocka_unit_test(test_spellings),	cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_symlink),	cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_insecure),	cmocka_unit_test(test_certs_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,8 @@ struct case_ {
 	const char *err;
 };
 
+/* One line per case reads better than what clang-format makes of long strings. */
+/* clang-format off */
 static const struct case_ cases[] = {
 	/* distribution and Docker Hub */
 	{"Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:library/nginx:pull\"",
@@ -76,13 +78,15 @@ static const struct case_ cases[] = {
 	{"Bas(ic realm=x", {NULL}, "after scheme"},
 	{"Bearer r@alm=x", {NULL}, "unexpected character"},
 };
+/* clang-format on */
 
 /* Render parsed challenges in the case format, one per string. */
 static void render(const struct reg_challenge *c, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s|%s", c->scheme, c->token68 ? c->token68 : "");
 	for (size_t i = 0; i + 1 < c->params.n && n >= 0 && (size_t)n < size; i += 2)
-		n += snprintf(out + n, size - (size_t)n, "|%s=%s", c->params.v[i], c->params.v[i + 1]);
+		n += snprintf(out + n, size - (size_t)n, "|%s=%s", c->params.v[i],
+			      c->params.v[i + 1]);
 }
 
 static void test_cases(void **state)
@@ -96,8 +100,8 @@ static void test_cases(void **state)
 		int r = reg_wwwauth_parse(t->header, &ch, &n, &err);
 		if (t->err) {
 			if (r >= 0 || !err || !strstr(err->msg, t->err)) {
-				fprintf(stderr, "case %zu '%s': want error '%s', got %d '%s'\n", k, t->header,
-					t->err, r, err ? err->msg : "(none)");
+				fprintf(stderr, "case %zu '%s': want error '%s', got %d '%s'\n", k,
+					t->header, t->err, r, err ? err->msg : "(none)");
 				fail();
 			}
 			assert_int_equal(r, -EINVAL);
@@ -118,14 +122,16 @@ static void test_cases(void **state)
 		while (want_n < 4 && t->want[want_n])
 			want_n++;
 		if (n != want_n) {
-			fprintf(stderr, "case %zu '%s': %zu challenges, want %zu\n", k, t->header, n, want_n);
+			fprintf(stderr, "case %zu '%s': %zu challenges, want %zu\n", k, t->header,
+				n, want_n);
 			fail();
 		}
 		for (size_t i = 0; i < n; i++) {
 			char got[1024];
 			render(&ch[i], got, sizeof(got));
 			if (strcmp(got, t->want[i]) != 0) {
-				fprintf(stderr, "case %zu '%s' challenge %zu:\n  want %s\n  got  %s\n", k,
+				fprintf(stderr,
+					"case %zu '%s' challenge %zu:\n  want %s\n  got  %s\n", k,
 					t->header, i, t->want[i], got);
 				fail();
 			}
@@ -139,7 +145,8 @@ static void test_lookup(void **state)
 	(void)state;
 	struct reg_challenge *ch;
 	size_t n;
-	assert_int_equal(reg_wwwauth_parse("Basic realm=a, Bearer realm=\"b\",scope=s", &ch, &n, NULL), 0);
+	assert_int_equal(
+	    reg_wwwauth_parse("Basic realm=a, Bearer realm=\"b\",scope=s", &ch, &n, NULL), 0);
 	const struct reg_challenge *b = reg_challenge_find(ch, n, "bearer");
 	assert_non_null(b);
 	assert_string_equal(reg_challenge_param(b, "realm"), "b");
@@ -182,7 +189,8 @@ static void test_token_parse(void **state)
 	struct reg_token t;
 	struct berr *err = NULL;
 	/* distribution's token server */
-	const char *a = "{\"token\":\"abc.def.ghi\",\"access_token\":\"abc.def.ghi\",\"expires_in\":300,\"issued_at\":\"2024-01-01T00:00:00Z\"}";
+	const char *a = "{\"token\":\"abc.def.ghi\",\"access_token\":\"abc.def.ghi\",\"expires_"
+			"in\":300,\"issued_at\":\"2024-01-01T00:00:00Z\"}";
 	assert_int_equal(reg_token_parse(a, strlen(a), &t, NULL), 0);
 	assert_string_equal(t.token, "abc.def.ghi");
 	assert_int_equal(t.expires_in, 300);
@@ -203,9 +211,17 @@ static void test_token_parse(void **state)
 	reg_token_clear(&t);
 
 	static const char *const bad[] = {
-		"", "[]", "{}", "{\"token\":1}", "{\"token\":\"a b\"}", "{\"token\":\"a\\r\\nX-Evil: 1\"}",
-		"{\"token\":\"ok\",\"expires_in\":\"soon\"}", "{\"token\":\"ok\",\"refresh_token\":5}",
-		"{\"token\":\"\\u00e9\"}", "{\"token\":\"ok\"", "null",
+	    "",
+	    "[]",
+	    "{}",
+	    "{\"token\":1}",
+	    "{\"token\":\"a b\"}",
+	    "{\"token\":\"a\\r\\nX-Evil: 1\"}",
+	    "{\"token\":\"ok\",\"expires_in\":\"soon\"}",
+	    "{\"token\":\"ok\",\"refresh_token\":5}",
+	    "{\"token\":\"\\u00e9\"}",
+	    "{\"token\":\"ok\"",
+	    "null",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (reg_token_parse(bad[i], strlen(bad[i]), &t, &err) != -EINVAL) {
@@ -225,20 +241,26 @@ static void test_cache(void **state)
 	struct reg_token_cache *tc = reg_token_cache_new();
 	assert_non_null(tc);
 	assert_null(reg_token_cache_get(tc, "r", "s", "repository:a:pull", 100));
-	assert_int_equal(reg_token_cache_put(tc, "r", "s", "repository:a:pull repository:b:pull", "T1", 60, 100), 0);
+	assert_int_equal(
+	    reg_token_cache_put(tc, "r", "s", "repository:a:pull repository:b:pull", "T1", 60, 100),
+	    0);
 	/* the same set in another order, with a duplicate */
-	char *t = reg_token_cache_get(tc, "r", "s", "repository:b:pull repository:a:pull repository:b:pull", 120);
+	char *t = reg_token_cache_get(tc, "r", "s",
+				      "repository:b:pull repository:a:pull repository:b:pull", 120);
 	assert_non_null(t);
 	assert_string_equal(t, "T1");
 	free(t);
 	/* another service, realm or scope set is another token */
-	assert_null(reg_token_cache_get(tc, "r", "other", "repository:a:pull repository:b:pull", 120));
+	assert_null(
+	    reg_token_cache_get(tc, "r", "other", "repository:a:pull repository:b:pull", 120));
 	assert_null(reg_token_cache_get(tc, "r2", "s", "repository:a:pull repository:b:pull", 120));
 	assert_null(reg_token_cache_get(tc, "r", "s", "repository:a:pull", 120));
 	/* expired 10 s early */
 	assert_null(reg_token_cache_get(tc, "r", "s", "repository:a:pull repository:b:pull", 150));
 	/* replaced, then dropped */
-	assert_int_equal(reg_token_cache_put(tc, "r", "s", "repository:a:pull repository:b:pull", "T2", 600, 150), 0);
+	assert_int_equal(reg_token_cache_put(tc, "r", "s", "repository:a:pull repository:b:pull",
+					     "T2", 600, 150),
+			 0);
 	t = reg_token_cache_get(tc, "r", "s", "repository:a:pull repository:b:pull", 151);
 	assert_string_equal(t, "T2");
 	free(t);
@@ -259,11 +281,9 @@ static void test_cache(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_token_parse),
-		cmocka_unit_test(test_cache),
+	    cmocka_unit_test(test_cases),  cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_limits), cmocka_unit_test(test_token_parse),
+	    cmocka_unit_test(test_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
