@@ -53,7 +53,8 @@ struct reg_client {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
-	pthread_mutex_t lock; /* guards what follows */
+	pthread_mutex_t ping_lock; /* one ping at a time */
+	pthread_mutex_t lock;      /* guards what follows */
 	int pinged;
 	int ping_r;
 	char *ping_msg;
@@ -457,6 +458,7 @@ int reg_client_new(const char *domain, const struct reg_client_opts *o, struct r
 	if (!c)
 		return berr_set(err, ENOMEM, "out of memory");
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->ping_lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	c->tls_verify = o ? o->tls_verify : -1;
@@ -522,6 +524,7 @@ void reg_client_free(struct reg_client *c)
 	free(c->realm);
 	free(c->service);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->ping_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	free(c);
@@ -1271,7 +1274,7 @@ static int ping_one(struct reg_client *c, const char *base, struct berr **err)
 	return r;
 }
 
-int reg_client_ping(struct reg_client *c, struct berr **err)
+static int ping_locked(struct reg_client *c, struct berr **err)
 {
 	pthread_mutex_lock(&c->lock);
 	int done = c->pinged, r = c->ping_r;
@@ -1317,6 +1320,14 @@ int reg_client_ping(struct reg_client *c, struct berr **err)
 	if (r < 0)
 		return berr_set(err, -r, "%s", msg ? msg : "out of memory");
 	return 0;
+}
+
+int reg_client_ping(struct reg_client *c, struct berr **err)
+{
+	pthread_mutex_lock(&c->ping_lock);
+	int r = ping_locked(c, err);
+	pthread_mutex_unlock(&c->ping_lock);
+	return r;
 }
 
 /* ---- requests with authentication ---- */
