@@ -693,10 +693,9 @@ static int record_exit(struct mon *m, int *ret_code)
 	st.finished_ns = rt_time_now_ns();
 	st.pid = 0;
 	st.pid_start = 0;
-	if (!again) {
-		st.monitor_pid = 0;
-		st.monitor_start = 0;
-	}
+	/* The monitor stays recorded until its cleanup is done (state_monitor_gone): a
+	 * command that waits for the container to stop waits for that too, so that the
+	 * network, its ports and the cgroup are free when stop, wait or rm return. */
 	st.oom_killed = oom_kills(m) > m->oom_before;
 	rt_state_write(m->dirfd, &st, NULL);
 	while (waitpid(m->proc.pid, NULL, 0) < 0 && errno == EINTR)
@@ -847,6 +846,21 @@ static void run_exit_command(const struct strv *cmd)
 	}
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+/* After the last cleanup: the monitor is about to exit. A removed container has no state
+ * left to write. */
+static void state_monitor_gone(struct mon *m)
+{
+	struct rt_state st;
+	if (rt_state_lock(m->dirfd, 1, NULL) < 0)
+		return;
+	if (rt_state_load(m->dirfd, &st, NULL) == 0 && st.monitor_pid) {
+		st.monitor_pid = 0;
+		st.monitor_start = 0;
+		rt_state_write(m->dirfd, &st, NULL);
+	}
+	rt_state_unlock(m->dirfd);
 }
 
 /* final: the container will not run again (the exit command runs); 0 after a failed first
@@ -1038,8 +1052,10 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 		struct rt_state st;
 		int again = record_exit(m, &code);
 		end_run(m);
-		if (!again)
+		if (!again) {
 			cleanup(m, 1);
+			state_monitor_gone(m);
+		}
 		clients_finish(m, code);
 		if (!again)
 			_exit(0);
@@ -1057,12 +1073,12 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 			if (rt_state_lock(m->dirfd, 1, NULL) == 0) {
 				if (rt_state_load(m->dirfd, &st, NULL) == 0) {
 					st.status = RT_STATUS_EXITED;
-					st.monitor_pid = 0;
 					rt_state_write(m->dirfd, &st, NULL);
 				}
 				rt_state_unlock(m->dirfd);
 			}
 			cleanup(m, 1);
+			state_monitor_gone(m);
 			_exit(0);
 		}
 		delay = delay * 2 > RESTART_DELAY_MAX_MS ? RESTART_DELAY_MAX_MS : delay * 2;
