@@ -126,7 +126,7 @@ int cmd_login(struct berth_ctx *ctx, int argc, char **argv)
 	    {OPT_BOOL, 0, "password-stdin", &password_stdin, NULL, "Take the password from stdin"},
 	    {OPT_STRING, 'u', "username", &username, "string", "Username"},
 	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-login(1))"},
+	     "Require HTTPS and a verified certificate (default: unless the registry is insecure)"},
 	    {0},
 	};
 	int first, rc;

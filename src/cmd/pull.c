@@ -242,7 +242,7 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 	     "Set platform if server is multi-platform capable"},
 	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
 	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-pull(1))"},
+	     "Require HTTPS and a verified certificate (default: unless the registry is insecure)"},
 	    {0},
 	};
 	int first, rc;

@@ -53,7 +53,7 @@ int cmd_push(struct berth_ctx *ctx, int argc, char **argv)
 	    {OPT_BOOL, 'a', "all-tags", &all, NULL, "Push all tags of an image to the repository"},
 	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress verbose output"},
 	    {OPT_BOOL, 0, "tls-verify", &tls_verify, NULL,
-	     "Require HTTPS and verify certificates (default: Docker's rules, see berth-push(1))"},
+	     "Require HTTPS and a verified certificate (default: unless the registry is insecure)"},
 	    {0},
 	};
 	int first, rc;
