@@ -244,7 +244,7 @@ registry_manifest() {
 	[ -z "$(ls -A "$BERTH_ROOT/tmp")" ] || die "temp files left: $(ls "$BERTH_ROOT/tmp")"
 }
 
-@test "pull: a connection cut half way is resumed with a Range request" {
+@test "pull: a 503 is retried; a connection cut half way is resumed with a Range request" {
 	local f=$TEST_DIR/fake d=$TEST_DIR/img
 	start_fake_registry "$f" flaky
 	make_image "$d" amd64 "$(head -c 300000 /dev/urandom | base64 -w0)" none
@@ -254,6 +254,7 @@ registry_manifest() {
 	assert_contains "$output" "Pull complete"
 	grep -q "GET /v2/flaky/blobs/$IMG_LAYER range=bytes=[1-9]" "$f/requests.log" ||
 		die "no Range request: $(cat "$f/requests.log")"
+	assert_equal "$(grep -c 'GET /v2/flaky/manifests/1 ' "$f/requests.log")" 2
 	run_berth image inspect -f '{{.Id}}' "$FAKE_HOST/flaky:1"
 	assert_equal "$output" "$IMG_CONFIG"
 }

@@ -8,8 +8,8 @@
 #   Several may run at once; the teardown stops all of them by PID.
 # start_fake_registry DIR [OPTION...]: the python server of fake_registry.py below, serving
 #   DIR/manifests/<repo>/<ref> (+ <ref>.type: its Content-Type) and DIR/blobs/<digest> as
-#   they are, whatever their digests. Options: flaky (the first GET of each blob stops half
-#   way), bearer (Docker token auth with /token; FAKE_USER/FAKE_PASS when set are required),
+#   they are, whatever their digests. Options: flaky (the first GET of each manifest answers
+#   503, the first GET of each blob stops half way), bearer (Docker token auth with /token; FAKE_USER/FAKE_PASS when set are required),
 #   expires=N (token lifetime). Requests are logged to DIR/requests.log. Sets FAKE_PID,
 #   FAKE_HOST, FAKE_URL.
 # DOCKER_CONFIG points at $TEST_DIR/docker-config; BERTH_CERTS_D at $TEST_DIR/certs.d.
@@ -352,6 +352,12 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.reply(200, json.dumps({'name': repo, 'tags': tags}).encode(), send_body=send_body)
         if kind == 'manifests':
             f = os.path.join(root, 'manifests', repo, ref)
+            if send_body and flaky:
+                with lock:
+                    first = path not in cut
+                    cut.add(path)
+                if first:
+                    return self.reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}')
             if not os.path.isfile(f):
                 return self.reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
             ctype = open(f + '.type').read().strip() if os.path.exists(f + '.type') else 'application/json'
