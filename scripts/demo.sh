@@ -23,7 +23,9 @@
 # "skipped: CMD not available yet" instead of a failure.
 #
 # Environment: BERTH (default ./build/berth), DEMO_QUICK=1 (busybox instead of nginx),
-# DEMO_KEEP=1 (keep the temp dir), XDG_CACHE_HOME.
+# DEMO_KEEP=1 (keep the temp dir), TMPDIR (where the temp dir goes), XDG_CACHE_HOME.
+# Functions called only through the step table or the trap look unreachable to shellcheck.
+# shellcheck disable=SC2317
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -32,10 +34,10 @@ BERTH=${BERTH:-$SRC/build/berth}
 QUICK=${DEMO_QUICK:-0}
 if [ ! -x "$BERTH" ]; then
 	echo "demo: building berth"
-	{ [ -f build/build.ninja ] || meson setup build >/dev/null; } && ninja -C build >/dev/null || {
+	if ! { [ -f build/build.ninja ] || meson setup build >/dev/null; } || ! ninja -C build >/dev/null; then
 		echo "demo: the build failed" >&2
 		exit 1
-	}
+	fi
 	BERTH=$SRC/build/berth
 fi
 [ "$(id -u)" = 0 ] || {
@@ -43,7 +45,7 @@ fi
 	exit 1
 }
 
-DEMO=$(mktemp -d /tmp/berth-demo.XXXXXX) || exit 1
+DEMO=$(mktemp -d "${TMPDIR:-/tmp}/berth-demo.XXXXXX") || exit 1
 export BERTH_ROOT=$DEMO/root BERTH_RUNROOT=$DEMO/run BERTH_CONFIG=$DEMO/config.json
 export DOCKER_CONFIG=$DEMO/docker
 mkdir -p "$DOCKER_CONFIG" "$DEMO/work"
@@ -270,22 +272,34 @@ start_registry() {
 
 NAMES=() RESULTS=() TIMES=()
 failed=0
+# The steps build on each other (the course's containers and images): after a skip, the
+# later steps are skipped too, naming the step they needed.
+skipped_at=
+# For the tests of the demo itself: DEMO_FAIL_AT=N fails step N after its commands ran, to
+# show that the trap cleans up what the steps started.
+FAIL_AT=${DEMO_FAIL_AT:-0}
 
-# step TITLE FUNCTION [NEEDED COMMAND...]: run FUNCTION as one step unless an earlier step
-# failed or this build lacks a command; record result and time.
+# [ALWAYS=1] step TITLE FUNCTION [NEEDED COMMAND...]: run FUNCTION as one step unless an
+# earlier step failed or was skipped (ALWAYS=1: runs after a skip), or this build lacks a
+# command; record result and time.
 step() {
-	local title=$1 fn=$2 result t0 t1
+	local title=$1 fn=$2 result t0 t1 n
 	shift 2
 	NAMES+=("$title")
-	printf '\n%s%d. %s%s\n' "$bold" "${#NAMES[@]}" "$title" "$reset"
+	n=${#NAMES[@]}
+	printf '\n%s%d. %s%s\n' "$bold" "$n" "$title" "$reset"
 	t0=$(date +%s.%N)
 	if [ "$failed" = 1 ]; then
 		result="not run"
 		echo "  not run: an earlier step failed"
+	elif [ -n "$skipped_at" ] && [ "${ALWAYS:-0}" != 1 ]; then
+		result="skipped: needs step $skipped_at"
+		printf '%s  %s%s\n' "$yellow" "$result" "$reset"
 	elif ! need "$@"; then
 		result="skipped: $missing not available yet"
+		skipped_at=$n
 		printf '%s  %s%s\n' "$yellow" "$result" "$reset"
-	elif "$fn"; then
+	elif "$fn" && { [ "$FAIL_AT" != "$n" ] || ! problem "DEMO_FAIL_AT=$n"; }; then
 		result=ok
 	else
 		result=FAILED
@@ -317,7 +331,15 @@ s_image() {
 		else
 			echo "  not cached yet: mmdebstrap --variant=minbase --include=nginx-light bookworm - | berth import ... - nginx:1.22"
 			echo "  (see scripts/make-nginx-image.sh; about a minute, only this once)"
-			sh_ env BERTH="$BERTH" "$SRC/scripts/make-nginx-image.sh" "$NGINX_TAR" || return 1
+			command -v mmdebstrap >/dev/null || {
+				problem "mmdebstrap is not installed (make deps installs it)"
+				return 1
+			}
+			printf '%s$ scripts/make-nginx-image.sh %s%s\n' "$bold" "$NGINX_TAR" "$reset"
+			BERTH=$BERTH "$SRC/scripts/make-nginx-image.sh" "$NGINX_TAR" || {
+				problem "the nginx image could not be made"
+				return 1
+			}
 		fi
 		b load -i "$NGINX_TAR" || return 1
 	fi
@@ -470,7 +492,7 @@ step "Copy a new index.html in with cp" s_cp cp
 step "Commit again as commit_test:2.0" s_commit2 commit history
 step "A private registry with a password: login, push, pull, run, logout" s_private \
 	"registry serve" login push pull logout
-step "Clean up: stop, rm, rmi, registry gc" s_cleanup stop rm rmi "registry gc"
+ALWAYS=1 step "Clean up: stop, rm, rmi, registry gc" s_cleanup stop rm rmi "registry gc"
 
 # --- the summary ---------------------------------------------------------------------------
 
@@ -488,6 +510,9 @@ if [ "$nfail" -gt 0 ]; then
 	printf '%sdemo: %d ok, %d skipped, %d failed or not run%s\n' "$red" "$nok" "$nskip" "$nfail" "$reset"
 	exit 1
 fi
-printf '%sdemo: all %d steps passed%s\n' "$green" "$nok" "$reset"
-[ "$nskip" -eq 0 ] || printf '%sdemo: %d skipped%s\n' "$yellow" "$nskip" "$reset"
+if [ "$nskip" -gt 0 ]; then
+	printf '%sdemo: %d steps passed, %d skipped%s\n' "$yellow" "$nok" "$nskip" "$reset"
+else
+	printf '%sdemo: all %d steps passed%s\n' "$green" "$nok" "$reset"
+fi
 exit 0
