@@ -34,7 +34,7 @@ asan: deps
 	@CHECK_BUILDS=build-asan scripts/check.sh
 
 demo: deps all
-	@scripts/demo.sh
+	@BERTH=$(CURDIR)/$(BUILD)/berth scripts/demo.sh
 
 bench: deps all
 	@bench/run.sh

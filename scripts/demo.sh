@@ -343,6 +343,11 @@ s_image() {
 		fi
 		b load -i "$NGINX_TAR" || return 1
 	fi
+	# The command as history shows it (CREATED BY of a commit).
+	CMD=$("$BERTH" image inspect -f '{{json .Config.Cmd}}' nginx:1.22 | jq -r 'join(" ")') || {
+		problem "no command in nginx:1.22"
+		return 1
+	}
 	b images nginx || return 1
 	check "nginx:1.22 is in the store" has "$out" "1.22"
 	b image inspect -f '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx:1.22 || return 1
@@ -411,10 +416,13 @@ s_cp() {
 }
 
 s_commit2() {
-	b commit -a "user1" -m "second commit" commit_test2_container commit_test:2.0 || return 1
-	b history --format '{{.CreatedBy}} | {{.Comment}}' commit_test:2.0 || return 1
-	check "2.0 has both commits on top of nginx" \
-		test "$(head -n2 <<<"$out" | cut -d'|' -f2 | tr -d ' ' | tr '\n' ,)" = "secondcommit,firstcommit,"
+	b commit commit_test2_container commit_test:2.0 || return 1
+	b history --format '{{.ID}} | {{.CreatedBy}} | {{.Comment}}' commit_test:2.0 || return 1
+	local id1
+	id1=$("$BERTH" image inspect -f '{{.Id}}' commit_test:1.0) || return 1
+	check "2.0 is one layer on top of 1.0 and its \"first commit\"" \
+		test "$(sed -n 2p <<<"$out")" = "${id1:7:12} | $CMD | first commit" || return 1
+	check "three layers: nginx, the exec's page, the cp's page" test "$(wc -l <<<"$out")" = 3
 }
 
 s_private() {
