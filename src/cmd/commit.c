@@ -168,16 +168,17 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	/* Frozen, the container can not change its files while they are read. Signals that
 	 * would end berth wait until it is thawed again: the window leaves no frozen container
 	 * behind but for SIGKILL. */
-	int frozen = 0;
+	int frozen = 0, freeze = r == 0 && pause && c.state.status == RT_STATUS_RUNNING;
 	sigset_t block, old;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	if (r == 0 && pause && c.state.status == RT_STATUS_RUNNING)
+	if (freeze) {
+		sigprocmask(SIG_BLOCK, &block, &old);
 		r = set_frozen(ctx->root, &c, &fs.spec, 1, &frozen, &err);
+	}
 	if (r == 0) {
 		o.upperfd = fs.upperfd;
 		r = image_commit(s, &o, &id, &err);
@@ -192,7 +193,8 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 		}
 		berr_free(e);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (freeze)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	ctrfs_close(&fs);
 	ctr_free(&c);
 	if (r < 0) {

@@ -272,6 +272,25 @@ freezer_state() {
 	assert_equal "$output" "209715200"
 }
 
+@test "commit: SIGTERM or Ctrl-C during a commit waits for the thaw: the container is never left frozen" {
+	start_writer
+	local sig
+	for sig in TERM INT; do
+		# (bash starts background jobs with SIGINT ignored: give it back its default.)
+		env --default-signal=INT "$BERTH" commit wr "sig-${sig,,}:1" >/dev/null 2>&1 &
+		local cpid=$!
+		wait_until 20 is_status wr paused
+		kill -s $sig "$cpid"
+		local rc=0
+		wait "$cpid" || rc=$?
+		# The signal ended berth once the container was thawed (128 + the signal).
+		[ "$rc" -eq $((128 + $(kill -l $sig))) ] || die "commit ended with $rc after SIG$sig"
+		run_berth inspect -f '{{.State.Status}}' wr
+		assert_equal "$output" "running"
+		assert_contains "$(freezer_state)" "THAWED"
+	done
+}
+
 @test "commit: overlays are mounted with redirect_dir, metacopy and index off; a renamed lower directory commits whole" {
 	if command -v strace >/dev/null; then
 		# (LeakSanitizer can not run under ptrace.)
