@@ -30,17 +30,17 @@
 #include "banned.h"
 
 static const struct cmd_help commit_help = {
-	.usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
-	.summary = "Create a new image from a container's changes",
-	.aliases = "berth container commit, berth commit",
+    .usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+    .summary = "Create a new image from a container's changes",
+    .aliases = "berth container commit, berth commit",
 };
 
 /* Freeze (1) or thaw (0) c's cgroup and record it in its state, under the container's
  * lock as pause does. Freezing only applies to a running container: *ret_done (freeze
  * only) says whether it was frozen here. Thawing only undoes a "paused" that is still
  * recorded (an `unpause` meanwhile did it already). */
-static int set_frozen(const char *root, const struct ctr *c, const struct rt_spec *spec,
-		      int freeze, int *ret_done, struct berr **err)
+static int set_frozen(const char *root, const struct ctr *c, const struct rt_spec *spec, int freeze,
+		      int *ret_done, struct berr **err)
 {
 	_cleanup_close_ int dirfd = -1;
 	struct rt_cgroup *cg = NULL;
@@ -100,14 +100,13 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	int pause = 1;
 	_cleanup_strv_ struct strv changes = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_STRING, 'a', "author", &author, "string",
-		 "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"},
-		{OPT_LIST, 'c', "change", &changes, "list",
-		 "Apply Dockerfile instruction to the created image"},
-		{OPT_STRING, 'm', "message", &message, "string", "Commit message"},
-		{OPT_BOOL, 'p', "pause", &pause, NULL,
-		 "Pause container during commit (default true)"},
-		{0},
+	    {OPT_STRING, 'a', "author", &author, "string",
+	     "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"},
+	    {OPT_LIST, 'c', "change", &changes, "list",
+	     "Apply Dockerfile instruction to the created image"},
+	    {OPT_STRING, 'm', "message", &message, "string", "Commit message"},
+	    {OPT_BOOL, 'p', "pause", &pause, NULL, "Pause container during commit (default true)"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &commit_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -126,8 +125,9 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 			return 1;
 		}
 		if (ref.digest) {
-			fprintf(stderr, "Error response from daemon: refusing to create a tag with a "
-					"digest reference\n");
+			fprintf(stderr,
+				"Error response from daemon: refusing to create a tag with a "
+				"digest reference\n");
 			return 1;
 		}
 		if (!(name = ref_string(&ref))) {
@@ -198,7 +198,8 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	ctrfs_close(&fs);
 	ctr_free(&c);
 	if (r < 0) {
-		fprintf(stderr, "Error response from daemon: %s\n", err ? err->msg : "unknown error");
+		fprintf(stderr, "Error response from daemon: %s\n",
+			err ? err->msg : "unknown error");
 		return 1;
 	}
 	printf("%s\n", id);

@@ -22,14 +22,14 @@
 #include "banned.h"
 
 static const struct cmd_help cp_help = {
-	.usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
-		 "\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
-	.summary = "Copy files/folders between a container and the local filesystem\n\n"
-		   "Use '-' as the source to read a tar archive from stdin\n"
-		   "and extract it to a directory destination in a container.\n"
-		   "Use '-' as the destination to stream a tar archive of a\n"
-		   "container source to stdout.",
-	.aliases = "berth container cp, berth cp",
+    .usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
+	     "\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+    .summary = "Copy files/folders between a container and the local filesystem\n\n"
+	       "Use '-' as the source to read a tar archive from stdin\n"
+	       "and extract it to a directory destination in a container.\n"
+	       "Use '-' as the destination to stream a tar archive of a\n"
+	       "container source to stdout.",
+    .aliases = "berth container cp, berth cp",
 };
 
 /* docker's splitCpArg: an absolute path is local; otherwise "container:path" when there is
@@ -58,7 +58,10 @@ static int starts_with(const char *s, const char *prefix)
 static int from_daemon(const char *msg, int to_container, const char *container_path)
 {
 	static const char *const cli[] = {
-	    "cannot copy directory", "no such directory", "destination \"", "invalid output path",
+	    "cannot copy directory",
+	    "no such directory",
+	    "destination \"",
+	    "invalid output path",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cli); i++)
 		if (starts_with(msg, cli[i]))
@@ -80,7 +83,10 @@ static int from_daemon(const char *msg, int to_container, const char *container_
 static void print_error(const struct berr *err, int to_container, const char *container_path)
 {
 	static const char *const extraction[] = {
-	    "cannot overwrite ", "invalid symlink ", "invalid hardlink ", "\"",
+	    "cannot overwrite ",
+	    "invalid symlink ",
+	    "invalid hardlink ",
+	    "\"",
 	};
 	const char *msg = err ? err->msg : "unknown error";
 	if (!from_daemon(msg, to_container, container_path)) {
@@ -99,12 +105,12 @@ int cmd_cp(struct berth_ctx *ctx, int argc, char **argv)
 {
 	int archive = 0, follow = 0, quiet = 0;
 	const struct opt opts[] = {
-		{OPT_BOOL, 'a', "archive", &archive, NULL,
-		 "Archive mode (copy all uid/gid information)"},
-		{OPT_BOOL, 'L', "follow-link", &follow, NULL, "Always follow symbol link in SRC_PATH"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL,
-		 "Suppress progress output during copy (berth prints none)"},
-		{0},
+	    {OPT_BOOL, 'a', "archive", &archive, NULL,
+	     "Archive mode (copy all uid/gid information)"},
+	    {OPT_BOOL, 'L', "follow-link", &follow, NULL, "Always follow symbol link in SRC_PATH"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL,
+	     "Suppress progress output during copy (berth prints none)"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &cp_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -133,12 +139,14 @@ int cmd_cp(struct berth_ctx *ctx, int argc, char **argv)
 	const char *cpath = to_container ? dst_path : src_path;
 	const char *host = to_container ? src_path : dst_path;
 	if (!*cpath) {
-		fprintf(stderr, "Error response from daemon: bad parameter: path cannot be empty\n");
+		fprintf(stderr,
+			"Error response from daemon: bad parameter: path cannot be empty\n");
 		return 1;
 	}
 	if (!*host) {
-		fprintf(stderr, "%s\n", to_container ? "lstat : no such file or directory"
-						     : "invalid output path: path is empty");
+		fprintf(stderr, "%s\n",
+			to_container ? "lstat : no such file or directory"
+				     : "invalid output path: path is empty");
 		return 1;
 	}
 	if (!to_container && streq(host, "-") && isatty(STDOUT_FILENO)) {

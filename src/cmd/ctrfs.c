@@ -50,7 +50,8 @@ static int add_mount(struct ctrfs *fs, const char *dest, const char *source, int
 	if (!m)
 		return -ENOMEM;
 	fs->mounts = m;
-	m[fs->nmounts++] = (struct cpath_mount){.dest = dest, .source = source, .readonly = readonly};
+	m[fs->nmounts++] =
+	    (struct cpath_mount){.dest = dest, .source = source, .readonly = readonly};
 	return 0;
 }
 
@@ -246,13 +247,14 @@ static int mount_stopped_root(const struct ctrfs *fs, int *ret_fd, struct berr *
 			r = berr_errno(err, errno, "overlay file system");
 			break;
 		}
-		int e = fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0 ? -errno : 0;
+		int e =
+		    fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0 ? -errno : 0;
 		if (!legacy) {
 			/* "lowerdir+" (Linux 6.8) takes one layer per call, with no limit from
 			 * the size of a page of mount options. */
 			for (size_t i = 0; e == 0 && i < s->lowerdirs.n; i++)
-				if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", s->lowerdirs.v[i],
-					     0) < 0)
+				if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+",
+					     s->lowerdirs.v[i], 0) < 0)
 					e = -errno;
 			if (e == -EINVAL) {
 				close(fsfd);
@@ -262,8 +264,9 @@ static int mount_stopped_root(const struct ctrfs *fs, int *ret_fd, struct berr *
 		} else if (e == 0) {
 			e = legacy_lowerdir(fsfd, s, fds);
 		}
-		if (e == 0 && (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", s->upperdir, 0) < 0 ||
-			       fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", s->workdir, 0) < 0))
+		if (e == 0 &&
+		    (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", s->upperdir, 0) < 0 ||
+		     fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", s->workdir, 0) < 0))
 			e = -errno;
 		/* As the runtime mounts it (linux.c): the upper dir must stay a changeset. */
 		static const char *const off[] = {"redirect_dir", "metacopy", "index"};

@@ -29,12 +29,15 @@ struct ctrfs {
 	int upperfd;	     /* the overlay upper dir, O_RDONLY|O_DIRECTORY */
 	int *lowerfds;	     /* the image's layer dirs, top first */
 	size_t nlower;
-	int rootfd; /* -1 until ctrfs_mount_root() */
+	int rootfd;		    /* -1 until ctrfs_mount_root() */
 	struct cpath_mount *mounts; /* bind mounts, with the spec's strings */
 	size_t nmounts;
 };
 /* A closed ctrfs, safe to pass to ctrfs_close(). */
-#define CTRFS_INIT {.upperfd = -1, .rootfd = -1}
+#define CTRFS_INIT                                                                                 \
+	{                                                                                          \
+		.upperfd = -1, .rootfd = -1                                                        \
+	}
 
 /* Read c's spec and open its upper and layer dirs. ctrfs_close() releases everything
  * (also after a failure). */

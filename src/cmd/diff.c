@@ -23,9 +23,9 @@
 #include "banned.h"
 
 static const struct cmd_help diff_help = {
-	.usage = "berth diff CONTAINER",
-	.summary = "Inspect changes to files or directories on a container's filesystem",
-	.aliases = "berth container diff, berth diff",
+    .usage = "berth diff CONTAINER",
+    .summary = "Inspect changes to files or directories on a container's filesystem",
+    .aliases = "berth container diff, berth diff",
 };
 
 /* What the runtime makes when the image lacks it (linux.c: the mount points of /proc, /sys

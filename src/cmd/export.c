@@ -24,9 +24,9 @@
 #include "banned.h"
 
 static const struct cmd_help export_help = {
-	.usage = "berth export [OPTIONS] CONTAINER",
-	.summary = "Export a container's filesystem as a tar archive",
-	.aliases = "berth container export, berth export",
+    .usage = "berth export [OPTIONS] CONTAINER",
+    .summary = "Export a container's filesystem as a tar archive",
+    .aliases = "berth container export, berth export",
 };
 
 /* The -o target: a temp file beside it (same file system, so rename is atomic), or the
@@ -126,8 +126,8 @@ int cmd_export(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *output = NULL;
 	const struct opt opts[] = {
-		{OPT_STRING, 'o', "output", &output, "string", "Write to a file, instead of STDOUT"},
-		{0},
+	    {OPT_STRING, 'o', "output", &output, "string", "Write to a file, instead of STDOUT"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &export_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -159,7 +159,8 @@ int cmd_export(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	ctr_free(&c);
 	if (r < 0) {
-		fprintf(stderr, "failed to export container: %s\n", err ? err->msg : "unknown error");
+		fprintf(stderr, "failed to export container: %s\n",
+			err ? err->msg : "unknown error");
 		return 1;
 	}
 	return 0;
