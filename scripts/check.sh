@@ -16,7 +16,9 @@
 # Knobs (environment): CHECK_BUILDS="build build-asan" (which of the two to run),
 # CHECK_OVERLAP=0 (build ./build-asan only after ./build's tests, not during them),
 # CHECK_CLI="tests/cli/0*.bats" (which bats files), BATS_TEST_TIMEOUT (seconds per test,
-# default 300), CHECK_FILE_TIMEOUT (seconds per bats file, default 900).
+# default 180), CHECK_FILE_TIMEOUT (seconds per bats file, default 900). The whole run must
+# stay well under 25 minutes on the 2-core CI machine: past 20 it says so, and each build's
+# CLI part lists its slowest tests.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -24,7 +26,7 @@ SRC=$PWD
 
 CHECK_BUILDS=${CHECK_BUILDS:-build build-asan}
 CHECK_CLI=${CHECK_CLI:-tests/cli/*.bats}
-export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-180}
 CHECK_FILE_TIMEOUT=${CHECK_FILE_TIMEOUT:-900}
 
 SAN_ARGS=("-Db_sanitize=address,undefined" -Db_lundef=false)
@@ -288,7 +290,7 @@ cli_suite() {
 	for file in $CHECK_CLI; do
 		[ -f "$file" ] || continue
 		local out=$WORK/bats.out t1=$SECONDS
-		env "${env[@]}" timeout -k 10 "$CHECK_FILE_TIMEOUT" bats --tap "$file" >"$out" 2>&1 </dev/null &
+		env "${env[@]}" timeout -k 10 "$CHECK_FILE_TIMEOUT" bats --tap --timing "$file" >"$out" 2>&1 </dev/null &
 		local bpid=$! since='' desc='' pid
 		while kill -0 "$bpid" 2>/dev/null; do
 			sleep 0.2
@@ -352,7 +354,7 @@ cli_suite() {
 		{
 			echo "### $file"
 			cat "$out"
-			printf '# check.sh: %s\n' "${extra[@]}"
+			[ ${#extra[@]} -eq 0 ] || printf '# check.sh: %s\n' "${extra[@]}"
 		} >>"$log"
 		printf '   %-40s %3d passed, %d failed, %d skipped (%s)\n' "$file" "$p" "$f" "$s" \
 			"$(fmt_time $((SECONDS - t1)))"
@@ -367,10 +369,17 @@ cli_suite() {
 				echo "     FAIL $file: $e"
 			done
 		fi
+		# "ok 3 name in 1234ms": for the slowest tests below.
+		sed -nE "s/^(not )?ok [0-9]+ (.*) in ([0-9]+)ms.*/\3\t${file##*/}: \2/p" "$out" >>"$WORK/timings-$dir"
 		P=$((P + p))
 		F=$((F + f))
 		S=$((S + s))
 	done
+	if [ -s "$WORK/timings-$dir" ]; then
+		echo "   slowest:"
+		sort -t $'\t' -k1,1nr "$WORK/timings-$dir" | head -n 5 |
+			awk -F '\t' '{printf "   %8.1fs  %s\n", $1 / 1000, $2}'
+	fi
 	record "$dir/cli" "$P" "$F" "$S" $((SECONDS - t0))
 }
 
@@ -463,6 +472,11 @@ if [ ${#failures[@]} -gt 0 ]; then
 	echo
 	echo "failed: ${failures[*]}"
 	echo "logs: <build>/meson-logs/check-unit.txt, check-fuzz.txt (meson), check-cli.log (bats)"
+fi
+elapsed=$((SECONDS - start))
+if [ "$elapsed" -gt 1200 ]; then
+	echo
+	echo "check: WARNING: $(fmt_time "$elapsed") is close to or over the 25-minute budget; see the slowest tests above"
 fi
 line="$total_pass passed, $total_fail failed"
 [ "$total_skip" -gt 0 ] && line+=", $total_skip skipped"
