@@ -74,17 +74,27 @@ no_leftovers() {
 @test "stress: parallel creates with random names never clash, parallel removes are clean" {
 	local before i
 	before=$(ls /proc/$$/fd | wc -l)
+	# Wait for our own children by pid: a bare `wait` would also wait for the watchdog that
+	# bats starts in this shell when BATS_TEST_TIMEOUT is set, until it fires.
+	local pids=() p
 	for ((i = 0; i < 20; i++)); do
 		"$BERTH" create $IMG true >/dev/null &
+		pids+=($!)
 	done
-	wait
+	for p in "${pids[@]}"; do
+		wait "$p" || die "a parallel create failed"
+	done
 	run_berth ps -a --format '{{.Names}}'
 	assert_equal "${#lines[@]}" 20
 	assert_equal "$(sort <<<"$output" | uniq | wc -l)" 20
+	pids=()
 	for id in $(berth ps -aq); do
 		"$BERTH" rm "$id" >/dev/null &
+		pids+=($!)
 	done
-	wait
+	for p in "${pids[@]}"; do
+		wait "$p" || die "a parallel rm failed"
+	done
 	no_leftovers "$before"
 }
 
