@@ -163,9 +163,11 @@ int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **re
 			return berr_set(err, EINVAL, "%s is not an ip address", o->dns->v[i]);
 	}
 	if (!bridged && (ps.n || o->publish_all)) {
-		/* Docker's words; the ports are dropped, not an error. */
-		fprintf(stderr, "WARNING: Published ports are discarded when using host network "
-				"mode\n");
+		/* Docker's words for host; the ports are dropped, not an error (also with
+		 * none, where Docker drops them silently). */
+		if (streq(mode, "host"))
+			fprintf(stderr, "WARNING: Published ports are discarded when using host "
+					"network mode\n");
 		net_ports_free(&ps);
 	}
 
@@ -490,7 +492,9 @@ static void ct_flush(const uint32_t *ips_host, size_t nips)
 	if (!nl)
 		return;
 	struct ct_dump d = {.ips = ips, .nips = nips, .tuples = BUF_INIT};
-	_cleanup_free_ char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
+	/* Room for the kernel's largest dump chunk (libmnl's MNL_SOCKET_DUMP_SIZE). */
+	const size_t bufsize = 32768;
+	_cleanup_free_ char *buf = malloc(bufsize);
 	if (!buf || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
 		goto out;
 	unsigned portid = mnl_socket_get_portid(nl);
@@ -500,7 +504,7 @@ static void ct_flush(const uint32_t *ips_host, size_t nips)
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		goto out;
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsize);
 		if (n <= 0)
 			break;
 		int r = mnl_cb_run(buf, (size_t)n, seq, portid, ct_dump_cb, &d);
@@ -524,7 +528,7 @@ static void ct_flush(const uint32_t *ips_host, size_t nips)
 		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 			break;
 		/* The answer: an ack, or ENOENT when the entry expired meanwhile. */
-		ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsize);
 		if (n > 0)
 			mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
 	}
