@@ -73,8 +73,10 @@ static int strv_of(json_t *a, struct strv *ret)
 	size_t i;
 	json_t *v;
 	json_array_foreach(a, i, v)
+	{
 		if (json_is_string(v) && strv_push(ret, json_string_value(v)) < 0)
 			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -96,9 +98,10 @@ static json_t *json_of_strv(const struct strv *v)
 int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **ret,
 		 struct berr **err)
 {
-	const char *mode = o->network && *o->network
-			       ? o->network
-			       : config_get_string(ctx->config, "default-network", NET_DEFAULT_NAME);
+	const char *mode =
+	    o->network && *o->network
+		? o->network
+		: config_get_string(ctx->config, "default-network", NET_DEFAULT_NAME);
 	if (strncmp(mode, "container:", 10) == 0)
 		return berr_set(err, EOPNOTSUPP, "network mode '%s' is not supported yet", mode);
 	if (streq(mode, "default"))
@@ -112,9 +115,10 @@ int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **re
 		/* By name, as Docker records it, also when the user gave an id. */
 		mode = nc.name;
 	} else if (o->ip || (o->aliases && o->aliases->n)) {
-		return berr_set(err, EINVAL,
-				"%s is not supported with network mode '%s' (only on bridge networks)",
-				o->ip ? "--ip" : "--network-alias", mode);
+		return berr_set(
+		    err, EINVAL,
+		    "%s is not supported with network mode '%s' (only on bridge networks)",
+		    o->ip ? "--ip" : "--network-alias", mode);
 	}
 	if (o->ip) {
 		uint32_t a;
@@ -125,9 +129,9 @@ int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **re
 					"user specified IP address is supported on user defined "
 					"networks only");
 		if (!net_subnet_contains(&nc.subnet, a))
-			return berr_set(err, EINVAL,
-					"no configured subnet or ip-range contain the IP address %s",
-					o->ip);
+			return berr_set(
+			    err, EINVAL,
+			    "no configured subnet or ip-range contain the IP address %s", o->ip);
 	}
 	if (o->aliases && o->aliases->n && nc.is_default)
 		return berr_set(err, EINVAL,
@@ -135,7 +139,8 @@ int ctrnet_parse(struct berth_ctx *ctx, const struct ctrnet_opts *o, json_t **re
 				"defined networks");
 	for (size_t i = 0; o->aliases && i < o->aliases->n; i++)
 		if (!net_name_valid(o->aliases->v[i]))
-			return berr_set(err, EINVAL, "invalid network alias '%s'", o->aliases->v[i]);
+			return berr_set(err, EINVAL, "invalid network alias '%s'",
+					o->aliases->v[i]);
 
 	_cleanup_net_ports_ struct net_ports ps = NET_PORTS_INIT, ex = NET_PORTS_INIT;
 	for (size_t i = 0; o->publish && i < o->publish->n; i++) {
@@ -216,9 +221,8 @@ int ctrnet_record(json_t *rec, json_t *config)
 	json_t *hc = json_object_get(config, "HostConfig");
 	if (!json_is_object(cfg) || !json_is_object(hc) || !json_is_object(rec))
 		return -EINVAL;
-	static const char *const hkeys[] = {"NetworkMode", "PortBindings", "PublishAllPorts",
-					    "Dns",	   "DnsSearch",	   "DnsOptions",
-					    "ExtraHosts"};
+	static const char *const hkeys[] = {"NetworkMode", "PortBindings", "PublishAllPorts", "Dns",
+					    "DnsSearch",   "DnsOptions",   "ExtraHosts"};
 	for (size_t i = 0; i < ARRAY_SIZE(hkeys); i++) {
 		json_t *v = json_object_get(rec, hkeys[i]);
 		if (v && json_object_set(hc, hkeys[i], v) < 0)
@@ -246,8 +250,8 @@ int ctrnet_record(json_t *rec, json_t *config)
 
 static json_t *endpoints_config(json_t *config)
 {
-	json_t *eps = json_object_get(json_object_get(config, "NetworkingConfig"),
-				      "EndpointsConfig");
+	json_t *eps =
+	    json_object_get(json_object_get(config, "NetworkingConfig"), "EndpointsConfig");
 	return json_is_object(eps) ? eps : NULL;
 }
 
@@ -266,8 +270,10 @@ static int wanted_networks(json_t *config, struct strv *ret)
 	const char *k;
 	json_t *v;
 	json_object_foreach(eps, k, v)
+	{
 		if (!streq(k, mode) && strv_push(&rest, k) < 0)
 			return -ENOMEM;
+	}
 	strv_sort(&rest);
 	for (size_t i = 0; i < rest.n; i++)
 		if (strv_push(ret, rest.v[i]) < 0)
@@ -304,12 +310,13 @@ static int marker_write(int dirfd, json_t *j, struct berr **err)
 	_cleanup_free_ char *s = json_dumps(j, JSON_COMPACT);
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int fd =
-	    openat(dirfd, MARKER ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	_cleanup_close_ int fd = openat(
+	    dirfd, MARKER ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return berr_errno(err, errno, "write %s", MARKER);
 	size_t len = strlen(s);
-	if (write(fd, s, len) != (ssize_t)len || renameat(dirfd, MARKER ".tmp", dirfd, MARKER) < 0) {
+	if (write(fd, s, len) != (ssize_t)len ||
+	    renameat(dirfd, MARKER ".tmp", dirfd, MARKER) < 0) {
 		int e = errno ? errno : EIO;
 		unlinkat(dirfd, MARKER ".tmp", 0);
 		return berr_errno(err, e, "write %s", MARKER);
@@ -338,8 +345,7 @@ static int marker_lock(int dirfd, int nonblock, struct berr **err)
 static int global_lock(const char *root, int exclusive, struct berr **err)
 {
 	_cleanup_free_ char *dir = NULL, *path = NULL;
-	if (asprintf(&dir, "%s/networks", root) < 0 ||
-	    asprintf(&path, "%s/" GLOBAL_LOCK, dir) < 0)
+	if (asprintf(&dir, "%s/networks", root) < 0 || asprintf(&path, "%s/" GLOBAL_LOCK, dir) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
 	int r = fs_mkdir_p_at(AT_FDCWD, dir, 0700);
 	if (r < 0)
@@ -545,7 +551,8 @@ static size_t addresses_of(const char *root, json_t *nets, const char *id, uint3
 {
 	size_t n = 0, i;
 	json_t *j;
-	json_array_foreach(nets, i, j) {
+	json_array_foreach(nets, i, j)
+	{
 		_cleanup_(net_conf_free) struct net_conf nc = {0};
 		struct net_ipam_entry *v = NULL;
 		size_t nv = 0;
@@ -580,7 +587,8 @@ static int cleanup_locked(const char *root, int dirfd, const char *id, json_t *m
 	ct_flush(ips, nips);
 	size_t i;
 	json_t *j;
-	json_array_foreach(nets, i, j) {
+	json_array_foreach(nets, i, j)
+	{
 		_cleanup_(net_conf_free) struct net_conf nc = {0};
 		struct berr *e = NULL;
 		int k = net_conf_from_json(j, &nc, &e);
@@ -743,16 +751,39 @@ static void pseudo_network_id(const char *mode, char ret[NET_ID_LEN + 1])
 	stable_id("network", mode, ret);
 }
 
-static const char *const settings_order[] = {
-    "Bridge",	   "SandboxID",		 "SandboxKey",		"Ports",
-    "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen", "SecondaryIPAddresses",
-    "SecondaryIPv6Addresses", "EndpointID", "Gateway",		"GlobalIPv6Address",
-    "GlobalIPv6PrefixLen", "IPAddress",	   "IPPrefixLen",		"IPv6Gateway",
-    "MacAddress",  "Networks",		 NULL};
-static const char *const endpoint_order[] = {
-    "IPAMConfig", "Links",	 "Aliases",		"NetworkID",	       "EndpointID",
-    "Gateway",	  "IPAddress",	 "IPPrefixLen",	"IPv6Gateway",	       "GlobalIPv6Address",
-    "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts", NULL};
+static const char *const settings_order[] = {"Bridge",
+					     "SandboxID",
+					     "SandboxKey",
+					     "Ports",
+					     "HairpinMode",
+					     "LinkLocalIPv6Address",
+					     "LinkLocalIPv6PrefixLen",
+					     "SecondaryIPAddresses",
+					     "SecondaryIPv6Addresses",
+					     "EndpointID",
+					     "Gateway",
+					     "GlobalIPv6Address",
+					     "GlobalIPv6PrefixLen",
+					     "IPAddress",
+					     "IPPrefixLen",
+					     "IPv6Gateway",
+					     "MacAddress",
+					     "Networks",
+					     NULL};
+static const char *const endpoint_order[] = {"IPAMConfig",
+					     "Links",
+					     "Aliases",
+					     "NetworkID",
+					     "EndpointID",
+					     "Gateway",
+					     "IPAddress",
+					     "IPPrefixLen",
+					     "IPv6Gateway",
+					     "GlobalIPv6Address",
+					     "GlobalIPv6PrefixLen",
+					     "MacAddress",
+					     "DriverOpts",
+					     NULL};
 
 /* The empty value of a settings or endpoint key. */
 static json_t *empty_value(const char *key)
@@ -796,8 +827,8 @@ static json_t *ordered_copy(json_t *src, const char *const *order)
 }
 
 /* One entry of NetworkSettings.Networks. ep NULL: not attached (a stopped container). */
-static json_t *endpoint_json(json_t *epcfg, const char *network_id,
-			     const struct net_endpoint *ep, const char *container_id)
+static json_t *endpoint_json(json_t *epcfg, const char *network_id, const struct net_endpoint *ep,
+			     const char *container_id)
 {
 	json_t *o = json_object();
 	if (!o)
@@ -886,10 +917,12 @@ json_t *ctrnet_settings(const struct ctr *c)
 		const char *k;
 		json_t *v;
 		json_object_foreach(snets, k, v)
+		{
 			if (json_is_object(v) && jset(nets, k, ordered_copy(v, endpoint_order))) {
 				json_decref(o);
 				return NULL;
 			}
+		}
 		return o;
 	}
 	/* Not running: the networks it is attached to, without addresses. */
@@ -906,10 +939,12 @@ json_t *ctrnet_settings(const struct ctr *c)
 	const char *k;
 	json_t *v;
 	json_object_foreach(eps, k, v)
+	{
 		if (jset(nets, k, endpoint_json(v, jstr(v, "NetworkID", ""), NULL, c->id))) {
 			json_decref(o);
 			return NULL;
 		}
+	}
 	return o;
 }
 
@@ -947,7 +982,8 @@ int ctrnet_port_lines(const struct ctr *c, const char *spec, char **ret, struct 
 		if (want.n != 1)
 			return berr_set(err, EINVAL, "Error: invalid port (%s)", spec);
 		for (size_t i = 0; i < ps.n; i++)
-			if (ps.v[i].published && ps.v[i].container_port == want.v[0].container_port &&
+			if (ps.v[i].published &&
+			    ps.v[i].container_port == want.v[0].container_port &&
 			    ps.v[i].proto == want.v[0].proto && net_ports_add(&sel, &ps.v[i]) < 0)
 				return berr_set(err, ENOMEM, "out of memory");
 		if (!sel.n)
@@ -1003,7 +1039,8 @@ static int ports_of(json_t *config, struct net_ports *ret, struct berr **err)
 	json_t *ex = json_object_get(json_object_get(config, "Config"), "ExposedPorts");
 	const char *k;
 	json_t *v;
-	json_object_foreach(ex, k, v) {
+	json_object_foreach(ex, k, v)
+	{
 		int have = 0;
 		_cleanup_net_ports_ struct net_ports one = NET_PORTS_INIT;
 		if ((r = net_port_parse_expose(k, &one, err)) < 0)
@@ -1067,17 +1104,15 @@ static int write_etc(int dirfd, const struct ctr *c, const char *ip, const char 
 }
 
 /* `berth --root R --runroot RR --config C network cleanup ID`, run by the monitor. */
-static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret,
-			struct berr **err)
+static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret, struct berr **err)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return berr_errno(err, errno, "find the berth binary");
 	self[n] = '\0';
-	const char *argv[] = {self,	 "--root",    ctx->root,   "--runroot",
-			      ctx->runroot, "--config", ctx->config_path, "network",
-			      "cleanup", id};
+	const char *argv[] = {self,	  "--root",	    ctx->root, "--runroot", ctx->runroot,
+			      "--config", ctx->config_path, "network", "cleanup",   id};
 	for (size_t i = 0; i < ARRAY_SIZE(argv); i++)
 		if (strv_push(ret, argv[i]) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
@@ -1149,8 +1184,10 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 	if ((r = ports_of(c->config, &ports, err)) < 0)
 		goto out;
 	if ((r = net_ports_reserve(&ports, &st->rsvs, err)) < 0) {
-		r = berr_wrap(err, "driver failed programming external connectivity on endpoint %s "
-			      "(%.12s)", c->name, c->id);
+		r = berr_wrap(err,
+			      "driver failed programming external connectivity on endpoint %s "
+			      "(%.12s)",
+			      c->name, c->id);
 		goto out;
 	}
 	if ((st->netns_fd = netns_new(err)) < 0) {
@@ -1260,10 +1297,9 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 		const struct net_port_rsv *rv = &st->rsvs.v[i];
 		st->fds[st->nfds] = rv->fd;
 		if (rv->port.family == AF_INET6 && rv->port.proto != NET_PROTO_SCTP &&
-		    json_array_append_new(proxy, json_pack("{s:i,s:s,s:s,s:i}", "fd",
-							   (int)st->nfds, "proto",
-							   net_proto_name(rv->port.proto), "ip",
-							   eps[0].ip_str, "port",
+		    json_array_append_new(proxy, json_pack("{s:i,s:s,s:s,s:i}", "fd", (int)st->nfds,
+							   "proto", net_proto_name(rv->port.proto),
+							   "ip", eps[0].ip_str, "port",
 							   (int)rv->port.container_port)) < 0) {
 			r = berr_set(err, ENOMEM, "out of memory");
 			goto out;
@@ -1332,9 +1368,9 @@ static int config_update(int dirfd, int (*fn)(json_t *cfg, void *data), void *da
 
 struct ep_change {
 	const char *network;
-	json_t *epcfg;	      /* connect: the new endpoint config; NULL: disconnect */
-	json_t *settings_ep;  /* connect while running: NetworkSettings.Networks entry */
-	int is_default;	      /* the default network: the top-level fields follow it */
+	json_t *epcfg;	     /* connect: the new endpoint config; NULL: disconnect */
+	json_t *settings_ep; /* connect while running: NetworkSettings.Networks entry */
+	int is_default;	     /* the default network: the top-level fields follow it */
 	const struct net_endpoint *ep;
 	const char *id;
 };
@@ -1386,8 +1422,8 @@ static int running(const struct rt_state *st)
 	return st->status == RT_STATUS_RUNNING || st->status == RT_STATUS_PAUSED;
 }
 
-int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *network,
-		   const char *ip, const struct strv *aliases, struct berr **err)
+int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *network, const char *ip,
+		   const struct strv *aliases, struct berr **err)
 {
 	json_t *hc = json_object_get(c->config, "HostConfig");
 	const char *mode = jstr(hc, "NetworkMode", "none");
@@ -1407,12 +1443,12 @@ int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *netwo
 		return berr_set(err, EINVAL, "invalid IPv4 address for network %s: %s", nc.name,
 				ip);
 	if ((ip || (aliases && aliases->n)) && nc.is_default)
-		return berr_set(err, EINVAL, "user specified IP address and network-scoped aliases "
+		return berr_set(err, EINVAL,
+				"user specified IP address and network-scoped aliases "
 				"are supported on user defined networks only");
-	_cleanup_json_ json_t *epcfg =
-	    json_pack("{s:o,s:o,s:s}", "IPAMConfig",
-		      ip ? json_pack("{s:s}", "IPv4Address", ip) : json_null(), "Aliases",
-		      json_of_strv(aliases), "NetworkID", nc.id);
+	_cleanup_json_ json_t *epcfg = json_pack(
+	    "{s:o,s:o,s:s}", "IPAMConfig", ip ? json_pack("{s:s}", "IPv4Address", ip) : json_null(),
+	    "Aliases", json_of_strv(aliases), "NetworkID", nc.id);
 	if (!epcfg)
 		return berr_set(err, ENOMEM, "out of memory");
 
@@ -1435,8 +1471,8 @@ int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *netwo
 	r = marker_read(dirfd, &marker, err);
 	if (r == -ENOENT) {
 		marker = json_pack("{s:i,s:[]}", "version", 1, "networks");
-		if (!marker || (env.nft_prefix && jset(marker, "prefix",
-							 json_string(env.nft_prefix))))
+		if (!marker ||
+		    (env.nft_prefix && jset(marker, "prefix", json_string(env.nft_prefix))))
 			return berr_set(err, ENOMEM, "out of memory");
 	} else if (r < 0) {
 		return r;
@@ -1499,8 +1535,8 @@ int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *netwo
 	return r;
 }
 
-int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *network,
-		      int force, struct berr **err)
+int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *network, int force,
+		      struct berr **err)
 {
 	json_t *hc = json_object_get(c->config, "HostConfig");
 	if (!ctrnet_mode_is_bridge(jstr(hc, "NetworkMode", "none")))
@@ -1520,8 +1556,8 @@ int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *ne
 	}
 	berr_free(e);
 	if (!json_object_get(endpoints_config(c->config), name) && !force)
-		return berr_set(err, ENOENT, "container %s is not connected to network %s",
-				c->id, name);
+		return berr_set(err, ENOENT, "container %s is not connected to network %s", c->id,
+				name);
 
 	_cleanup_close_ int dirfd = -1, lock = -1;
 	if ((r = rt_container_dir_open(ctx->root, c->id, &dirfd, err)) < 0 ||
@@ -1533,10 +1569,12 @@ int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *ne
 	_cleanup_json_ json_t *marker = NULL;
 	if (running(&st) && marker_read(dirfd, &marker, NULL) == 0) {
 		json_t *mnets = json_object_get(marker, "networks");
-		struct net_env env = {.root = ctx->root, .nft_prefix = jstr(marker, "prefix", NULL)};
+		struct net_env env = {.root = ctx->root,
+				      .nft_prefix = jstr(marker, "prefix", NULL)};
 		size_t i;
 		json_t *j;
-		json_array_foreach(mnets, i, j) {
+		json_array_foreach(mnets, i, j)
+		{
 			if (!streq(jstr(j, "name", ""), name))
 				continue;
 			_cleanup_(net_conf_free) struct net_conf mc = {0};
@@ -1552,10 +1590,11 @@ int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *ne
 				return r;
 			ct_flush(ips, n);
 			json_array_remove(mnets, i);
-			r = json_array_size(mnets) ? marker_write(dirfd, marker, err)
-						   : (unlinkat(dirfd, MARKER, 0) < 0 && errno != ENOENT
-							  ? berr_errno(err, errno, "remove %s", MARKER)
-							  : 0);
+			r = json_array_size(mnets)
+				? marker_write(dirfd, marker, err)
+				: (unlinkat(dirfd, MARKER, 0) < 0 && errno != ENOENT
+				       ? berr_errno(err, errno, "remove %s", MARKER)
+				       : 0);
 			if (r < 0)
 				return r;
 			break;

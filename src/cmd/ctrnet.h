@@ -72,11 +72,14 @@ struct ctrnet_start {
 	int netns_fd; /* the container's network namespace */
 	int *fds;     /* the reservations, passed to the monitor */
 	size_t nfds;
-	json_t *ext;		    /* the monitor's proxy options */
-	struct strv exit_cmd;	    /* `berth ... network cleanup ID` */
+	json_t *ext;		   /* the monitor's proxy options */
+	struct strv exit_cmd;	   /* `berth ... network cleanup ID` */
 	struct net_port_rsvs rsvs; /* the host ports reserved */
 };
-#define CTRNET_START_INIT {0, -1, -1, NULL, 0, NULL, STRV_INIT, NET_PORT_RSVS_INIT}
+#define CTRNET_START_INIT                                                                          \
+	{                                                                                          \
+		0, -1, -1, NULL, 0, NULL, STRV_INIT, NET_PORT_RSVS_INIT                            \
+	}
 
 /* Set up the networking of container c (see above) and point mo at what the monitor takes
  * over. With --network none or host there is nothing to do. A port in use fails with
@@ -99,11 +102,11 @@ int ctrnet_repair(struct berth_ctx *ctx, int full, size_t *ret_repaired, struct 
 
 /* Connect a container to a network: a running one at once (its next free ethN, no default
  * route), a stopped one at its next start. ip and aliases may be NULL. */
-int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *network,
-		   const char *ip, const struct strv *aliases, struct berr **err);
+int ctrnet_connect(struct berth_ctx *ctx, const struct ctr *c, const char *network, const char *ip,
+		   const struct strv *aliases, struct berr **err);
 /* Disconnect: -ENOENT "container x is not connected to network y" unless force. */
-int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *network,
-		      int force, struct berr **err);
+int ctrnet_disconnect(struct berth_ctx *ctx, const struct ctr *c, const char *network, int force,
+		      struct berr **err);
 
 /* Docker's NetworkSettings of c for inspect (a new reference; NULL on ENOMEM). */
 json_t *ctrnet_settings(const struct ctr *c);

@@ -166,21 +166,19 @@ int cmd_network_create(struct berth_ctx *ctx, int argc, char **argv)
 	int internal = 0;
 	_cleanup_strv_ struct strv labels = STRV_INIT, options = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_STRING, 'd', "driver", &driver, "string",
-		 "Driver to manage the Network (only \"bridge\")"},
-		{OPT_STRING, 0, "gateway", &gateway, "string",
-		 "IPv4 Gateway for the master subnet"},
-		{OPT_BOOL, 0, "internal", &internal, NULL,
-		 "Restrict external access to the network"},
-		{OPT_STRING, 0, "ip-range", &ip_range, "string",
-		 "Allocate container ip from a sub-range"},
-		{OPT_LIST, 0, "label", &labels, "list", "Set metadata on a network"},
-		{OPT_LIST, 'o', "opt", &options, "map",
-		 "Set driver specific options (com.docker.network.bridge.name, "
-		 "com.docker.network.driver.mtu)"},
-		{OPT_STRING, 0, "subnet", &subnet, "string",
-		 "Subnet in CIDR format that represents a network segment"},
-		{0},
+	    {OPT_STRING, 'd', "driver", &driver, "string",
+	     "Driver to manage the Network (only \"bridge\")"},
+	    {OPT_STRING, 0, "gateway", &gateway, "string", "IPv4 Gateway for the master subnet"},
+	    {OPT_BOOL, 0, "internal", &internal, NULL, "Restrict external access to the network"},
+	    {OPT_STRING, 0, "ip-range", &ip_range, "string",
+	     "Allocate container ip from a sub-range"},
+	    {OPT_LIST, 0, "label", &labels, "list", "Set metadata on a network"},
+	    {OPT_LIST, 'o', "opt", &options, "map",
+	     "Set driver specific options (com.docker.network.bridge.name, "
+	     "com.docker.network.driver.mtu)"},
+	    {OPT_STRING, 0, "subnet", &subnet, "string",
+	     "Subnet in CIDR format that represents a network segment"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &create_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -215,16 +213,19 @@ int cmd_network_create(struct berth_ctx *ctx, int argc, char **argv)
 		size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
 		if (eq && kl == 30 && strncmp(kv, "com.docker.network.bridge.name", kl) == 0) {
 			o.bridge = eq + 1;
-		} else if (eq && kl == 29 && strncmp(kv, "com.docker.network.driver.mtu", kl) == 0) {
+		} else if (eq && kl == 29 &&
+			   strncmp(kv, "com.docker.network.driver.mtu", kl) == 0) {
 			char *end;
 			long mtu = strtol(eq + 1, &end, 10);
 			if (end == eq + 1 || *end || mtu < 68 || mtu > 65535) {
-				fprintf(stderr, "Error response from daemon: invalid MTU: %s\n", eq + 1);
+				fprintf(stderr, "Error response from daemon: invalid MTU: %s\n",
+					eq + 1);
 				return 1;
 			}
 			o.mtu = (unsigned)mtu;
 		} else {
-			fprintf(stderr, "Error response from daemon: unsupported network option '%s'\n",
+			fprintf(stderr,
+				"Error response from daemon: unsupported network option '%s'\n",
 				kv);
 			return 1;
 		}
@@ -256,8 +257,10 @@ static char *labels_text(json_t *labels)
 	const char *k;
 	json_t *v;
 	json_object_foreach(labels, k, v)
+	{
 		buf_printf(&b, "%s%s=%s", b.len ? "," : "", k,
 			   json_is_string(v) ? json_string_value(v) : "");
+	}
 	return strdup(b.data ? b.data : "");
 }
 
@@ -356,7 +359,8 @@ static int print_rows(json_t *rows, json_t *headers, const char *format, struct 
 	}
 	size_t i;
 	json_t *row;
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		if (r < 0)
 			break;
 		_cleanup_buf_ struct buf b = BUF_INIT;
@@ -384,14 +388,14 @@ int cmd_network_ls(struct berth_ctx *ctx, int argc, char **argv)
 	const char *format = NULL;
 	_cleanup_strv_ struct strv filter_args = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_LIST, 'f', "filter", &filter_args, "filter",
-		 "Provide filter values (e.g. \"driver=bridge\")"},
-		{OPT_STRING, 0, "format", &format, "string",
-		 "Format output using a custom template: 'table', 'table TEMPLATE', 'json', "
-		 "'TEMPLATE'"},
-		{OPT_BOOL, 0, "no-trunc", &no_trunc, NULL, "Do not truncate the output"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only display network IDs"},
-		{0},
+	    {OPT_LIST, 'f', "filter", &filter_args, "filter",
+	     "Provide filter values (e.g. \"driver=bridge\")"},
+	    {OPT_STRING, 0, "format", &format, "string",
+	     "Format output using a custom template: 'table', 'table TEMPLATE', 'json', "
+	     "'TEMPLATE'"},
+	    {OPT_BOOL, 0, "no-trunc", &no_trunc, NULL, "Do not truncate the output"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only display network IDs"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &ls_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -441,12 +445,14 @@ int cmd_network_ls(struct berth_ctx *ctx, int argc, char **argv)
 		size_t i;
 		json_t *row;
 		json_array_foreach(rows, i, row)
+		{
 			imgcmd_print_json(stdout, row, JSON_COMPACT | JSON_SORT_KEYS);
+		}
 		return 0;
 	}
 	_cleanup_json_ json_t *headers = ls_headers();
-	const char *tpl = default_table ? "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}"
-					: format;
+	const char *tpl =
+	    default_table ? "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}" : format;
 	if (!headers || print_rows(rows, headers, tpl, &err) < 0) {
 		fprintf(stderr, "%s\n", err ? err->msg : "out of memory");
 		return 1;
@@ -510,12 +516,12 @@ static json_t *network_json(struct berth_ctx *ctx, const struct netinfo *ni)
 				} else {
 					eid[0] = '\0';
 				}
-				e |= json_object_set_new(
-					 containers, v[i].id,
-					 json_pack("{s:s,s:s,s:s,s:s,s:s}", "Name",
-						   v[i].name ? v[i].name : "", "EndpointID", eid,
-						   "MacAddress", mac, "IPv4Address", cidr,
-						   "IPv6Address", "")) < 0;
+				e |= json_object_set_new(containers, v[i].id,
+							 json_pack("{s:s,s:s,s:s,s:s,s:s}", "Name",
+								   v[i].name ? v[i].name : "",
+								   "EndpointID", eid, "MacAddress",
+								   mac, "IPv4Address", cidr,
+								   "IPv6Address", "")) < 0;
 			}
 			net_ipam_entries_free(v, n);
 		}
@@ -551,11 +557,11 @@ int cmd_network_inspect(struct berth_ctx *ctx, int argc, char **argv)
 	const char *format = NULL;
 	int verbose = 0;
 	const struct opt opts[] = {
-		{OPT_STRING, 'f', "format", &format, "string",
-		 "Format output using a custom template: 'json', 'TEMPLATE'"},
-		{OPT_BOOL, 'v', "verbose", &verbose, NULL,
-		 "Verbose output for diagnostics (the same as without it)"},
-		{0},
+	    {OPT_STRING, 'f', "format", &format, "string",
+	     "Format output using a custom template: 'json', 'TEMPLATE'"},
+	    {OPT_BOOL, 'v', "verbose", &verbose, NULL,
+	     "Verbose output for diagnostics (the same as without it)"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &inspect_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -581,7 +587,8 @@ int cmd_network_inspect(struct berth_ctx *ctx, int argc, char **argv)
 	for (int i = first; i < argc; i++) {
 		struct netinfo *ni = find(v, n, argv[i]);
 		if (!ni) {
-			fprintf(stderr, "Error response from daemon: network %s not found\n", argv[i]);
+			fprintf(stderr, "Error response from daemon: network %s not found\n",
+				argv[i]);
 			status = 1;
 			continue;
 		}
@@ -632,9 +639,10 @@ static int remove_network(struct berth_ctx *ctx, const struct netinfo *ni, struc
 		return r;
 	net_ipam_entries_free(v, n);
 	if (n)
-		return berr_set(err, EBUSY,
-				"error while removing network: network %s id %s has active endpoints",
-				ni->conf.name, ni->conf.id);
+		return berr_set(
+		    err, EBUSY,
+		    "error while removing network: network %s id %s has active endpoints",
+		    ni->conf.name, ni->conf.id);
 	struct net_env env = env_of(ctx);
 	if ((r = net_network_down(&env, &ni->conf, err)) < 0)
 		return r;
@@ -664,7 +672,8 @@ int cmd_network_rm(struct berth_ctx *ctx, int argc, char **argv)
 		struct netinfo *ni = find(v, n, argv[i]);
 		berr_freep(&err);
 		if (!ni) {
-			fprintf(stderr, "Error response from daemon: network %s not found\n", argv[i]);
+			fprintf(stderr, "Error response from daemon: network %s not found\n",
+				argv[i]);
 			status = 1;
 		} else if (remove_network(ctx, ni, &err) < 0) {
 			fprintf(stderr, "Error response from daemon: %s\n", err->msg);
@@ -719,10 +728,10 @@ int cmd_network_prune(struct berth_ctx *ctx, int argc, char **argv)
 	int force = 0;
 	_cleanup_strv_ struct strv filter_args = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_LIST, 0, "filter", &filter_args, "filter",
-		 "Provide filter values (e.g. \"until=<timestamp>\")"},
-		{OPT_BOOL, 'f', "force", &force, NULL, "Do not prompt for confirmation"},
-		{0},
+	    {OPT_LIST, 0, "filter", &filter_args, "filter",
+	     "Provide filter values (e.g. \"until=<timestamp>\")"},
+	    {OPT_BOOL, 'f', "force", &force, NULL, "Do not prompt for confirmation"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &prune_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -795,10 +804,10 @@ int cmd_network_connect(struct berth_ctx *ctx, int argc, char **argv)
 	const char *ip = NULL;
 	_cleanup_strv_ struct strv aliases = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_LIST, 0, "alias", &aliases, "strings",
-		 "Add network-scoped alias for the container"},
-		{OPT_STRING, 0, "ip", &ip, "string", "IPv4 address (e.g., \"172.30.100.104\")"},
-		{0},
+	    {OPT_LIST, 0, "alias", &aliases, "strings",
+	     "Add network-scoped alias for the container"},
+	    {OPT_STRING, 0, "ip", &ip, "string", "IPv4 address (e.g., \"172.30.100.104\")"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &connect_help, opts, 0, argc, argv, &first, &rc) < 0)
@@ -830,9 +839,9 @@ int cmd_network_disconnect(struct berth_ctx *ctx, int argc, char **argv)
 {
 	int force = 0;
 	const struct opt opts[] = {
-		{OPT_BOOL, 'f', "force", &force, NULL,
-		 "Force the container to disconnect from a network"},
-		{0},
+	    {OPT_BOOL, 'f', "force", &force, NULL,
+	     "Force the container to disconnect from a network"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &disconnect_help, opts, 0, argc, argv, &first, &rc) < 0)

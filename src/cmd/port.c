@@ -13,9 +13,9 @@
 #include "banned.h"
 
 static const struct cmd_help port_help = {
-	.usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]",
-	.summary = "List port mappings or a specific mapping for the container",
-	.aliases = "berth container port, berth port",
+    .usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]",
+    .summary = "List port mappings or a specific mapping for the container",
+    .aliases = "berth container port, berth port",
 };
 
 int cmd_port(struct berth_ctx *ctx, int argc, char **argv)

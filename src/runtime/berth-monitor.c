@@ -48,7 +48,8 @@ static int net_setup(json_t *opts, int *fds, size_t nfds, struct berr **err)
 		return r;
 	size_t i;
 	json_t *e;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		json_int_t fd = -1, port = 0;
 		const char *proto = NULL, *ip = NULL;
 		enum net_proto p;
@@ -96,11 +97,11 @@ static void net_finish(void)
 }
 
 static const struct rt_monitor_ext net_ext = {
-	.setup = net_setup,
-	.poll_fd = net_poll_fd,
-	.timeout_ms = net_timeout_ms,
-	.dispatch = net_dispatch,
-	.finish = net_finish,
+    .setup = net_setup,
+    .poll_fd = net_poll_fd,
+    .timeout_ms = net_timeout_ms,
+    .dispatch = net_dispatch,
+    .finish = net_finish,
 };
 
 int main(int argc, char **argv)

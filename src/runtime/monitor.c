@@ -136,7 +136,7 @@ struct mon {
 	const struct rt_monitor_opts *o;
 	const struct rt_monitor_ext *ext; /* NULL: none */
 	int host_netns;			  /* with join_netns: our own namespace, to come back */
-	struct rt_spec spec; /* shallow copy of *o->spec with the console size */
+	struct rt_spec spec;		  /* shallow copy of *o->spec with the console size */
 	int dirfd, logfd, sockdir, listenfd;
 	struct rt_cgroup *cg;
 	struct client clients[MAX_CLIENTS];
@@ -978,7 +978,7 @@ static int monitor_setup(struct mon *m, struct berr **err)
 }
 
 static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
-				    const struct rt_monitor_ext *ext, int conn)
+				   const struct rt_monitor_ext *ext, int conn)
 {
 	struct mon *m = &M;
 	struct berr *err = NULL;
@@ -1113,7 +1113,8 @@ static json_t *opts_to_json(const struct rt_monitor_opts *o)
 	if (o->exit_command && o->exit_command->n) {
 		exit_cmd = json_array();
 		for (size_t i = 0; exit_cmd && i < o->exit_command->n; i++)
-			if (json_array_append_new(exit_cmd, json_string(o->exit_command->v[i])) < 0) {
+			if (json_array_append_new(exit_cmd, json_string(o->exit_command->v[i])) <
+			    0) {
 				json_decref(exit_cmd);
 				exit_cmd = NULL;
 			}
@@ -1123,11 +1124,11 @@ static json_t *opts_to_json(const struct rt_monitor_opts *o)
 		return NULL;
 	}
 	return json_pack("{s:s,s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:i,s:o,s:b,s:i,s:O?,s:o}", "root",
-			 o->root, "runroot", o->runroot, "id", o->id, "interactive",
-			 o->interactive, "autoremove", o->autoremove, "restart",
-			 (int)o->restart.mode, "max_retries", o->restart.max_retries, "rows",
-			 (int)o->rows, "cols", (int)o->cols, "spec", spec, "netns", o->join_netns,
-			 "nfds", (int)o->n_ext_fds, "ext", o->ext, "exit_command", exit_cmd);
+			 o->root, "runroot", o->runroot, "id", o->id, "interactive", o->interactive,
+			 "autoremove", o->autoremove, "restart", (int)o->restart.mode,
+			 "max_retries", o->restart.max_retries, "rows", (int)o->rows, "cols",
+			 (int)o->cols, "spec", spec, "netns", o->join_netns, "nfds",
+			 (int)o->n_ext_fds, "ext", o->ext, "exit_command", exit_cmd);
 }
 
 /* The monitor's own copies (they live as long as the monitor). */
@@ -1153,16 +1154,19 @@ static int opts_from_json(json_t *j, struct rt_monitor_opts *o, struct rt_spec *
 		return berr_set(err, EINVAL, "monitor options: %s", je.text);
 	if (mode < RT_RESTART_NO || mode > RT_RESTART_UNLESS_STOPPED || max < 0 || rows < 0 ||
 	    rows > 0xffff || cols < 0 || cols > 0xffff || !rt_id_valid(o->id) || nfds < 0 ||
-	    nfds > RT_MONITOR_EXT_FDS_MAX || (exit_cmd && !json_is_array(exit_cmd) &&
-					       !json_is_null(exit_cmd)))
+	    nfds > RT_MONITOR_EXT_FDS_MAX ||
+	    (exit_cmd && !json_is_array(exit_cmd) && !json_is_null(exit_cmd)))
 		return berr_set(err, EINVAL, "monitor options: a value is out of range");
 	size_t i;
 	json_t *a;
 	json_array_foreach(exit_cmd, i, a)
+	{
 		if (!json_is_string(a) || strv_push(&mon_exit_command, json_string_value(a)) < 0)
 			return berr_set(err, EINVAL, "monitor options: bad exit command");
+	}
 	if (mon_exit_command.n && mon_exit_command.v[0][0] != '/')
-		return berr_set(err, EINVAL, "monitor options: the exit command is no absolute path");
+		return berr_set(err, EINVAL,
+				"monitor options: the exit command is no absolute path");
 	o->exit_command = mon_exit_command.n ? &mon_exit_command : NULL;
 	o->join_netns = netns;
 	o->netns_fd = netns ? MON_FD_EXTRA : -1;
@@ -1288,7 +1292,8 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 		/* Park every fd above the targets first: any may sit on a target number. */
 		int nextra = (o->join_netns ? 1 : 0) + (int)o->n_ext_fds;
 		int high = MON_FD_EXTRA + nextra + 8;
-		int c = fcntl(sv[1], F_DUPFD_CLOEXEC, high), f = fcntl(memfd, F_DUPFD_CLOEXEC, high);
+		int c = fcntl(sv[1], F_DUPFD_CLOEXEC, high),
+		    f = fcntl(memfd, F_DUPFD_CLOEXEC, high);
 		if (c < 0 || f < 0)
 			_exit(RT_EXIT_SETUP);
 		int parked[RT_MONITOR_EXT_FDS_MAX + 1];

@@ -26,7 +26,8 @@ int main(int argc, char **argv)
 		char buf[2048] = "echo:";
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, buf + 5, sizeof(buf) - 5, 0, (struct sockaddr *)&from, &fl);
+		ssize_t n =
+		    recvfrom(fd, buf + 5, sizeof(buf) - 5, 0, (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			continue;
 		sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&from, fl);

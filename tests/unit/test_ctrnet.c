@@ -39,8 +39,8 @@ static int setup(void **state)
 	f->ctx.runroot = f->root;
 	f->ctx.config_path = "/nonexistent";
 	f->ctx.cmd_name = "test";
-	f->ctx.config = json_pack("{s:{s:s,s:s}}", "bridge", "device", "btunit0", "subnet",
-				  "10.201.7.0/24");
+	f->ctx.config =
+	    json_pack("{s:{s:s,s:s}}", "bridge", "device", "btunit0", "subnet", "10.201.7.0/24");
 	*state = f;
 	return f->ctx.config ? 0 : -1;
 }
@@ -112,9 +112,9 @@ static void test_parse_default_network(void **state)
 		    "{\"443/tcp\":{},\"7000/tcp\":{},\"80/tcp\":{},\"90/udp\":{}}");
 	json_t *hc = json_object_get(config, "HostConfig");
 	assert_string_equal(json_string_value(json_object_get(hc, "NetworkMode")), "bridge");
-	assert_non_null(json_object_get(json_object_get(json_object_get(config, "NetworkingConfig"),
-							"EndpointsConfig"),
-					"bridge"));
+	assert_non_null(json_object_get(
+	    json_object_get(json_object_get(config, "NetworkingConfig"), "EndpointsConfig"),
+	    "bridge"));
 	/* Anything but an object is refused, not followed. */
 	json_t *bad = json_pack("{s:s}", "Config", "x");
 	assert_int_equal(ctrnet_record(rec, bad), -EINVAL);
@@ -306,7 +306,8 @@ static void test_settings_of_corrupt_configs(void **state)
 	    "{\"HostConfig\":5}",
 	    "{\"HostConfig\":{\"NetworkMode\":7}}",
 	    "{\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"NetworkingConfig\":[]}",
-	    "{\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"NetworkingConfig\":{\"EndpointsConfig\":"
+	    "{\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"NetworkingConfig\":{"
+	    "\"EndpointsConfig\":"
 	    "{\"bridge\":5,\"x\":{\"IPAMConfig\":\"s\",\"Aliases\":3,\"NetworkID\":[]}}}}",
 	    "{\"NetworkSettings\":5}",
 	    "{\"NetworkSettings\":{\"Ports\":5,\"Networks\":\"x\",\"IPAddress\":1,"
