@@ -61,6 +61,7 @@ EOF
 
 DOCKERD2_PID=
 PODMAN_NET=
+# shellcheck disable=SC2086 # ids and $PODMAN are word lists on purpose
 net_cleanup() {
 	local ids
 	ids=$("$BERTH" ps -aq 2>/dev/null)

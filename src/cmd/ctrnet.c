@@ -1103,7 +1103,9 @@ static int write_etc(int dirfd, const struct ctr *c, const char *ip, const char 
 	return 0;
 }
 
-/* `berth --root R --runroot RR --config C network cleanup ID`, run by the monitor. */
+/* `berth --root R --runroot RR [--config C] network cleanup ID`, run by the monitor. The
+ * config is passed only when it exists: the default path may not, and an explicit --config
+ * must (the cleanup itself needs nothing from it). */
 static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret, struct berr **err)
 {
 	char self[PATH_MAX];
@@ -1111,11 +1113,15 @@ static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret,
 	if (n <= 0)
 		return berr_errno(err, errno, "find the berth binary");
 	self[n] = '\0';
+	int with_config = ctx->config_path && access(ctx->config_path, F_OK) == 0;
 	const char *argv[] = {self,	  "--root",	    ctx->root, "--runroot", ctx->runroot,
 			      "--config", ctx->config_path, "network", "cleanup",   id};
-	for (size_t i = 0; i < ARRAY_SIZE(argv); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(argv); i++) {
+		if (!with_config && (i == 5 || i == 6))
+			continue;
 		if (strv_push(ret, argv[i]) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
+	}
 	return 0;
 }
 

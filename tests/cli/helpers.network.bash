@@ -38,15 +38,6 @@ setup() {
 	echo "$PFX" >"$TEST_DIR/pfx"
 }
 
-# our_links: every link of this test: its bridges and the veths enslaved to them.
-our_links() {
-	local br
-	for br in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^$PFX" || true); do
-		echo "$br"
-		ip -o link show master "$br" | awk -F': ' '{print $2}' | sed 's/@.*//'
-	done
-}
-
 teardown() {
 	local ids leftover=
 	ids=$("$BERTH" ps -aq --no-trunc 2>/dev/null)
