@@ -26,6 +26,11 @@ berth_setup() {
 	export BERTH_RUNROOT=$TEST_DIR/run
 	export BERTH_CONFIG=$TEST_DIR/config.json
 	echo '{}' >"$BERTH_CONFIG"
+	# A test whose config leaves the default network in place makes berth0 and the "berth"
+	# nft tables on the host; remember whether they were there, so that teardown removes
+	# what this test made and never a real berth's network.
+	BERTH_DEFAULT_NET_BEFORE=0
+	! ip link show berth0 >/dev/null 2>&1 || BERTH_DEFAULT_NET_BEFORE=1
 	if berth_sanitized; then
 		mkdir "$TEST_DIR/sanitizer"
 		# The last log_path wins, so this overrides one the caller may have set.
@@ -51,6 +56,12 @@ berth_teardown() {
 		[ -z "$reports" ] || cat $reports >&2
 	fi
 	rm -rf "$TEST_DIR"
+	if [ "${BERTH_DEFAULT_NET_BEFORE:-1}" = 0 ] && ip link show berth0 >/dev/null 2>&1; then
+		ip link del berth0 2>/dev/null || true
+		nft delete table inet berth 2>/dev/null || true
+		nft delete table ip berth_nat 2>/dev/null || true
+		rm -f /run/berth-berth.nft.lock
+	fi
 	if [ -n "$reports" ]; then
 		echo "FAIL: sanitizer error (report above)" >&2
 		return 1
