@@ -27,7 +27,6 @@
 
 #include "banned.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* What the child reports when it fails before execve. */
 struct failure {
@@ -63,84 +62,6 @@ static int ns_differing(pid_t pid, int *ret_flags, struct berr **err)
 	}
 	*ret_flags = flags;
 	return 0;
-}
-
-static int env_lookup_path(char **env, const char **ret)
-{
-	for (size_t i = 0; env && env[i]; i++)
-		if (strncmp(env[i], "PATH=", 5) == 0) {
-			*ret = env[i] + 5;
-			return 0;
-		}
-	*ret = DEFAULT_PATH;
-	return 0;
-}
-
-/* Go's exec.LookPath, as Docker resolves the command: a name with a slash as is, else the
- * first PATH entry that holds a regular file with an execute bit. Returns 0 with *ret
- * (allocated), or the exit code (126/127) with *err set. */
-static int find_executable(const char *file, char **env, char **ret, struct berr **err)
-{
-	struct stat st;
-	if (!*file) {
-		berr_set(err, ENOENT, "exec: \"\": executable file not found in $PATH");
-		return RT_EXIT_NOT_FOUND;
-	}
-	if (strchr(file, '/')) {
-		if (stat(file, &st) < 0) {
-			int e = errno;
-			berr_set(err, e, "exec: \"%s\": stat %s: %s", file, file, strerror(e));
-			return e == ENOENT || e == ENOTDIR ? RT_EXIT_NOT_FOUND
-							   : RT_EXIT_CANNOT_EXEC;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			berr_set(err, EISDIR, "exec: \"%s\": is a directory", file);
-			return RT_EXIT_CANNOT_EXEC;
-		}
-		*ret = strdup(file);
-		return *ret ? 0 : RT_EXIT_SETUP;
-	}
-	const char *path;
-	env_lookup_path(env, &path);
-	for (const char *p = path;;) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		char *cand = NULL;
-		if (asprintf(&cand, "%.*s/%s", (int)(len ? len : 1), len ? p : ".", file) < 0)
-			return RT_EXIT_SETUP;
-		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) {
-			*ret = cand;
-			return 0;
-		}
-		free(cand);
-		if (!colon)
-			break;
-		p = colon + 1;
-	}
-	berr_set(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
-	return RT_EXIT_NOT_FOUND;
-}
-
-/* The identity switch of the container's init (docs/internals/CONFINE.md). */
-static int switch_user(const struct rt_spec *s, struct berr **err)
-{
-	if (s->uid == 0) {
-		if (setgroups(s->ngroups, s->groups) < 0)
-			return berr_errno(err, errno, "setgroups");
-		if (setgid(s->gid) < 0)
-			return berr_errno(err, errno, "setgid %u", (unsigned)s->gid);
-		return rt_caps_apply(s->caps, 0, err);
-	}
-	int r = rt_caps_apply(s->caps, 1, err);
-	if (r < 0)
-		return r;
-	if (setgroups(s->ngroups, s->groups) < 0)
-		return berr_errno(err, errno, "setgroups");
-	if (setgid(s->gid) < 0)
-		return berr_errno(err, errno, "setgid %u", (unsigned)s->gid);
-	if (setuid(s->uid) < 0)
-		return berr_errno(err, errno, "setuid %u", (unsigned)s->uid);
-	return rt_caps_apply(s->caps, 0, err);
 }
 
 static _Noreturn void child_fail(int fd, int code, struct berr *e, const char *what)
@@ -246,14 +167,14 @@ static _Noreturn void child_main(struct child *c)
 		child_fail(fd, RT_EXIT_CANNOT_EXEC, err, NULL);
 	}
 	_cleanup_free_ char *exe = NULL;
-	int code = find_executable(s->args.v[0], s->env.v, &exe, &err);
+	int code = rt_lookup_executable(s->args.v[0], s->env.v, &exe, &err);
 	if (code)
 		child_fail(fd, code, err, NULL);
 	if (c->seccomp && !s->no_new_privs && (r = seccomp_load(c->seccomp)) < 0) {
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(fd, RT_EXIT_SETUP, err, NULL);
 	}
-	if (switch_user(s, &err) < 0)
+	if (rt_switch_user(s, &err) < 0)
 		child_fail(fd, RT_EXIT_SETUP, err, "user");
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		berr_errno(&err, errno, "no_new_privs");

@@ -626,7 +626,7 @@ static const char *env_get(char **env, const char *name)
 /* Find args[0] as Go's exec.LookPath does (Docker's behaviour): a name with a slash is
  * used as is, else the first PATH entry holding a regular file with an execute bit.
  * Returns 0 with *ret (malloc'ed), or the exit code with *err set. */
-static int lookup(const char *file, char **env, char **ret, struct berr **err)
+int rt_lookup_executable(const char *file, char **env, char **ret, struct berr **err)
 {
 	struct stat st;
 	if (!*file) {
@@ -671,7 +671,7 @@ static int lookup(const char *file, char **env, char **ret, struct berr **err)
 	return RT_EXIT_NOT_FOUND;
 }
 
-static int switch_user(const struct rt_spec *s, struct berr **err)
+int rt_switch_user(const struct rt_spec *s, struct berr **err)
 {
 	if (s->uid == 0) {
 		/* Root keeps its capabilities across the switch; do it before they shrink. */
@@ -878,7 +878,7 @@ static _Noreturn void child_main(struct child *c)
 	char **env = s->env.v;
 	static char *empty_env[] = {NULL};
 	_cleanup_free_ char *exe = NULL;
-	int code = lookup(s->args.v[0], env, &exe, &err);
+	int code = rt_lookup_executable(s->args.v[0], env, &exe, &err);
 	if (code)
 		child_fail(sync, code, err, NULL);
 
@@ -889,7 +889,7 @@ static _Noreturn void child_main(struct child *c)
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(sync, RT_EXIT_SETUP, err, NULL);
 	}
-	if (switch_user(s, &err) < 0)
+	if (rt_switch_user(s, &err) < 0)
 		child_fail(sync, RT_EXIT_SETUP, err, "user");
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		berr_errno(&err, errno, "no_new_privs");

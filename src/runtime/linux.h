@@ -55,6 +55,16 @@ extern int rt_linux_overlay_mount2;
 /* Read field 22 (starttime, clock ticks after boot) of /proc/<pid>/stat: with the pid it
  * identifies a process across pid reuse. *ret_zombie (may be NULL) is set for a zombie.
  * -ENOENT when there is no such process. */
+/* Find a command as Go's exec.LookPath does (Docker's behaviour): a name with a slash as is,
+ * else the first entry of env's PATH (the default PATH when unset) holding a regular file
+ * with an execute bit. Returns 0 with *ret (malloc'ed, the caller's), or the exit code
+ * (126/127, 125 on ENOMEM) with *err set. Used by the init process and by exec. */
+int rt_lookup_executable(const char *file, char **env, char **ret, struct berr **err);
+
+/* Switch to the spec's uid, gid and groups, keeping its capability set across the change
+ * (order in docs/internals/CONFINE.md). In the container's process, before execve. */
+int rt_switch_user(const struct rt_spec *s, struct berr **err);
+
 int rt_proc_start_time(pid_t pid, unsigned long long *ret, int *ret_zombie);
 
 #endif
