@@ -1123,11 +1123,39 @@ static int host_source(const char *path, int follow, struct host_node *h, struct
 	return 0;
 }
 
+/* dst (clean) is a symlink whose target's directory is missing, so that resolving it failed:
+ * its target as Docker's FollowSymlinkInScope gives it, lexically (relative to the link's
+ * directory, cleaned), in *ret. The copy then fails because that directory is missing, as
+ * docker cp does, rather than replacing the link. 0, or negative when dst is no symlink. */
+static int dangling_lexical(const struct cpath_root *root, const char *dst, char **ret)
+{
+	struct cpath_loc l;
+	int r = resolve(root, dst, 0, NULL, &l);
+	if (r < 0)
+		return r;
+	char target[PATH_MAX];
+	ssize_t n = -1;
+	if (l.fd >= 0 && S_ISLNK(l.st.st_mode))
+		n = readlinkat(l.fd, "", target, sizeof(target) - 1);
+	_cleanup_free_ char *joined = NULL;
+	if (n > 0) {
+		target[n] = '\0';
+		const char *slash = l.path ? strrchr(l.path, '/') : NULL;
+		int dlen = target[0] == '/' || !slash ? 0 : (int)(slash - l.path);
+		if (asprintf(&joined, "%.*s/%s", dlen, l.path, target) < 0)
+			joined = NULL;
+	}
+	cpath_loc_clear(&l);
+	if (!joined)
+		return n > 0 ? -ENOMEM : -EINVAL;
+	return cpath_clean(joined, ret);
+}
+
 int cpath_copy_in(const struct cpath_root *root, const char *host_src, int in_fd, const char *dst,
 		  const struct cpath_copy_opts *o, struct berr **err)
 {
 	static const struct cpath_copy_opts none = {0};
-	_cleanup_free_ char *cdst = NULL;
+	_cleanup_free_ char *cdst = NULL, *lex = NULL;
 	struct cpath_loc dl = {.parentfd = -1, .fd = -1};
 	struct plan p = {0};
 	struct host_node h = {.dirfd = -1};
@@ -1147,6 +1175,8 @@ int cpath_copy_in(const struct cpath_root *root, const char *host_src, int in_fd
 		dst_path = dl.path;
 	} else if (dl.path && !cpath_asserts_dir(cdst)) {
 		dst_path = dl.path; /* a dangling symlink: its target is created */
+	} else if (!cpath_asserts_dir(cdst) && dangling_lexical(root, cdst, &lex) == 0) {
+		dst_path = lex;
 	}
 
 	if (streq(host_src, "-")) {

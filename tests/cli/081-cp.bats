@@ -72,6 +72,41 @@ flat"
 	assert_equal "$output" "file"
 }
 
+@test "cp: onto a symlink in the container writes its target, a dangling one too; the link stays" {
+	host_tree
+	run_berth run -d --network none --name web $IMG sleep 1000
+	# Targets: existing parent (absolute and relative), missing parent (absolute,
+	# relative, several levels), and a directory.
+	in_ctr web 'mkdir /d && ln -s /tmp/new /abs && ln -s ../tmp/rel /d/rel && ln -s /nonexist/t /gone &&
+		ln -s ../nodir/x /d/gone && ln -s /tmp/nf/x/y /deep && ln -s /d /todir'
+	cd "$TEST_DIR"
+	run_berth cp h/file web:/abs
+	run_berth cp h/file web:/d/rel
+	run_berth cp h/file web:/todir
+	in_ctr web 'cat /tmp/new /tmp/rel /d/file; for l in /abs /d/rel /todir; do readlink $l; done'
+	assert_equal "$output" "file
+file
+file
+/tmp/new
+../tmp/rel
+/d"
+	# Docker resolves the link lexically, then can not find the target's directory; the
+	# link is not replaced by the file.
+	run_berth 1 cp h/file web:/gone
+	assert_equal "$output" "Error response from daemon: Could not find the file /nonexist in container web"
+	run_berth 1 cp h/file web:/d/gone
+	assert_equal "$output" "Error response from daemon: Could not find the file /nodir in container web"
+	run_berth 1 cp h/file web:/deep
+	assert_equal "$output" "Error response from daemon: Could not find the file /tmp/nf/x in container web"
+	run_berth 1 cp h/file web:/abs/
+	assert_equal "$output" "no such directory"
+	in_ctr web 'for l in /gone /d/gone /deep; do readlink $l; done; [ ! -e /nonexist ] && [ ! -e /nodir ] && [ ! -e /tmp/nf ] && echo none'
+	assert_equal "$output" "/nonexist/t
+../nodir/x
+/tmp/nf/x/y
+none"
+}
+
 @test "cp: out of a container, docker's rules, -L, and symlinks copied as symlinks" {
 	run_berth run -d --network none --name web $IMG sleep 1000
 	in_ctr web 'mkdir -p /d/sub && echo one >/d/one && echo two >/d/sub/two && ln -s /d/one /link && ln -s nowhere /dangling'
