@@ -1,0 +1,51 @@
+/* Shared libraries loaded on first use: see lazy.h. */
+#include "lazy.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+/* The dynamic linker's equivalent failure ends the process too: write one line and go, with
+ * no stdio (a stub may be reached in a forked child or with stdout half-written). */
+static _Noreturn void lazy_fatal(const char *what, const char *detail)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "berth: cannot load %s: %s\n", what, detail ? detail : "unknown error");
+	if (n > 0)
+		(void) !write(STDERR_FILENO, msg, (size_t) n < sizeof(msg) ? (size_t) n : sizeof(msg) - 1);
+	_exit(125);
+}
+
+static void *lazy_handle(struct berth_lazy *lib)
+{
+	void *h = __atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE);
+	if (h)
+		return h;
+	/* Two threads may get here at once: dlopen() of the same library returns the same handle
+	 * (counted twice, never closed), so the race is harmless. */
+	h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		__atomic_store_n(&lib->handle, h, __ATOMIC_RELEASE);
+	return h;
+}
+
+void *berth_lazy_resolve(struct berth_lazy *lib, unsigned idx)
+{
+	if (idx >= lib->count)
+		lazy_fatal(lib->soname, "bad stub index");
+	void *h = lazy_handle(lib);
+	if (!h)
+		lazy_fatal(lib->soname, dlerror());
+	dlerror();
+	void *fn = dlsym(h, lib->names[idx]);
+	if (!fn) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s from %s", lib->names[idx], lib->soname);
+		lazy_fatal(what, dlerror());
+	}
+	__atomic_store_n(&lib->slots[idx], fn, __ATOMIC_RELEASE);
+	return fn;
+}
