@@ -753,6 +753,72 @@ int rt_cgroup_enter(struct rt_cgroup *cg, pid_t pid, struct berr **err)
 	return 0;
 }
 
+void rt_cgroup_join_close(struct rt_cgroup_join *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->tasks_fd[i] >= 0)
+			close(j->tasks_fd[i]);
+	j->n = 0;
+	if (j->v2_fd >= 0)
+		close(j->v2_fd);
+	j->v2_fd = -1;
+}
+
+int rt_cgroup_join_prepare(struct rt_cgroup *cg, struct rt_cgroup_join *j, struct berr **err)
+{
+	*j = (struct rt_cgroup_join){.v2_fd = -1};
+	if (cg->n > RT_CGROUP_JOIN_MAX)
+		return berr_set(err, E2BIG, "%zu cgroup hierarchies", cg->n);
+	for (size_t i = 0; i < cg->n; i++) {
+		const char *dir = cg->dir[i].path;
+		int v2 = cg->dir[i].ctl == CTL_UNIFIED;
+		char p[PATH_MAX];
+		int r = join(p, sizeof(p), dir, v2 ? "." : "tasks");
+		int fd = r < 0 ? r
+			       : open(p, v2 ? O_RDONLY | O_DIRECTORY | O_CLOEXEC
+					    : O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			r = r < 0 ? r : -errno;
+			rt_cgroup_join_close(j);
+			return berr_errno(err, r, "open %s", p);
+		}
+		if (v2) {
+			if (j->v2_fd >= 0)
+				close(j->v2_fd);
+			j->v2_fd = fd;
+			j->v2_path = dir;
+		} else {
+			j->tasks_dir[j->n] = dir;
+			j->tasks_fd[j->n++] = fd;
+		}
+	}
+	return 0;
+}
+
+int rt_cgroup_join_self(const struct rt_cgroup_join *j, const char **ret_dir)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		ssize_t n = write(j->tasks_fd[i], "0", 1);
+		if (n != 1) {
+			*ret_dir = j->tasks_dir[i];
+			return n < 0 ? -errno : -EIO;
+		}
+	}
+	return 0;
+}
+
+int rt_cgroup_join_v2_pid(const struct rt_cgroup_join *j, pid_t pid, struct berr **err)
+{
+	if (!j->v2_path)
+		return 0;
+	char v[32];
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	int r = write_file(j->v2_path, "cgroup.procs", v);
+	if (r < 0)
+		return berr_errno(err, r, "move process %d into %s", (int)pid, j->v2_path);
+	return 0;
+}
+
 struct pidset {
 	pid_t *v;
 	size_t n, cap;

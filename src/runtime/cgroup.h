@@ -74,6 +74,32 @@ const char *rt_cgroup_path(const struct rt_cgroup *cg, const char *ctl);
 /* Move process pid (all its threads) into every directory of cg. */
 int rt_cgroup_enter(struct rt_cgroup *cg, pid_t pid, struct berr **err);
 
+/* A new process joins cg on its own instead: moving another process (writing its pid to
+ * cgroup.procs) takes the kernel's global cgroup_threadgroup_rwsem for writing, which waits
+ * for an RCU grace period, 8-15 ms here per start; a single-threaded process writing "0"
+ * (itself) to a v1 hierarchy's `tasks` file does not take it, and clone3(CLONE_INTO_CGROUP)
+ * creates the process in a cgroup2 directory directly.
+ *
+ * rt_cgroup_join_prepare() opens, in the parent, the `tasks` file of every v1 directory and
+ * the cgroup2 directory (for CLONE_INTO_CGROUP: j->v2_fd, -1 when there is none). The
+ * parent passes j->v2_fd to clone3; when the kernel refused CLONE_INTO_CGROUP it calls
+ * rt_cgroup_join_v2_pid() for the child. The child, single-threaded, calls
+ * rt_cgroup_join_self() (only write(2): safe after a raw clone) before anything that must
+ * run inside the cgroup. rt_cgroup_join_close() closes the fds (in both processes). */
+#define RT_CGROUP_JOIN_MAX 16
+struct rt_cgroup_join {
+	int tasks_fd[RT_CGROUP_JOIN_MAX];
+	const char *tasks_dir[RT_CGROUP_JOIN_MAX]; /* owned by the cgroup */
+	size_t n;
+	int v2_fd;
+	const char *v2_path; /* owned by the cgroup */
+};
+int rt_cgroup_join_prepare(struct rt_cgroup *cg, struct rt_cgroup_join *j, struct berr **err);
+/* Returns 0, or -errno with *ret_dir naming the directory that refused. */
+int rt_cgroup_join_self(const struct rt_cgroup_join *j, const char **ret_dir);
+int rt_cgroup_join_v2_pid(const struct rt_cgroup_join *j, pid_t pid, struct berr **err);
+void rt_cgroup_join_close(struct rt_cgroup_join *j);
+
 /* Freeze (1) or thaw (0) every process, and wait up to 10 s until the kernel reports the
  * new state: v1 freezer.state FROZEN/THAWED; v2 cgroup.freeze and "frozen" in cgroup.events
  * (used on hybrid hosts that lack the v1 freezer). -ETIMEDOUT on timeout (a failed freeze

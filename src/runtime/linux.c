@@ -39,7 +39,7 @@ int rt_linux_overlay_mount2;
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Messages on the sync socket (SOCK_SEQPACKET, so one send is one message):
- *   parent -> child  'G'                  go on (the child is in its cgroup now)
+ *   parent -> child  'G'                  go on (the child then joins its cgroup itself)
  *   child -> parent  'P' + SCM_RIGHTS     the pty master
  *   child -> parent  'E' + struct failure the setup or execve failed; the child exits
  * End of stream without 'E' means the execve succeeded (the socket is O_CLOEXEC). */
@@ -56,6 +56,7 @@ struct child {
 	const struct rt_stdio *io;
 	int sync;
 	scmp_filter_ctx seccomp; /* compiled in the parent; NULL for unconfined */
+	const struct rt_cgroup_join *cgj; /* NULL without a cgroup */
 };
 
 /* ---- small helpers ---- */
@@ -767,6 +768,12 @@ static _Noreturn void child_main(struct child *c)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (recv(sync, &go, 1, 0) != 1 || go != 'G')
 		_exit(RT_EXIT_SETUP);
+	/* Into the cgroup before anything else, by ourselves (see rt_cgroup_join_self). */
+	const char *cgdir = NULL;
+	if (c->cgj && (r = rt_cgroup_join_self(c->cgj, &cgdir)) < 0) {
+		berr_errno(&err, r, "cgroup: move into %s", cgdir);
+		child_fail(sync, RT_EXIT_SETUP, err, NULL);
+	}
 
 	if ((s->namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
 		berr_errno(&err, errno, "unshare cgroup namespace");
@@ -911,7 +918,9 @@ static _Noreturn void child_main(struct child *c)
 
 /* ---- the parent ---- */
 
-static pid_t clone_child(unsigned long flags, int *ret_pidfd)
+/* cgroup_fd >= 0: create the child in that cgroup2 directory (CLONE_INTO_CGROUP); when
+ * the kernel refuses that, *ret_in_cgroup says 0 and the caller moves the child. */
+static pid_t clone_child(unsigned long flags, int cgroup_fd, int *ret_pidfd, int *ret_in_cgroup)
 {
 	int pidfd = -1;
 	struct clone_args args = {
@@ -919,6 +928,22 @@ static pid_t clone_child(unsigned long flags, int *ret_pidfd)
 	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
 	    .exit_signal = SIGCHLD,
 	};
+	*ret_in_cgroup = 0;
+	if (cgroup_fd >= 0) {
+		struct clone_args a = args;
+		a.flags |= CLONE_INTO_CGROUP;
+		a.cgroup = (uint64_t)cgroup_fd;
+		long pid = syscall(SYS_clone3, &a, sizeof(a));
+		if (pid >= 0) {
+			if (pid > 0) {
+				*ret_pidfd = pidfd;
+				*ret_in_cgroup = 1;
+			}
+			return (pid_t)pid;
+		}
+		/* Before Linux 5.7, or a cgroup the kernel refuses (the caller's write gives
+		 * the error message then): the plain way. */
+	}
 	/* A raw clone (no glibc wrapper exists for clone3): the child runs on a copy of our
 	 * stack like after fork(), but glibc does not know about it, so the child must not
 	 * use thread-related glibc state (raise, abort, pthread_*). It only does syscalls,
@@ -979,8 +1004,16 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 
 	struct child c = {.spec = spec, .io = io};
 	_cleanup_close_ int sync = -1;
+	struct rt_cgroup_join cgj = {.v2_fd = -1};
 	if ((r = compile_seccomp(spec, &c.seccomp, err)) < 0)
 		return berr_wrap(err, "seccomp");
+	if (cg) {
+		if ((r = rt_cgroup_join_prepare(cg, &cgj, err)) < 0) {
+			berr_wrap(err, "cgroup");
+			goto out;
+		}
+		c.cgj = &cgj;
+	}
 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -991,8 +1024,8 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	unsigned long flags =
 	    (spec->namespaces | CLONE_NEWNS) &
 	    (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
-	int pidfd = -1;
-	pid_t pid = clone_child(flags, &pidfd);
+	int pidfd = -1, in_cgroup = 0;
+	pid_t pid = clone_child(flags, cgj.v2_fd, &pidfd, &in_cgroup);
 	if (pid == 0) {
 		close(sv[0]);
 		c.sync = sv[1];
@@ -1005,7 +1038,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 		goto out;
 	}
 
-	if (cg && (r = rt_cgroup_enter(cg, pid, err)) < 0) {
+	if (cg && !in_cgroup && (r = rt_cgroup_join_v2_pid(&cgj, pid, err)) < 0) {
 		kill(pid, SIGKILL);
 		reap(pid);
 		close(pidfd);
@@ -1065,6 +1098,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	ret->pty_master = master;
 	*ret_exit_code = 0;
 out:
+	rt_cgroup_join_close(&cgj);
 	if (c.seccomp)
 		seccomp_release(c.seccomp);
 	return r;
