@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	# build
 	gcc meson ninja-build pkg-config git
-	libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev liblzma-dev
+	libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
 	libcurl4-openssl-dev libmicrohttpd-dev libseccomp-dev libnftables-dev libmnl-dev
 	libcrypt-dev libisal-dev
 	# tests
