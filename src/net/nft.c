@@ -2,7 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
+#include <endian.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -59,9 +64,9 @@ static int owner_valid(const char *s)
 	return 1;
 }
 
-/* Run nft commands; with ret_json, the output in JSON (with handles), owned by the caller.
+/* Run nft commands (one batch, one commit).
  * -ENOENT when nft says a table/chain/rule does not exist, -EPERM without the right. */
-static int nft_exec(const char *cmds, char **ret_json, struct berr **err)
+static int nft_exec(const char *cmds, struct berr **err)
 {
 	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx)
@@ -69,8 +74,6 @@ static int nft_exec(const char *cmds, char **ret_json, struct berr **err)
 	/* libnftables prints to stdout/stderr by default; a library must not. */
 	nft_ctx_buffer_output(ctx);
 	nft_ctx_buffer_error(ctx);
-	if (ret_json)
-		nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
 	int rc = nft_run_cmd_from_buffer(ctx, cmds);
 	int r = 0;
 	if (rc != 0) {
@@ -86,11 +89,6 @@ static int nft_exec(const char *cmds, char **ret_json, struct berr **err)
 		else
 			r = -EIO;
 		berr_set(err, -r, "nftables: %.*s", (int)(len > 300 ? 300 : len), line);
-	} else if (ret_json) {
-		const char *out = nft_ctx_get_output_buffer(ctx);
-		*ret_json = strdup(out ? out : "");
-		if (!*ret_json)
-			r = -ENOMEM;
 	}
 	nft_ctx_free(ctx);
 	return r;
@@ -122,70 +120,159 @@ static int lock_nft(const char *prefix, int *ret, struct berr **err)
 	}
 }
 
-static int rules_add_from_json(struct rules *rs, const char *text, struct berr **err)
+/* ---- reading the rules: raw nf_tables netlink ----
+ *
+ * Listing through libnftables builds its whole cache (tables, chains, sets, elements,
+ * objects, rules) and prints it as JSON for us to parse again; a rule dump of the two
+ * tables over a netlink socket of our own reads only what we need: chain, handle and
+ * comment. Reading commits nothing, so closing the socket waits for nothing (closing a
+ * netfilter socket after a commit waits for the kernel to free what the commit replaced). */
+
+#define NFT_DUMP_BUF 32768
+
+struct dump_ctx {
+	struct rules *rs;
+	const char *family;
+	const char *table;
+	int intr; /* NLM_F_DUMP_INTR: the ruleset changed during the dump */
+};
+
+static int rule_attr_cb(const struct nlattr *a, void *data)
 {
-	json_error_t je;
-	_cleanup_json_ json_t *j = json_loads(text, 0, &je);
-	json_t *arr = json_object_get(j, "nftables");
-	if (!json_is_array(arr))
-		return berr_set(err, EIO, "nftables: unexpected JSON listing");
-	size_t i;
-	json_t *it;
-	json_array_foreach(arr, i, it)
-	{
-		json_t *r = json_object_get(it, "rule");
-		if (!json_is_object(r))
-			continue;
-		json_t *fam = json_object_get(r, "family"), *ch = json_object_get(r, "chain");
-		json_t *h = json_object_get(r, "handle"), *c = json_object_get(r, "comment");
-		if (!json_is_string(fam) || !json_is_string(ch) || !json_is_integer(h))
-			continue;
-		struct rule *nv = realloc(rs->v, (rs->n + 1) * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		rs->v = nv;
-		struct rule *ru = &rs->v[rs->n++];
-		snprintf(ru->family, sizeof(ru->family), "%s", json_string_value(fam));
-		snprintf(ru->chain, sizeof(ru->chain), "%s", json_string_value(ch));
-		ru->handle = (long long)json_integer_value(h);
-		snprintf(ru->comment, sizeof(ru->comment), "%s",
-			 json_is_string(c) ? json_string_value(c) : "");
+	const struct nlattr **tb = data;
+	if (mnl_attr_type_valid(a, NFTA_RULE_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+/* The comment in a rule's user data: libnftnl's TLVs (type, length, value), the comment
+ * being type 0, NUL-terminated. */
+static void udata_comment(const struct nlattr *a, char *out, size_t outsz)
+{
+	const unsigned char *p = mnl_attr_get_payload(a);
+	size_t n = mnl_attr_get_payload_len(a);
+	out[0] = '\0';
+	while (n >= 2) {
+		size_t len = p[1];
+		if (2 + len > n)
+			return;
+		if (p[0] == 0) {
+			size_t l = strnlen((const char *)p + 2, len);
+			snprintf(out, outsz, "%.*s", (int)l, (const char *)p + 2);
+			return;
+		}
+		p += 2 + len;
+		n -= 2 + len;
 	}
-	return 0;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *d = data;
+	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+		d->intr = 1;
+	if ((nlh->nlmsg_type & 0xff) != NFT_MSG_NEWRULE)
+		return MNL_CB_OK;
+	const struct nlattr *tb[NFTA_RULE_MAX + 1] = {0};
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), rule_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	if (!tb[NFTA_RULE_TABLE] || !tb[NFTA_RULE_CHAIN] || !tb[NFTA_RULE_HANDLE] ||
+	    mnl_attr_validate(tb[NFTA_RULE_TABLE], MNL_TYPE_NUL_STRING) < 0 ||
+	    mnl_attr_validate(tb[NFTA_RULE_CHAIN], MNL_TYPE_NUL_STRING) < 0 ||
+	    mnl_attr_validate(tb[NFTA_RULE_HANDLE], MNL_TYPE_U64) < 0 ||
+	    !streq(mnl_attr_get_str(tb[NFTA_RULE_TABLE]), d->table))
+		return MNL_CB_OK;
+	struct rules *rs = d->rs;
+	struct rule *nv = realloc(rs->v, (rs->n + 1) * sizeof(*nv));
+	if (!nv) {
+		errno = ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	rs->v = nv;
+	struct rule *ru = &rs->v[rs->n++];
+	snprintf(ru->family, sizeof(ru->family), "%s", d->family);
+	snprintf(ru->chain, sizeof(ru->chain), "%s", mnl_attr_get_str(tb[NFTA_RULE_CHAIN]));
+	ru->handle = (long long)be64toh(mnl_attr_get_u64(tb[NFTA_RULE_HANDLE]));
+	ru->comment[0] = '\0';
+	if (tb[NFTA_RULE_USERDATA])
+		udata_comment(tb[NFTA_RULE_USERDATA], ru->comment, sizeof(ru->comment));
+	return MNL_CB_OK;
+}
+
+/* Append the rules of one table to rs; a missing table has none. */
+static int dump_table(struct mnl_socket *nl, unsigned *seq, char *buf, uint8_t family,
+		      const char *fname, const char *table, struct rules *rs)
+{
+	unsigned portid = mnl_socket_get_portid(nl);
+	size_t keep = rs->n;
+	for (int attempt = 0;; attempt++) {
+		rs->n = keep;
+		struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+		nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE;
+		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+		nlh->nlmsg_seq = ++*seq;
+		struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+		g->nfgen_family = family;
+		g->version = NFNETLINK_V0;
+		g->res_id = 0;
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, table);
+		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+			return -errno;
+		struct dump_ctx d = {.rs = rs, .family = fname, .table = table};
+		int r;
+		for (;;) {
+			ssize_t n = mnl_socket_recvfrom(nl, buf, NFT_DUMP_BUF);
+			if (n < 0) {
+				r = -errno;
+				break;
+			}
+			r = mnl_cb_run(buf, (size_t)n, *seq, portid, rule_cb, &d);
+			if (r == MNL_CB_ERROR) {
+				r = errno ? -errno : -EIO;
+				break;
+			}
+			if (r == MNL_CB_STOP) {
+				r = 0;
+				break;
+			}
+		}
+		if (r == -ENOENT) {
+			rs->n = keep;
+			return 0;
+		}
+		if (r < 0)
+			return r;
+		if (!d.intr)
+			return 0;
+		if (attempt >= 3)
+			return -EAGAIN;
+	}
 }
 
 /* Every rule of berth's two tables (a missing table has none). */
 static int list_rules(const char *prefix, struct rules *rs, struct berr **err)
 {
-	char cmd[128];
 	memset(rs, 0, sizeof(*rs));
-	for (int t = 0; t < 2; t++) {
-		if (t == 0)
-			snprintf(cmd, sizeof(cmd), "list table ip %s_nat", prefix);
-		else
-			snprintf(cmd, sizeof(cmd), "list table inet %s", prefix);
-		_cleanup_free_ char *out = NULL;
-		struct berr *e = NULL;
-		int r = nft_exec(cmd, &out, &e);
-		if (r == -ENOENT) {
-			berr_free(e);
-			continue;
-		}
-		if (r < 0) {
-			if (err && !*err)
-				*err = e;
-			else
-				berr_free(e);
-			free(rs->v);
-			rs->v = NULL;
-			return r;
-		}
-		r = rules_add_from_json(rs, out, err);
-		if (r < 0) {
-			free(rs->v);
-			rs->v = NULL;
-			return r;
-		}
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		return berr_errno(err, errno, "nftables: netlink socket");
+	_cleanup_free_ char *buf = malloc(NFT_DUMP_BUF);
+	int r = buf ? 0 : -ENOMEM;
+	if (r == 0 && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		r = -errno;
+	unsigned seq = (unsigned)time(NULL);
+	char table[PREFIX_MAX + 8];
+	snprintf(table, sizeof(table), "%s_nat", prefix);
+	if (r == 0)
+		r = dump_table(nl, &seq, buf, NFPROTO_IPV4, "ip", table, rs);
+	if (r == 0)
+		r = dump_table(nl, &seq, buf, NFPROTO_INET, "inet", prefix, rs);
+	mnl_socket_close(nl);
+	if (r < 0) {
+		free(rs->v);
+		memset(rs, 0, sizeof(*rs));
+		return berr_errno(err, r, "nftables: list the rules of %s", prefix);
 	}
 	return 0;
 }
@@ -198,12 +285,26 @@ static int put_delete(struct buf *b, const char *prefix, const struct rule *ru)
 	return buf_printf(b, "delete rule inet %s %s handle %lld\n", prefix, ru->chain, ru->handle);
 }
 
-/* Tables, chains and the jumps into berth's chains; idempotent (under the lock). */
-static int ensure_base(const char *prefix, struct berr **err)
+/* Whether rs has the jumps into berth's chains (which imply the tables and those chains). */
+static int base_ok(const struct rules *rs)
 {
-	struct buf b = BUF_INIT;
+	int have_pre = 0, have_out = 0, have_fwd = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		if (!streq(rs->v[i].comment, COMMENT_BASE))
+			continue;
+		have_pre |= streq(rs->v[i].chain, "prerouting");
+		have_out |= streq(rs->v[i].chain, "output");
+		have_fwd |= streq(rs->v[i].chain, "forward");
+	}
+	return have_pre && have_out && have_fwd;
+}
+
+/* Append to b the commands that make the tables, chains and the jumps into berth's chains
+ * that rs (the current rules, read under the lock) lacks. Adding what exists is a no-op. */
+static int put_base(struct buf *b, const char *prefix, const struct rules *rs)
+{
 	int r = buf_printf(
-	    &b,
+	    b,
 	    "add table ip %1$s_nat\n"
 	    "add chain ip %1$s_nat prerouting { type nat hook prerouting priority dstnat; policy "
 	    "accept; }\n"
@@ -218,45 +319,93 @@ static int ensure_base(const char *prefix, struct berr **err)
 	    "add chain inet %1$s forward { type filter hook forward priority filter; policy "
 	    "accept; }\n",
 	    prefix);
-	if (r >= 0)
-		r = nft_exec(b.data, NULL, err);
-	buf_free(&b);
-	if (r < 0)
-		return r;
-
-	struct rules rs;
-	r = list_rules(prefix, &rs, err);
-	if (r < 0)
-		return r;
 	int have_pre = 0, have_out = 0, have_fwd = 0;
-	for (size_t i = 0; i < rs.n; i++) {
-		if (!streq(rs.v[i].comment, COMMENT_BASE))
+	for (size_t i = 0; i < rs->n; i++) {
+		if (!streq(rs->v[i].comment, COMMENT_BASE))
 			continue;
-		have_pre |= streq(rs.v[i].chain, "prerouting");
-		have_out |= streq(rs.v[i].chain, "output");
-		have_fwd |= streq(rs.v[i].chain, "forward");
+		have_pre |= streq(rs->v[i].chain, "prerouting");
+		have_out |= streq(rs->v[i].chain, "output");
+		have_fwd |= streq(rs->v[i].chain, "forward");
 	}
-	free(rs.v);
-	if (!have_pre)
-		r = buf_printf(&b,
+	if (r >= 0 && !have_pre)
+		r = buf_printf(b,
 			       "insert rule ip %s_nat prerouting fib daddr type local jump ports "
 			       "comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
 	if (r >= 0 && !have_out)
 		r = buf_printf(
-		    &b,
+		    b,
 		    "insert rule ip %s_nat output fib daddr type local jump ports comment \"%s\"\n",
 		    prefix, COMMENT_BASE);
 	/* First in forward: traffic to a published port passes the isolation rules below
 	 * (a container of another network may use a published port, as from outside). */
 	if (r >= 0 && !have_fwd)
-		r = buf_printf(&b,
+		r = buf_printf(b,
 			       "insert rule inet %s forward ct status dnat accept comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
-	if (r >= 0 && b.len)
-		r = nft_exec(b.data, NULL, err);
-	buf_free(&b);
 	return r;
+}
+
+/* A network's rules are owned by "berth-net:<bridge>:<hash>", the hash being that of their
+ * text: rules made for another subnet, or by another version of berth, carry another hash
+ * and are replaced. A bare "berth-net:<bridge>" is an older berth's. */
+static int network_owned(const char *comment, const void *data)
+{
+	const char *base = data; /* "berth-net:<bridge>" */
+	size_t n = strlen(base);
+	return strncmp(comment, base, n) == 0 && (comment[n] == '\0' || comment[n] == ':');
+}
+
+/* The rules of network nc, each with the comment owner. */
+static int put_network_rules(struct buf *b, const char *prefix, const struct net_conf *nc,
+			     const char *owner)
+{
+	char sn[NET_CIDR4_STRLEN];
+	net_subnet_format(&nc->subnet, sn);
+	const char *br = nc->bridge;
+	int r = 0;
+	if (!nc->internal)
+		r = buf_printf(b,
+			       "add rule ip %1$s_nat postrouting ip saddr %2$s oifname != \"%3$s\" "
+			       "masquerade comment \"%4$s\"\n",
+			       prefix, sn, br, owner);
+	if (r >= 0)
+		r = buf_printf(b,
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ip saddr "
+			       "127.0.0.0/8 masquerade comment \"%3$s\"\n"
+			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ct status dnat "
+			       "ip saddr %4$s masquerade comment \"%3$s\"\n"
+			       "add rule inet %1$s guard iifname \"%2$s\" ip daddr 127.0.0.0/8 "
+			       "drop comment \"%3$s\"\n",
+			       prefix, br, owner, sn);
+	if (r >= 0 && nc->internal)
+		r = buf_printf(b,
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
+			       "drop comment \"%3$s\"\n"
+			       "add rule inet %1$s forward oifname \"%2$s\" iifname != \"%2$s\" "
+			       "drop comment \"%3$s\"\n",
+			       prefix, br, owner);
+	else if (r >= 0)
+		r = buf_printf(b,
+			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
+			       "oifname @bridges drop comment \"%3$s\"\n",
+			       prefix, br, owner);
+	return r;
+}
+
+/* Whether rs has exactly nc's current rules: n rules owned by owner, none by another
+ * version of them, and the base. */
+static int network_ok(const struct rules *rs, const char *base_owner, const char *owner, size_t n)
+{
+	size_t have = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		if (!network_owned(rs->v[i].comment, base_owner))
+			continue;
+		if (!streq(rs->v[i].comment, owner))
+			return 0;
+		have++;
+	}
+	return have == n && base_ok(rs);
 }
 
 int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct berr **err)
@@ -266,56 +415,47 @@ int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct be
 		return r;
 	if (!net_ifname_valid(nc->bridge))
 		return berr_set(err, EINVAL, "bad bridge name '%s'", nc->bridge);
-	_cleanup_close_ int lockfd = -1;
-	r = lock_nft(prefix, &lockfd, err);
-	if (r >= 0)
-		r = ensure_base(prefix, err);
-	if (r < 0)
-		return berr_wrap(err, "network '%s'", nc->name);
 
-	char owner[64], sn[NET_CIDR4_STRLEN];
-	snprintf(owner, sizeof(owner), "berth-net:%s", nc->bridge);
-	net_subnet_format(&nc->subnet, sn);
-	const char *br = nc->bridge;
-	struct rules rs;
-	r = list_rules(prefix, &rs, err);
-	if (r < 0)
+	/* The rules as they should be, and their hash (FNV-1a of the text). */
+	char base_owner[64], owner[80];
+	snprintf(base_owner, sizeof(base_owner), "berth-net:%s", nc->bridge);
+	_cleanup_buf_ struct buf text = BUF_INIT;
+	if ((r = put_network_rules(&text, prefix, nc, base_owner)) < 0)
 		return r;
+	uint32_t h = 2166136261u;
+	size_t nrules = 0;
+	for (size_t i = 0; i < text.len; i++) {
+		h = (h ^ (unsigned char)text.data[i]) * 16777619u;
+		nrules += text.data[i] == '\n';
+	}
+	snprintf(owner, sizeof(owner), "%s:%08x", base_owner, h);
+
+	/* Attaching a container runs this every time: when the rules are in place, which is
+	 * nearly always, a read of the ruleset is all it costs (no lock, no commit). */
+	struct rules rs;
+	if ((r = list_rules(prefix, &rs, err)) < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+	int ok = network_ok(&rs, base_owner, owner, nrules);
+	free(rs.v);
+	if (ok)
+		return 0;
+
+	_cleanup_close_ int lockfd = -1;
+	if ((r = lock_nft(prefix, &lockfd, err)) < 0 || (r = list_rules(prefix, &rs, err)) < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+	/* One batch: base, the old rules out, the new in. */
 	struct buf b = BUF_INIT;
+	r = put_base(&b, prefix, &rs);
 	for (size_t i = 0; i < rs.n && r >= 0; i++)
-		if (streq(rs.v[i].comment, owner))
+		if (network_owned(rs.v[i].comment, base_owner))
 			r = put_delete(&b, prefix, &rs.v[i]);
 	free(rs.v);
 	if (r >= 0)
-		r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix, br);
-	if (r >= 0 && !nc->internal)
-		r = buf_printf(&b,
-			       "add rule ip %1$s_nat postrouting ip saddr %2$s oifname != \"%3$s\" "
-			       "masquerade comment \"%4$s\"\n",
-			       prefix, sn, br, owner);
+		r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix, nc->bridge);
 	if (r >= 0)
-		r = buf_printf(&b,
-			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ip saddr "
-			       "127.0.0.0/8 masquerade comment \"%3$s\"\n"
-			       "add rule ip %1$s_nat postrouting oifname \"%2$s\" ct status dnat "
-			       "ip saddr %4$s masquerade comment \"%3$s\"\n"
-			       "add rule inet %1$s guard iifname \"%2$s\" ip daddr 127.0.0.0/8 "
-			       "drop comment \"%3$s\"\n",
-			       prefix, br, owner, sn);
-	if (r >= 0 && nc->internal)
-		r = buf_printf(&b,
-			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
-			       "drop comment \"%3$s\"\n"
-			       "add rule inet %1$s forward oifname \"%2$s\" iifname != \"%2$s\" "
-			       "drop comment \"%3$s\"\n",
-			       prefix, br, owner);
-	else if (r >= 0)
-		r = buf_printf(&b,
-			       "add rule inet %1$s forward iifname \"%2$s\" oifname != \"%2$s\" "
-			       "oifname @bridges drop comment \"%3$s\"\n",
-			       prefix, br, owner);
+		r = put_network_rules(&b, prefix, nc, owner);
 	if (r >= 0)
-		r = nft_exec(b.data, NULL, err);
+		r = nft_exec(b.data, err);
 	buf_free(&b);
 	if (r < 0)
 		return berr_wrap(err, "network '%s'", nc->name);
@@ -339,7 +479,7 @@ static int delete_owned(const char *prefix, int (*owned)(const char *comment, co
 		free(rs.v);
 		if (r >= 0 && b.len) {
 			struct berr *e = NULL;
-			r = nft_exec(b.data, NULL, &e);
+			r = nft_exec(b.data, &e);
 			if (r == -ENOENT && attempt < 3) {
 				berr_free(e);
 				buf_free(&b);
@@ -352,11 +492,6 @@ static int delete_owned(const char *prefix, int (*owned)(const char *comment, co
 		buf_free(&b);
 		return r;
 	}
-}
-
-static int owned_by_string(const char *comment, const void *data)
-{
-	return streq(comment, (const char *)data);
 }
 
 int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct berr **err)
@@ -372,12 +507,12 @@ int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct be
 		return r;
 	char owner[64], cmd[160];
 	snprintf(owner, sizeof(owner), "berth-net:%s", nc->bridge);
-	r = delete_owned(prefix, owned_by_string, owner, err);
+	r = delete_owned(prefix, network_owned, owner, err);
 	if (r < 0)
 		return berr_wrap(err, "network '%s'", nc->name);
 	snprintf(cmd, sizeof(cmd), "delete element inet %s bridges { \"%s\" }", prefix, nc->bridge);
 	struct berr *e = NULL;
-	r = nft_exec(cmd, NULL, &e);
+	r = nft_exec(cmd, &e);
 	berr_free(e);
 	/* Gone already (or the table is): that is the state we want. */
 	return r == -ENOENT ? 0
@@ -461,8 +596,6 @@ int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t con
 		return berr_set(err, EINVAL, "bad container id '%s'", container_id);
 	_cleanup_close_ int lockfd = -1;
 	r = lock_nft(prefix, &lockfd, err);
-	if (r >= 0)
-		r = ensure_base(prefix, err);
 	if (r < 0)
 		return r;
 
@@ -472,8 +605,11 @@ int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t con
 	if (r < 0)
 		return r;
 	struct buf b = BUF_INIT;
-	/* Old and stale rules go in the same batch as the new ones: the kernel applies it
-	 * atomically, so no packet meets a half-updated chain. */
+	/* The tables and the jumps into "ports" when missing (normally the network made them),
+	 * old and stale rules out, the new in: one batch, which the kernel applies atomically,
+	 * so no packet meets a half-updated chain. */
+	if (!base_ok(&rs))
+		r = put_base(&b, prefix, &rs);
 	for (size_t i = 0; i < rs.n && r >= 0; i++)
 		if (streq(rs.v[i].family, "ip") && streq(rs.v[i].chain, "ports") &&
 		    owned_by_port(rs.v[i].comment, &m))
@@ -506,7 +642,7 @@ int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t con
 				       p->host_port);
 	}
 	if (r >= 0 && b.len)
-		r = nft_exec(b.data, NULL, err);
+		r = nft_exec(b.data, err);
 	buf_free(&b);
 	if (r < 0)
 		return berr_wrap(err, "publish ports of %.12s", container_id);
@@ -547,7 +683,7 @@ int net_nft_count(const char *prefix, const char *container_id, const char *brid
 	int n = 0;
 	for (size_t i = 0; i < rs.n; i++)
 		n += container_id ? owned_by_port(rs.v[i].comment, &m)
-				  : streq(rs.v[i].comment, owner);
+				  : network_owned(rs.v[i].comment, owner);
 	free(rs.v);
 	return n;
 }
@@ -568,7 +704,7 @@ int net_nft_destroy(const char *prefix, struct berr **err)
 		else
 			snprintf(cmd, sizeof(cmd), "delete table inet %s", prefix);
 		struct berr *e = NULL;
-		r = nft_exec(cmd, NULL, &e);
+		r = nft_exec(cmd, &e);
 		if (r < 0 && r != -ENOENT) {
 			if (err && !*err)
 				*err = TAKE_PTR(e);

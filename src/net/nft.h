@@ -20,11 +20,13 @@
  *                        another berth bridge (network isolation); an internal network
  *                        forwards nowhere
  *
- * Every rule carries a comment naming its owner: "berth-net:<bridge>" for a network's
- * rules, "berth:<container id>:<proto>:<host ip or *>:<host port>" for a published port.
- * Removal lists the tables as JSON and deletes exactly the owner's rules by handle.
- * All changes are serialised by a host-wide flock (/run/berth-<prefix>.nft.lock) and
- * applied as single nft batches, which the kernel commits atomically.
+ * Every rule carries a comment naming its owner: "berth-net:<bridge>:<hash of the rules'
+ * text>" for a network's rules, "berth:<container id>:<proto>:<host ip or *>:<host port>"
+ * for a published port. The rules are read with a rule dump over raw nf_tables netlink
+ * (chain, handle, comment); removal deletes exactly the owner's rules by handle. All
+ * changes are serialised by a host-wide flock (/run/berth-<prefix>.nft.lock) and applied
+ * through libnftables as single batches, which the kernel commits atomically. A network
+ * whose rules are in place (the same hash) costs one read, no lock and no commit.
  */
 #ifndef BERTH_NET_NFT_H
 #define BERTH_NET_NFT_H
@@ -40,7 +42,8 @@
 /* prefix: NULL for "berth"; else [a-zA-Z0-9_] up to 24 characters. */
 
 /* Create the tables and base chains when missing, then add nc's rules (replacing any
- * earlier ones for the same bridge). Idempotent. */
+ * earlier ones for the same bridge). Idempotent; when everything is in place already it
+ * only reads the ruleset. */
 int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct berr **err);
 /* Remove nc's rules and its set element. Idempotent. */
 int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct berr **err);
