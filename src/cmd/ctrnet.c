@@ -483,29 +483,52 @@ static struct nlmsghdr *ct_msg(char *buf, int type, int flags)
 	return nlh;
 }
 
-/* Delete the conntrack entries of the container addresses ips (host order): a client whose
- * UDP "connection" was NATed to a container that is gone would keep going to the dead
- * address for as long as it sends, even after a new container took the port. Best effort:
- * a kernel without conntrack has nothing to delete. */
-static void ct_flush(const uint32_t *ips_host, size_t nips)
+/* The kernel's filter flags for CTA_FILTER_ORIG_FLAGS/CTA_FILTER_REPLY_FLAGS (part of the
+ * netlink ABI, but not of the uapi headers). */
+#define CT_FILTER_IP_SRC (1u << 0)
+#define CT_FILTER_IP_DST (1u << 1)
+
+/* Delete, by a filter the kernel applies itself, every entry whose tuple dir (CTA_TUPLE_ORIG
+ * or CTA_TUPLE_REPLY) has ip (network order) as its source (CT_FILTER_IP_SRC) or destination.
+ * The kernel walks its table skipping empty buckets: about 0.2 ms against 10 ms for a dump of
+ * 262144 buckets. 0, or -errno: a kernel without filtered deletes answers EINVAL (it reads
+ * the tuple as one entry's, which lacks its ports) or EOPNOTSUPP, and never deletes more. */
+static int ct_delete_filtered(struct mnl_socket *nl, unsigned portid, unsigned seq, char *buf,
+			      size_t bufsize, uint32_t ip, int dir, unsigned flag)
 {
-	if (!nips)
-		return;
-	uint32_t ips[nips];
-	for (size_t i = 0; i < nips; i++)
-		ips[i] = htonl(ips_host[i]);
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
-		return;
+	struct nlmsghdr *nlh = ct_msg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK);
+	nlh->nlmsg_seq = seq;
+	/* Version 1: this family's entries only (version 0 would mean every family). */
+	((struct nfgenmsg *)mnl_nlmsg_get_payload(nlh))->version = 1;
+	struct nlattr *t = mnl_attr_nest_start(nlh, (uint16_t)dir);
+	struct nlattr *a = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put_u32(nlh, flag == CT_FILTER_IP_SRC ? CTA_IP_V4_SRC : CTA_IP_V4_DST, ip);
+	mnl_attr_nest_end(nlh, a);
+	mnl_attr_nest_end(nlh, t);
+	struct nlattr *f = mnl_attr_nest_start(nlh, CTA_FILTER);
+	mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, dir == CTA_TUPLE_ORIG ? flag : 0);
+	mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, dir == CTA_TUPLE_REPLY ? flag : 0);
+	mnl_attr_nest_end(nlh, f);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsize);
+		if (n < 0)
+			return errno == EINTR ? -EINTR : -errno;
+		int r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
+		if (r == MNL_CB_ERROR)
+			return errno ? -errno : -EIO;
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+/* The old way: dump the whole table, delete the matching entries one by one. */
+static void ct_flush_walk(struct mnl_socket *nl, unsigned portid, unsigned seq, char *buf,
+			  size_t bufsize, const uint32_t *ips, size_t nips)
+{
 	struct ct_dump d = {.ips = ips, .nips = nips, .tuples = BUF_INIT};
-	/* Room for the kernel's largest dump chunk (libmnl's MNL_SOCKET_DUMP_SIZE). */
-	const size_t bufsize = 32768;
-	_cleanup_free_ char *buf = malloc(bufsize);
-	if (!buf || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		goto out;
-	unsigned portid = mnl_socket_get_portid(nl);
 	struct nlmsghdr *nlh = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP);
-	unsigned seq = (unsigned)time(NULL);
 	nlh->nlmsg_seq = seq;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		goto out;
@@ -540,6 +563,44 @@ static void ct_flush(const uint32_t *ips_host, size_t nips)
 	}
 out:
 	buf_free(&d.tuples);
+}
+
+/* Delete the conntrack entries of the container addresses ips (host order): a client whose
+ * UDP "connection" was NATed to a container that is gone would keep going to the dead
+ * address for as long as it sends, even after a new container took the port. An entry is
+ * the container's when it comes from the address, goes to it, or is NATed to it (its reply
+ * comes from the address). Best effort: a kernel without conntrack has nothing to delete. */
+static void ct_flush(const uint32_t *ips_host, size_t nips)
+{
+	if (!nips)
+		return;
+	uint32_t ips[nips];
+	for (size_t i = 0; i < nips; i++)
+		ips[i] = htonl(ips_host[i]);
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		return;
+	/* Room for the kernel's largest dump chunk (libmnl's MNL_SOCKET_DUMP_SIZE). */
+	const size_t bufsize = 32768;
+	_cleanup_free_ char *buf = malloc(bufsize);
+	if (!buf || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	unsigned portid = mnl_socket_get_portid(nl);
+	unsigned seq = (unsigned)time(NULL);
+	static const struct {
+		int dir;
+		unsigned flag;
+	} match[] = {{CTA_TUPLE_ORIG, CT_FILTER_IP_SRC},
+		     {CTA_TUPLE_ORIG, CT_FILTER_IP_DST},
+		     {CTA_TUPLE_REPLY, CT_FILTER_IP_SRC}};
+	int r = 0;
+	for (size_t i = 0; i < nips && r >= 0; i++)
+		for (size_t k = 0; k < ARRAY_SIZE(match) && r >= 0; k++)
+			r = ct_delete_filtered(nl, portid, ++seq, buf, bufsize, ips[i],
+					       match[k].dir, match[k].flag);
+	if (r < 0)
+		ct_flush_walk(nl, portid, ++seq, buf, bufsize, ips, nips);
+out:
 	mnl_socket_close(nl);
 }
 
