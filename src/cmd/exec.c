@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "linux.h"
 #include "pty.h"
+#include "seccomp.h"
 #include "user.h"
 
 #include "banned.h"
@@ -265,7 +266,11 @@ int cmd_exec(struct berth_ctx *ctx, int argc, char **argv)
 	struct rt_exec_proc proc;
 	int code = 0;
 	fflush(stdout);
+	_cleanup_free_ char *bpf_cache = NULL;
+	if (asprintf(&bpf_cache, "%s/seccomp", ctx->runroot) >= 0)
+		rt_seccomp_set_cache_dir(bpf_cache); /* the monitor's cache (seccomp.h) */
 	int r = rt_exec_start(&eo, &proc, &code, &err);
+	rt_seccomp_set_cache_dir(NULL);
 	if (cg)
 		rt_cgroup_free(cg);
 	rt_spec_free(&spec);

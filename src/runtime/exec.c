@@ -77,7 +77,7 @@ static _Noreturn void child_fail(int fd, int code, struct berr *e, const char *w
 struct child {
 	const struct rt_exec_opts *o;
 	int pidfd, nsflags, sync_rd, fail_wr, pty_slave;
-	scmp_filter_ctx seccomp;
+	struct rt_seccomp_bpf seccomp; /* prepared in the parent; len 0: none */
 };
 
 static int setup_stdio(const struct child *c, struct berr **err)
@@ -170,7 +170,7 @@ static _Noreturn void child_main(struct child *c)
 	int code = rt_lookup_executable(s->args.v[0], s->env.v, &exe, &err);
 	if (code)
 		child_fail(fd, code, err, NULL);
-	if (c->seccomp && !s->no_new_privs && (r = seccomp_load(c->seccomp)) < 0) {
+	if (c->seccomp.len && !s->no_new_privs && (r = rt_seccomp_bpf_load(&c->seccomp)) < 0) {
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(fd, RT_EXIT_SETUP, err, NULL);
 	}
@@ -181,7 +181,7 @@ static _Noreturn void child_main(struct child *c)
 		child_fail(fd, RT_EXIT_SETUP, err, NULL);
 	}
 	prctl(PR_SET_PDEATHSIG, 0);
-	if (c->seccomp && s->no_new_privs && (r = seccomp_load(c->seccomp)) < 0) {
+	if (c->seccomp.len && s->no_new_privs && (r = rt_seccomp_bpf_load(&c->seccomp)) < 0) {
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(fd, RT_EXIT_SETUP, err, NULL);
 	}
@@ -192,22 +192,6 @@ static _Noreturn void child_main(struct child *c)
 		 e == EACCES ? "permission denied" : strerror(e));
 	child_fail(fd, e == ENOENT || e == ENOTDIR ? RT_EXIT_NOT_FOUND : RT_EXIT_CANNOT_EXEC, err,
 		   NULL);
-}
-
-static int compile_seccomp(const struct rt_spec *s, scmp_filter_ctx *ret, struct berr **err)
-{
-	*ret = NULL;
-	if (s->seccomp == RT_SECCOMP_UNCONFINED)
-		return 0;
-	if (s->seccomp == RT_SECCOMP_DEFAULT)
-		return rt_seccomp_profile_compile(rt_seccomp_profile_default(), s->caps, ret, err);
-	struct rt_seccomp_profile *p = NULL;
-	int r = rt_seccomp_profile_read(s->seccomp_profile ? s->seccomp_profile : "", &p, err);
-	if (r < 0)
-		return r;
-	r = rt_seccomp_profile_compile(p, s->caps, ret, err);
-	rt_seccomp_profile_free(p);
-	return r;
 }
 
 /* A pidfd for the container's init that is known to name it (not a reused pid). */
@@ -269,7 +253,7 @@ int rt_exec_start(const struct rt_exec_opts *o, struct rt_exec_proc *ret, int *r
 			rt_pty_set_size(slave, o->rows, o->cols);
 		c.pty_slave = slave;
 	}
-	if ((r = compile_seccomp(s, &c.seccomp, err)) < 0)
+	if ((r = rt_seccomp_mode_bpf(s->seccomp, s->seccomp_profile, s->caps, &c.seccomp, err)) < 0)
 		return berr_wrap(err, "seccomp");
 
 	int syncp[2] = {-1, -1}, failp[2] = {-1, -1};
@@ -351,8 +335,7 @@ out:
 		if (failp[i] >= 0)
 			close(failp[i]);
 	}
-	if (c.seccomp)
-		seccomp_release(c.seccomp);
+	rt_seccomp_bpf_free(&c.seccomp);
 	return r;
 }
 

@@ -55,7 +55,7 @@ struct child {
 	const struct rt_spec *spec;
 	const struct rt_stdio *io;
 	int sync;
-	scmp_filter_ctx seccomp; /* compiled in the parent; NULL for unconfined */
+	struct rt_seccomp_bpf seccomp; /* prepared in the parent; len 0: none */
 	const struct rt_cgroup_join *cgj; /* NULL without a cgroup */
 };
 
@@ -892,7 +892,7 @@ static _Noreturn void child_main(struct child *c)
 	/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it while the
 	 * runtime still has it, before the capabilities shrink (runc's order). The default
 	 * profile allows what follows (capset, setuid, setgroups, prctl). */
-	if (c->seccomp && !s->no_new_privs && (r = seccomp_load(c->seccomp)) < 0) {
+	if (c->seccomp.len && !s->no_new_privs && (r = rt_seccomp_bpf_load(&c->seccomp)) < 0) {
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(sync, RT_EXIT_SETUP, err, NULL);
 	}
@@ -904,7 +904,7 @@ static _Noreturn void child_main(struct child *c)
 	}
 	prctl(PR_SET_PDEATHSIG, 0);
 	/* With no_new_privs the filter goes last, so it need not allow our own setup. */
-	if (c->seccomp && s->no_new_privs && (r = seccomp_load(c->seccomp)) < 0) {
+	if (c->seccomp.len && s->no_new_privs && (r = rt_seccomp_bpf_load(&c->seccomp)) < 0) {
 		berr_errno(&err, r, "load the seccomp filter");
 		child_fail(sync, RT_EXIT_SETUP, err, NULL);
 	}
@@ -967,22 +967,6 @@ static pid_t clone_child(unsigned long flags, int cgroup_fd, int *ret_pidfd, int
 	return (pid_t)pid;
 }
 
-static int compile_seccomp(const struct rt_spec *s, scmp_filter_ctx *ret, struct berr **err)
-{
-	*ret = NULL;
-	if (s->seccomp == RT_SECCOMP_UNCONFINED)
-		return 0;
-	if (s->seccomp == RT_SECCOMP_DEFAULT)
-		return rt_seccomp_profile_compile(rt_seccomp_profile_default(), s->caps, ret, err);
-	struct rt_seccomp_profile *p = NULL;
-	int r = rt_seccomp_profile_read(s->seccomp_profile ? s->seccomp_profile : "", &p, err);
-	if (r < 0)
-		return r;
-	r = rt_seccomp_profile_compile(p, s->caps, ret, err);
-	rt_seccomp_profile_free(p);
-	return r;
-}
-
 static void reap(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -1005,7 +989,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	struct child c = {.spec = spec, .io = io};
 	_cleanup_close_ int sync = -1;
 	struct rt_cgroup_join cgj = {.v2_fd = -1};
-	if ((r = compile_seccomp(spec, &c.seccomp, err)) < 0)
+	if ((r = rt_seccomp_mode_bpf(spec->seccomp, spec->seccomp_profile, spec->caps, &c.seccomp, err)) < 0)
 		return berr_wrap(err, "seccomp");
 	if (cg) {
 		if ((r = rt_cgroup_join_prepare(cg, &cgj, err)) < 0) {
@@ -1099,8 +1083,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	*ret_exit_code = 0;
 out:
 	rt_cgroup_join_close(&cgj);
-	if (c.seccomp)
-		seccomp_release(c.seccomp);
+	rt_seccomp_bpf_free(&c.seccomp);
 	return r;
 }
 

@@ -6,6 +6,7 @@
 #include "fs.h"
 #include "linux.h"
 #include "pty.h"
+#include "seccomp.h"
 #include "state.h"
 
 #include <errno.h>
@@ -967,6 +968,10 @@ static int monitor_setup(struct mon *m, struct berr **err)
 	m->sockdir = sock_dir_open(o->runroot, o->id, 1, err);
 	if (m->sockdir < 0)
 		return m->sockdir;
+	/* Compiled seccomp filters are kept beside the containers (seccomp.h). */
+	_cleanup_free_ char *bpf_cache = NULL;
+	if (asprintf(&bpf_cache, "%s/seccomp", o->runroot) >= 0)
+		rt_seccomp_set_cache_dir(bpf_cache);
 	struct sockaddr_un sa;
 	sock_addr(m->sockdir, &sa);
 	unlink(sa.sun_path);

@@ -8,10 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
+#include "buf.h"
 #include "caps.h"
 #include "cleanup.h"
+#include "container.h"
 #include "fs.h"
 #include "log.h"
 #include "banned.h"
@@ -845,6 +854,245 @@ int rt_seccomp_load_file(const char *path, uint64_t caps, struct berr **err)
 	if (r < 0)
 		return r;
 	r = rt_seccomp_profile_load(p, caps, err);
+	rt_seccomp_profile_free(p);
+	return r;
+}
+
+/* ---- compiled BPF and its cache ---- */
+
+/* Bump when the compiling above changes what it makes of the same profile. */
+#define BPF_CACHE_LOGIC 1
+#define BPF_CACHE_MAGIC "BSECBPF1"
+#define BPF_MAX_INSNS 65535 /* the kernel's BPF_MAXINSNS is 4096; a sanity bound */
+
+static char *cache_dir;
+
+void rt_seccomp_set_cache_dir(const char *dir)
+{
+	free(cache_dir);
+	cache_dir = dir ? strdup(dir) : NULL;
+}
+
+void rt_seccomp_bpf_free(struct rt_seccomp_bpf *b)
+{
+	free(b->insns);
+	*b = (struct rt_seccomp_bpf){0};
+}
+
+int rt_seccomp_bpf_load(const struct rt_seccomp_bpf *b)
+{
+	if (!b->insns || b->len == 0)
+		return 0;
+	struct sock_fprog prog = {.len = (unsigned short)b->len, .filter = b->insns};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, b->flags, &prog) == 0)
+		return 0;
+	if (errno == ENOSYS && b->flags == 0 &&
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
+		return 0;
+	return -errno;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
+static int key_str(struct buf *b, const char *s)
+{
+	return s ? buf_printf(b, "%zu:%s;", strlen(s), s) : buf_puts(b, "-;");
+}
+
+static int key_strv(struct buf *b, const char *const *v)
+{
+	if (!v)
+		return buf_puts(b, "-;");
+	int r = 0;
+	size_t n = 0;
+	while (v[n])
+		n++;
+	r |= buf_printf(b, "[%zu", n);
+	for (size_t i = 0; i < n; i++)
+		r |= key_str(b, v[i]);
+	return r | buf_puts(b, "]");
+}
+
+static int key_filter(struct buf *b, const struct rt_seccomp_filter *f)
+{
+	return key_strv(b, f->arches) | key_strv(b, f->caps) | key_str(b, f->min_kernel);
+}
+
+/* Everything the compiled program depends on, unambiguously (length-prefixed strings). */
+static int profile_key(const struct rt_seccomp_profile *p, const struct host *h, struct buf *b)
+{
+	const struct scmp_version *v = seccomp_version();
+	int r = buf_printf(b, "logic %d libseccomp %u.%u.%u api %u arch %u kernel %u.%u caps %llx\n",
+			   BPF_CACHE_LOGIC, v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0,
+			   seccomp_api_get(), h->native, h->kmajor, h->kminor,
+			   (unsigned long long)h->caps);
+	r |= buf_printf(b, "profile %d %x %d %d\n", p->disabled, p->default_action, p->log,
+			p->spec_allow);
+	r |= key_strv(b, p->architectures);
+	for (size_t i = 0; i < p->n_arch_map; i++)
+		r |= key_str(b, p->arch_map[i].arch) | key_strv(b, p->arch_map[i].sub);
+	r |= buf_printf(b, "\nrules %zu\n", p->n_rules);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rt_seccomp_rule *rule = &p->rules[i];
+		r |= key_strv(b, rule->names);
+		r |= buf_printf(b, "%x %zu", rule->action, rule->n_args);
+		for (size_t k = 0; k < rule->n_args; k++) {
+			const struct rt_seccomp_arg *a = &rule->args[k];
+			r |= buf_printf(b, " %u %d %llx %llx", a->index, (int)a->op,
+					(unsigned long long)a->value,
+					(unsigned long long)a->value_two);
+		}
+		r |= key_filter(b, &rule->includes) | key_filter(b, &rule->excludes);
+		r |= buf_putc(b, '\n');
+	}
+	return r ? -ENOMEM : 0;
+}
+
+/* The cache file: magic, then (host order) u32 key length, u32 instruction count, u32
+ * flags, u32 zero, u64 FNV-1a of key and program, then the key and the program. */
+struct bpf_head {
+	char magic[8];
+	uint32_t keylen, len, flags, zero;
+	uint64_t sum;
+};
+
+static int cache_read(int dirfd, const char *name, const struct buf *key,
+		      struct rt_seccomp_bpf *ret)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t n = 0;
+	if (fs_read_all_at(dirfd, name, 1u << 20, &data, &n) < 0)
+		return -ENOENT;
+	struct bpf_head hd;
+	if (n < sizeof(hd))
+		return -EINVAL;
+	memcpy(&hd, data, sizeof(hd));
+	if (memcmp(hd.magic, BPF_CACHE_MAGIC, 8) != 0 || hd.keylen != key->len ||
+	    hd.len == 0 || hd.len > BPF_MAX_INSNS ||
+	    n != sizeof(hd) + hd.keylen + (size_t)hd.len * sizeof(struct sock_filter) ||
+	    memcmp(data + sizeof(hd), key->data, key->len) != 0 ||
+	    fnv1a(FNV_BASIS, data + sizeof(hd), n - sizeof(hd)) != hd.sum)
+		return -EINVAL;
+	size_t bytes = (size_t)hd.len * sizeof(struct sock_filter);
+	void *insns = malloc(bytes);
+	if (!insns)
+		return -ENOMEM;
+	memcpy(insns, data + sizeof(hd) + hd.keylen, bytes);
+	*ret = (struct rt_seccomp_bpf){.insns = insns, .len = hd.len, .flags = hd.flags};
+	return 0;
+}
+
+static void cache_write(int dirfd, const char *name, const struct buf *key,
+			const struct rt_seccomp_bpf *b)
+{
+	size_t bytes = b->len * sizeof(struct sock_filter);
+	struct bpf_head hd = {.keylen = (uint32_t)key->len, .len = (uint32_t)b->len,
+			      .flags = b->flags};
+	memcpy(hd.magic, BPF_CACHE_MAGIC, 8);
+	_cleanup_buf_ struct buf out = BUF_INIT;
+	if (buf_append(&out, &hd, sizeof(hd)) < 0 || buf_append(&out, key->data, key->len) < 0 ||
+	    buf_append(&out, b->insns, bytes) < 0)
+		return;
+	hd.sum = fnv1a(FNV_BASIS, out.data + sizeof(hd), out.len - sizeof(hd));
+	memcpy(out.data, &hd, sizeof(hd));
+	int r = fs_write_atomic_at(dirfd, name, out.data, out.len, 0600);
+	if (r < 0)
+		log_debug("seccomp: cache %s: %s", name, strerror(-r));
+}
+
+/* Compile and export: libseccomp 2.5 exports to an fd only. */
+static int export_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
+		      struct rt_seccomp_bpf *ret, struct berr **err)
+{
+	scmp_filter_ctx ctx = NULL;
+	int r = rt_seccomp_profile_compile(p, caps, &ctx, err);
+	if (r < 0 || !ctx)
+		return r;
+	_cleanup_close_ int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+	if (fd < 0) {
+		r = berr_errno(err, errno, "seccomp: memfd_create");
+		goto out;
+	}
+	if ((r = seccomp_export_bpf(ctx, fd)) < 0) {
+		berr_errno(err, r, "seccomp: generate the filter");
+		goto out;
+	}
+	_cleanup_free_ char *data = NULL;
+	size_t n = 0;
+	if (lseek(fd, 0, SEEK_SET) < 0 || (r = fs_read_fd(fd, 1u << 20, &data, &n)) < 0) {
+		berr_errno(err, r < 0 ? r : -errno, "seccomp: read the filter");
+		r = r < 0 ? r : -errno;
+		goto out;
+	}
+	if (n == 0 || n % sizeof(struct sock_filter) || n / sizeof(struct sock_filter) > BPF_MAX_INSNS) {
+		r = berr_set(err, EINVAL, "seccomp: a filter of %zu bytes", n);
+		goto out;
+	}
+	uint32_t flags = 0, v = 0;
+	if (seccomp_attr_get(ctx, SCMP_FLTATR_CTL_LOG, &v) == 0 && v)
+		flags |= SECCOMP_FILTER_FLAG_LOG;
+	v = 0;
+	if (seccomp_attr_get(ctx, SCMP_FLTATR_CTL_SSB, &v) == 0 && v)
+		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+	*ret = (struct rt_seccomp_bpf){.insns = data, .len = n / sizeof(struct sock_filter),
+				       .flags = flags};
+	data = NULL;
+	r = 0;
+out:
+	seccomp_release(ctx);
+	return r;
+}
+
+int rt_seccomp_profile_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
+			   struct rt_seccomp_bpf *ret, struct berr **err)
+{
+	*ret = (struct rt_seccomp_bpf){0};
+	if (p->disabled)
+		return 0;
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_buf_ struct buf key = BUF_INIT;
+	char name[32];
+	if (cache_dir) {
+		struct host h;
+		host_probe(&h, caps);
+		if (profile_key(p, &h, &key) == 0) {
+			snprintf(name, sizeof(name), "%016llx.bpf",
+				 (unsigned long long)fnv1a(FNV_BASIS, key.data, key.len));
+			dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dirfd < 0 && errno == ENOENT && fs_mkdir_p_at(AT_FDCWD, cache_dir, 0700) == 0)
+				dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (dirfd >= 0 && cache_read(dirfd, name, &key, ret) == 0)
+			return 0;
+	}
+	int r = export_bpf(p, caps, ret, err);
+	if (r == 0 && dirfd >= 0 && ret->len)
+		cache_write(dirfd, name, &key, ret);
+	return r;
+}
+
+int rt_seccomp_mode_bpf(int mode, const char *path, uint64_t caps, struct rt_seccomp_bpf *ret,
+			struct berr **err)
+{
+	*ret = (struct rt_seccomp_bpf){0};
+	if (mode == RT_SECCOMP_UNCONFINED)
+		return 0;
+	if (mode == RT_SECCOMP_DEFAULT)
+		return rt_seccomp_profile_bpf(rt_seccomp_profile_default(), caps, ret, err);
+	struct rt_seccomp_profile *p = NULL;
+	int r = rt_seccomp_profile_read(path ? path : "", &p, err);
+	if (r < 0)
+		return r;
+	r = rt_seccomp_profile_bpf(p, caps, ret, err);
 	rt_seccomp_profile_free(p);
 	return r;
 }

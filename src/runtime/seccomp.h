@@ -115,4 +115,41 @@ int rt_seccomp_load_default(uint64_t caps, struct berr **err);
  * rt_seccomp_profile_read() instead when errors must reach the user before the fork. */
 int rt_seccomp_load_file(const char *path, uint64_t caps, struct berr **err);
 
+/* ---- compiled BPF, cached ----
+ *
+ * libseccomp builds the BPF program from its rule database when the filter is loaded or
+ * exported; for Docker's default profile that (and adding the rules) costs several ms of
+ * CPU, more than the rest of a container's start. The program depends only on the
+ * profile, the bounding set, the native arch, the kernel version and libseccomp's version,
+ * so it is cached: one file per key in the cache directory (the runroot's seccomp/, a
+ * tmpfs, so at most one boot old). The file holds the whole key, compared byte for byte
+ * before use, and a checksum; anything else (missing, torn, another key) is compiled
+ * again and rewritten. Loading is then one seccomp(2) call, safe in a raw clone's child.
+ */
+struct rt_seccomp_bpf {
+	void *insns;  /* struct sock_filter[len], malloc'ed; NULL when nothing is loaded */
+	size_t len;
+	unsigned flags; /* SECCOMP_FILTER_FLAG_LOG, _SPEC_ALLOW */
+};
+
+/* Where rt_seccomp_profile_bpf() keeps its files (created 0700 when missing); NULL (the
+ * default) caches nothing. The string is copied. */
+void rt_seccomp_set_cache_dir(const char *dir);
+
+/* The BPF program of p for the bounding set caps: from the cache, or compiled (and then
+ * cached). A disabled profile gives len 0. Returns 0 or -errno with *err. */
+int rt_seccomp_profile_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
+			   struct rt_seccomp_bpf *ret, struct berr **err);
+
+/* The program for a container spec's seccomp mode (RT_SECCOMP_*): nothing for unconfined,
+ * the default profile, or the JSON profile at path. */
+int rt_seccomp_mode_bpf(int mode, const char *path, uint64_t caps, struct rt_seccomp_bpf *ret,
+			struct berr **err);
+
+/* Load into the calling thread with seccomp(SECCOMP_SET_MODE_FILTER) (see the
+ * no_new_privs note at the top). A raw system call: 0 or -errno; len 0 loads nothing. */
+int rt_seccomp_bpf_load(const struct rt_seccomp_bpf *b);
+
+void rt_seccomp_bpf_free(struct rt_seccomp_bpf *b);
+
 #endif

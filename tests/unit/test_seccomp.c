@@ -22,10 +22,13 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "caps.h"
+#include "container.h"
 #include "err.h"
 #include "seccomp.h"
 
@@ -463,6 +466,127 @@ static void test_profile_compile_variants(void **state)
 	rt_seccomp_profile_free((struct rt_seccomp_profile *)rt_seccomp_profile_default());
 }
 
+/* ---- the compiled program and its cache ---- */
+
+static int probe_bpf(int *res, void *arg)
+{
+	res[0] = -rt_seccomp_bpf_load(arg);
+	res[1] = seccomp_mode();
+	res[2] = err_of(unshare(CLONE_NEWNS));
+	res[3] = getpid() > 0 ? 0 : errno;
+	return 0;
+}
+
+static int same_bpf(const struct rt_seccomp_bpf *a, const struct rt_seccomp_bpf *b)
+{
+	return a->len == b->len && a->flags == b->flags && a->len &&
+	       memcmp(a->insns, b->insns, a->len * 8) == 0;
+}
+
+/* Count the *.bpf files in dir; *ret gets the path of one whose path is not `not`. */
+static int bpf_files(const char *dir, const char *not, char *ret, size_t size)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	char p[512];
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, ".bpf"))
+			continue;
+		n++;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (!not || strcmp(p, not) != 0)
+			snprintf(ret, size, "%s", p);
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_bpf_cache(void **state)
+{
+	char tmp[] = "/tmp/berth-bpf-XXXXXX";
+	assert_non_null(mkdtemp(tmp));
+	char dir[64], file[600], file2[600];
+	snprintf(dir, sizeof(dir), "%s/seccomp", tmp);
+	struct berr *err = NULL;
+	uint64_t caps = rt_caps_default();
+
+	/* Without a cache: compiled, nothing written. */
+	struct rt_seccomp_bpf plain, miss, hit, other, again;
+	rt_seccomp_set_cache_dir(NULL);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &plain, &err), 0);
+	assert_true(plain.len > 100);
+	/* First use: compiled (the same program) and written; then read back. */
+	rt_seccomp_set_cache_dir(dir);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &miss, &err), 0);
+	assert_true(same_bpf(&plain, &miss));
+	assert_int_equal(bpf_files(dir, NULL, file, sizeof(file)), 1);
+	struct stat st1;
+	assert_int_equal(stat(file, &st1), 0);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &hit, &err), 0);
+	assert_true(same_bpf(&plain, &hit));
+	struct stat st2;
+	assert_int_equal(stat(file, &st2), 0);
+	assert_int_equal(st1.st_ino, st2.st_ino); /* read, not rewritten */
+
+	/* The program from the cache confines for real. */
+	int res[NRES];
+	run_child(probe_bpf, &hit, res);
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[1], 2);
+	assert_int_equal(res[2], EPERM);
+	assert_int_equal(res[3], 0);
+
+	/* Another bounding set is another key: another file, another program. */
+	uint64_t more = caps | (UINT64_C(1) << CAP_SYS_ADMIN);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, more, &other, &err), 0);
+	assert_false(same_bpf(&plain, &other));
+	assert_int_equal(bpf_files(dir, file, file2, sizeof(file2)), 2);
+	run_child(probe_bpf, &other, res);
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[2], 0); /* CAP_SYS_ADMIN's rules allow unshare */
+
+	/* A torn or tampered file is not used: compiled again and rewritten. */
+	int fd = open(file, O_RDWR);
+	assert_true(fd >= 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	char c;
+	assert_int_equal(pread(fd, &c, 1, size - 3), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, size - 3), 1);
+	close(fd);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &again, &err), 0);
+	assert_true(same_bpf(&plain, &again));
+	assert_int_equal(stat(file, &st2), 0);
+	assert_true(st1.st_ino != st2.st_ino);
+	rt_seccomp_bpf_free(&again);
+	assert_int_equal(truncate(file, 40), 0);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &again, &err), 0);
+	assert_true(same_bpf(&plain, &again));
+	rt_seccomp_bpf_free(&again);
+	/* Another key's (valid) file under this key's name is not used either. */
+	char cmd[1400];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", file2, file);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_DEFAULT, NULL, caps, &again, &err), 0);
+	assert_true(same_bpf(&plain, &again));
+	rt_seccomp_bpf_free(&again);
+
+	/* Unconfined: nothing to load, and loading nothing succeeds. */
+	assert_int_equal(rt_seccomp_mode_bpf(RT_SECCOMP_UNCONFINED, NULL, caps, &again, &err), 0);
+	assert_int_equal(again.len, 0);
+	assert_int_equal(rt_seccomp_bpf_load(&again), 0);
+
+	rt_seccomp_set_cache_dir(NULL);
+	rt_seccomp_bpf_free(&plain);
+	rt_seccomp_bpf_free(&miss);
+	rt_seccomp_bpf_free(&hit);
+	rt_seccomp_bpf_free(&other);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -478,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_profile_parse_errors),
 		cmocka_unit_test(test_profile_empty_is_disabled),
 		cmocka_unit_test(test_profile_compile_variants),
+		cmocka_unit_test(test_bpf_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
