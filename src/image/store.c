@@ -1232,7 +1232,6 @@ int store_image_resolve(struct store *s, const char *input, char **ret_id, struc
 /* ---- layer unpacking ---- */
 
 struct layer_taps {
-	struct digester *raw_hash; /* of the input: the compressed blob's digest */
 	struct digester *tar_hash; /* of the tar: the diff id */
 	struct blob_writer *raw_w;
 	struct blob_writer *tar_w;
@@ -1241,8 +1240,6 @@ struct layer_taps {
 static int tap_raw(void *opaque, const void *data, size_t len, struct berr **err)
 {
 	struct layer_taps *t = opaque;
-	if (t->raw_hash)
-		digester_update(t->raw_hash, data, len);
 	return t->raw_w ? blob_writer_write(t->raw_w, data, len, err) : 0;
 }
 
@@ -1255,7 +1252,6 @@ static int tap_tar(void *opaque, const void *data, size_t len, struct berr **err
 
 static void taps_free(struct layer_taps *t)
 {
-	digester_free(t->raw_hash);
 	digester_free(t->tar_hash);
 	blob_writer_abort(t->raw_w);
 	blob_writer_abort(t->tar_w);
@@ -1312,6 +1308,14 @@ int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       const char *expected_diff_id, enum store_blob_keep keep,
 		       struct store_layer_info *ret, struct berr **err)
 {
+	return store_layer_unpack_sized(s, fd, parent_chain_id, expected_diff_id, keep,
+					UINT64_MAX, ret, err);
+}
+
+int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_id,
+			     const char *expected_diff_id, enum store_blob_keep keep,
+			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err)
+{
 	struct digest expected = {.alg = DIGEST_SHA256};
 	struct store_layer_info info = {0};
 	int r;
@@ -1335,9 +1339,7 @@ int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 
 	struct layer_taps t = {0};
 	t.tar_hash = digester_new(expected.alg);
-	if (keep == STORE_KEEP_RAW)
-		t.raw_hash = digester_new(DIGEST_SHA256);
-	if (!t.tar_hash || (keep == STORE_KEEP_RAW && !t.raw_hash)) {
+	if (!t.tar_hash) {
 		taps_free(&t);
 		return berr_set(err, ENOMEM, "out of memory");
 	}
@@ -1386,6 +1388,11 @@ int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		goto fail;
 	}
 
+	if (raw_size != UINT64_MAX && st.raw_bytes != raw_size) {
+		r = berr_set(err, EBADMSG, "unpack layer: %llu bytes, %llu expected",
+			     (unsigned long long)st.raw_bytes, (unsigned long long)raw_size);
+		goto fail;
+	}
 	struct digest got;
 	digester_final(t.tar_hash, &got);
 	digest_format(&got, info.diff_id);

@@ -116,6 +116,12 @@ struct store_layer_info {
 int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       const char *expected_diff_id, enum store_blob_keep keep,
 		       struct store_layer_info *ret, struct berr **err);
+/* The same, for a stream whose producer checks the blob's digest before it hands over the
+ * last byte (registry pulls): unless exactly raw_size bytes arrive, -EBADMSG and nothing is
+ * kept, so that a blob that failed its check never leaves a layer behind. */
+int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_id,
+			     const char *expected_diff_id, enum store_blob_keep keep,
+			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err);
 /* Info of an unpacked layer; -ENOENT when missing, -EBADMSG when its info.json is
  * damaged. blob_* fields are left empty. */
 int store_layer_get(struct store *s, const char *chain_id, struct store_layer_info *ret,

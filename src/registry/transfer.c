@@ -276,15 +276,15 @@ static int pull_aborted(struct pull_ctx *P)
 	return a;
 }
 
-/* One download: the bytes go to a socket (stream) or a blob writer (spool). */
+/* One download: the bytes go to a blob writer (which hashes them: the digest check) and,
+ * in stream mode, to a socket too. */
 struct download {
 	struct pull_ctx *P;
 	struct pull_layer *L;
 	uint64_t received;
-	struct digester *hash; /* stream mode: the blob digest, checked before the last chunk */
 	struct buf pending;    /* stream mode: the last chunk, held back */
-	int out_fd;	       /* stream mode */
-	struct blob_writer *w; /* spool mode */
+	int out_fd;	       /* stream mode, else -1 */
+	struct blob_writer *w; /* both modes */
 	int64_t last_event;
 };
 
@@ -301,11 +301,9 @@ static int download_sink(void *opaque, const void *data, size_t len, struct berr
 				d->L->desc->digest, (unsigned long long)want);
 	d->received += len;
 	int r;
-	if (d->w) {
-		if ((r = blob_writer_write(d->w, data, len, err)) < 0)
-			return r;
-	} else {
-		digester_update(d->hash, data, len);
+	if ((r = blob_writer_write(d->w, data, len, err)) < 0)
+		return r;
+	if (d->out_fd >= 0) {
 		if (d->pending.len) {
 			r = imgarchive_send_all(d->out_fd, d->pending.data, d->pending.len);
 			if (r < 0)
@@ -353,9 +351,27 @@ static int download_retrying(struct download *d, struct berr **err)
 	return 0;
 }
 
-/* Producer of a streamed layer: download, check the digest, and only then hand over the
- * last chunk. On a mismatch the consumer sees a stream cut short, which fails its diff id
- * (or decompression) check, so nothing of the bad blob is committed. */
+/* Commit the downloaded blob: its digest is checked here (the writer knows the expected
+ * one), before it becomes visible. */
+static int commit_blob(struct download *d, struct berr **err)
+{
+	char got[DIGEST_STR_MAX];
+	uint64_t size;
+	int r = blob_writer_commit(TAKE_PTR(d->w), got, &size, err);
+	if (r == -EBADMSG) {
+		berr_free(*err);
+		*err = NULL;
+		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
+				d->L->desc->digest);
+	}
+	return r;
+}
+
+/* Producer of a streamed layer, in its own thread: download into the blob writer, commit
+ * the blob (which checks the digest), and only then hand over the last chunk. On a
+ * mismatch the consumer sees a stream cut short, one byte at least below the size it
+ * expects, and keeps nothing (store_layer_unpack_sized). Hashing and writing the blob
+ * here and decompressing and unpacking in the consumer keeps both CPUs busy. */
 static int produce_layer(void *opaque, int out_fd, struct berr **err)
 {
 	struct download *d = opaque;
@@ -363,13 +379,8 @@ static int produce_layer(void *opaque, int out_fd, struct berr **err)
 	int r = download_retrying(d, err);
 	if (r < 0)
 		return r;
-	struct digest got;
-	char gs[DIGEST_STR_MAX];
-	digester_final(d->hash, &got);
-	digest_format(&got, gs);
-	if (!streq(gs, d->L->desc->digest))
-		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
-				d->L->desc->digest);
+	if ((r = commit_blob(d, err)) < 0)
+		return r;
 	if (d->pending.len &&
 	    (r = imgarchive_send_all(out_fd, d->pending.data, d->pending.len)) < 0)
 		return berr_errno(err, -r, "pass on layer data");
@@ -385,24 +396,24 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct be
 {
 	struct pull_layer *L = &P->layers[i];
 	struct download d = {.P = P, .L = L, .out_fd = -1, .pending = BUF_INIT};
-	d.hash = digester_new(DIGEST_SHA256);
-	if (!d.hash)
-		return berr_set(err, ENOMEM, "out of memory");
+	int r = store_blob_writer_new(s, L->desc->digest, &d.w, err);
+	if (r < 0)
+		return r;
 	struct imgarchive_producer *prod = NULL;
 	int fd = -1;
-	int r = imgarchive_producer_start(produce_layer, &d, &fd, &prod, err);
+	r = imgarchive_producer_start(produce_layer, &d, &fd, &prod, err);
 	if (r < 0) {
-		digester_free(d.hash);
+		blob_writer_abort(d.w);
 		return r;
 	}
 	struct store_layer_info info;
 	struct berr *cerr = NULL, *perr = NULL;
-	int cr =
-	    store_layer_unpack(s, fd, parent_of(P, i), L->diff_id, STORE_KEEP_RAW, &info, &cerr);
+	int cr = store_layer_unpack_sized(s, fd, parent_of(P, i), L->diff_id, STORE_KEEP_NONE,
+					  (uint64_t)L->desc->size, &info, &cerr);
 	/* Closing our end stops a producer the consumer gave up on (EPIPE). */
 	close(fd);
 	int pr = imgarchive_producer_finish(prod, &perr);
-	digester_free(d.hash);
+	blob_writer_abort(d.w); /* NULL once committed */
 	buf_free(&d.pending);
 	/* The producer's error explains the consumer's (a cut stream): it wins. */
 	if (pr < 0 && pr != -EPIPE) {
@@ -419,9 +430,6 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct be
 	berr_free(cerr);
 	if (pr < 0)
 		return berr_errno(err, -pr, "layer %s", L->id);
-	if (!streq(info.blob_digest, L->desc->digest))
-		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
-				L->desc->digest);
 	L->size = info.size;
 	return 0;
 }
@@ -438,16 +446,7 @@ static int spool_layer(struct pull_ctx *P, struct store *s, size_t i, struct ber
 		blob_writer_abort(d.w);
 		return r;
 	}
-	char got[DIGEST_STR_MAX];
-	uint64_t size;
-	r = blob_writer_commit(d.w, got, &size, err);
-	if (r == -EBADMSG) {
-		berr_free(*err);
-		*err = NULL;
-		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
-				L->desc->digest);
-	}
-	return r;
+	return commit_blob(&d, err);
 }
 
 static void *pull_worker(void *arg)
@@ -470,9 +469,6 @@ static void *pull_worker(void *arg)
 		enum layer_state ps = i ? P->layers[i - 1].state : L_DONE;
 		pthread_mutex_unlock(&P->lock);
 		int stream = ps == L_DONE || ps == L_EXISTS;
-		/* sha512 blobs: the raw blob kept by an unpack is hashed with sha256 only. */
-		if (strncmp(P->layers[i].desc->digest, "sha256:", 7) != 0)
-			stream = 0;
 		r = stream ? stream_layer(P, s, i, &err) : spool_layer(P, s, i, &err);
 		if (r < 0) {
 			if (err)
