@@ -78,6 +78,11 @@ void cmd_registry_error(struct berth_ctx *ctx, const struct berr *err);
 struct cmd_progress *cmd_progress_new(int quiet); /* NULL on ENOMEM */
 void cmd_progress_event(void *opaque, const struct reg_event *ev); /* a reg_event_fn */
 void cmd_progress_free(struct cmd_progress *p);
+/* The pull run and create do (docker's --pull): IMAGE (default tag latest) for the platform
+ * (NULL: the host's), docker's lines on stderr unless quiet. 0, or -1 after printing the
+ * error. */
+int cmd_pull_for_create(struct berth_ctx *ctx, const char *image, const char *platform,
+			int quiet);
 
 #define X(name) int cmd_##name(struct berth_ctx *ctx, int argc, char **argv);
 BERTH_COMMANDS(X)

@@ -28,6 +28,7 @@
 /* ---- progress display ---- */
 
 struct cmd_progress {
+	FILE *out; /* stdout, or stderr for run and create */
 	int tty;
 	int quiet;
 	int width;  /* terminal columns: longer lines would wrap and break the redrawing */
@@ -35,17 +36,23 @@ struct cmd_progress {
 	size_t n;
 };
 
-struct cmd_progress *cmd_progress_new(int quiet)
+static struct cmd_progress *progress_new(FILE *out, int quiet)
 {
 	struct cmd_progress *p = calloc(1, sizeof(*p));
 	if (p) {
 		struct winsize ws;
+		p->out = out;
 		p->quiet = quiet;
-		p->tty = isatty(STDOUT_FILENO);
+		p->tty = isatty(fileno(out));
 		p->width =
-		    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+		    ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
 	}
 	return p;
+}
+
+struct cmd_progress *cmd_progress_new(int quiet)
+{
+	return progress_new(stdout, quiet);
 }
 
 void cmd_progress_free(struct cmd_progress *p)
@@ -61,8 +68,8 @@ void cmd_progress_free(struct cmd_progress *p)
 static void progress_line(struct cmd_progress *p, const char *id, const char *text)
 {
 	if (!p->tty) {
-		printf("%s: %s\n", id, text);
-		fflush(stdout);
+		fprintf(p->out, "%s: %s\n", id, text);
+		fflush(p->out);
 		return;
 	}
 	char line[512];
@@ -80,18 +87,18 @@ static void progress_line(struct cmd_progress *p, const char *id, const char *te
 			free(copy);
 			if (g)
 				p->ids = g;
-			printf("%s: %s\n", id, text);
+			fprintf(p->out, "%s: %s\n", id, text);
 			return;
 		}
 		p->ids = g;
 		p->ids[p->n++] = copy;
-		printf("\r\033[2K%s\n", line);
+		fprintf(p->out, "\r\033[2K%s\n", line);
 	} else {
 		/* Up to the layer's line, rewrite it, back down (docker's jsonmessage). */
 		size_t diff = p->n - i;
-		printf("\033[%zuA\r\033[2K%s\033[%zuB\r", diff, line, diff);
+		fprintf(p->out, "\033[%zuA\r\033[2K%s\033[%zuB\r", diff, line, diff);
 	}
-	fflush(stdout);
+	fflush(p->out);
 }
 
 /* "[=====>      ]  1.2MB/3.4MB", like docker's JSONProgress: 50 columns of bar, fewer on a
@@ -212,21 +219,22 @@ static const struct cmd_help pull_help = {
     .aliases = "berth image pull, berth pull",
 };
 
-/* Pull one reference; prints docker's lines. 0, or 1 after printing the error. */
+/* Pull one reference; prints docker's lines to out. 0, or 1 after printing the error. */
 static int pull_one(struct berth_ctx *ctx, struct reg_client *c, struct store *s,
-		    const struct ref *r, const struct reg_pull_opts *po, int quiet, int *ret_newer)
+		    const struct ref *r, const struct reg_pull_opts *po, FILE *out, int quiet,
+		    int *ret_newer)
 {
 	_cleanup_berr_ struct berr *err = NULL;
 	struct reg_pull_result res;
 	if (!quiet)
-		printf("%s: Pulling from %s\n", r->digest ? r->digest : r->tag, r->path);
-	fflush(stdout);
+		fprintf(out, "%s: Pulling from %s\n", r->digest ? r->digest : r->tag, r->path);
+	fflush(out);
 	if (reg_pull(c, s, r, po, &res, &err) < 0) {
 		cmd_registry_error(ctx, err);
 		return 1;
 	}
 	if (!quiet)
-		printf("Digest: %s\n", res.digest);
+		fprintf(out, "Digest: %s\n", res.digest);
 	if (!res.up_to_date)
 		*ret_newer = 1;
 	return 0;
@@ -327,12 +335,12 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 				rc = EXIT_ENGINE;
 				break;
 			}
-			rc = pull_one(ctx, c, s, &r, &po, quiet, &newer);
+			rc = pull_one(ctx, c, s, &r, &po, stdout, quiet, &newer);
 		}
 		free(r.tag);
 		r.tag = NULL;
 	} else
-		rc = pull_one(ctx, c, s, &r, &po, quiet, &newer);
+		rc = pull_one(ctx, c, s, &r, &po, stdout, quiet, &newer);
 	cmd_progress_free(prog);
 	if (rc) {
 		/* Blobs and layers of a failed pull go now, unless another command is writing. */
@@ -351,5 +359,60 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		printf("Status: %s for %s\n",
 		       newer ? "Downloaded newer image" : "Image is up to date", fam);
 	printf("%s\n", full);
+	return 0;
+}
+
+/* ---- the pull of run and create ---- */
+
+int cmd_pull_for_create(struct berth_ctx *ctx, const char *image, const char *platform,
+			int quiet)
+{
+	_cleanup_berr_ struct berr *err = NULL;
+	_cleanup_ref_ struct ref r = {0};
+	/* The image as run names it: the default tag is latest. */
+	if (ref_parse(image, 0, &r, &err) < 0) {
+		cmd_error(ctx, err);
+		return -1;
+	}
+	_cleanup_free_ char *os = NULL, *arch = NULL, *variant = NULL;
+	if (platform && imgconfig_platform_parse(platform, &os, &arch, &variant, &err) < 0) {
+		cmd_error(ctx, err);
+		return -1;
+	}
+	_cleanup_reg_client_ struct reg_client *c = NULL;
+	if (cmd_registry_client(ctx, r.domain, -1, &c) < 0)
+		return -1;
+	struct cmd_progress *prog = progress_new(stderr, quiet);
+	if (!prog) {
+		cmd_errorf(ctx, "out of memory");
+		return -1;
+	}
+	struct reg_pull_opts po = {
+	    .os = os,
+	    .arch = arch,
+	    .variant = variant,
+	    .platform_explicit = platform != NULL,
+	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
+	    .event = cmd_progress_event,
+	    .opaque = prog,
+	};
+	struct store *s = NULL;
+	if (store_open(ctx->root, &s, &err) < 0) {
+		cmd_error(ctx, err);
+		cmd_progress_free(prog);
+		return -1;
+	}
+	int newer = 0;
+	int rc = pull_one(ctx, c, s, &r, &po, stderr, quiet, &newer);
+	cmd_progress_free(prog);
+	store_close(s);
+	if (rc) {
+		imgarchive_cleanup(ctx->root);
+		return -1;
+	}
+	_cleanup_free_ char *fam = ref_familiar_string(&r);
+	if (!quiet)
+		fprintf(stderr, "Status: %s for %s\n", newer ? "Downloaded newer image" : "Image is up to date",
+		fam ? fam : image);
 	return 0;
 }

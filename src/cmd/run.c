@@ -139,7 +139,7 @@ static void terminal_size(unsigned short *rows, unsigned short *cols)
 static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **argv)
 {
 	int detach = 0, interactive = 0, tty = 0, rm = 0, privileged = 0, read_only = 0;
-	int init = 0, sig_proxy_on = 1, publish_all = 0, no_healthcheck = 0;
+	int init = 0, sig_proxy_on = 1, publish_all = 0, no_healthcheck = 0, quiet = 0;
 	const char *name = NULL, *entrypoint = NULL, *user = NULL, *workdir = NULL;
 	const char *hostname = NULL, *memory = NULL, *memory_swap = NULL, *cpus = NULL;
 	const char *cpuset = NULL, *network = NULL, *net_alias = NULL, *restart = NULL;
@@ -207,7 +207,8 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		{OPT_BOOL, 'P', "publish-all", &publish_all, NULL,
 		 "Publish all exposed ports to random ports"},
 		{OPT_STRING, 0, "pull", &pull, "string",
-		 "Pull image before running (\"missing\"|\"never\")"},
+		 "Pull image before running (\"always\", \"missing\", \"never\") (default \"missing\")"},
+		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Suppress the pull output"},
 		{OPT_BOOL, 0, "read-only", &read_only, NULL,
 		 "Mount the container's root filesystem as read only"},
 		{OPT_STRING, 0, "restart", &restart, "string",
@@ -261,8 +262,11 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 		return EXIT_ENGINE;
 	}
 	network = json_string_value(json_object_get(net, "NetworkMode"));
-	if (pull && !streq(pull, "missing") && !streq(pull, "never")) {
-		cmd_errorf(ctx, "--pull %s is not supported yet (only missing and never)", pull);
+	if (!pull)
+		pull = "missing";
+	if (!streq(pull, "always") && !streq(pull, "missing") && !streq(pull, "never")) {
+		cmd_errorf(ctx, "invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"",
+			   pull);
 		return EXIT_ENGINE;
 	}
 	if (detach_keys) {
@@ -322,19 +326,23 @@ static int run_or_create(struct berth_ctx *ctx, int is_run, int argc, char **arg
 
 	_cleanup_berr_ struct berr *err = NULL;
 	char id[RT_ID_LEN + 1];
+	if (streq(pull, "always") && cmd_pull_for_create(ctx, o.image, platform, quiet) < 0)
+		return EXIT_ENGINE;
 	int r = ctr_create(ctx->root, &o, id, &err);
-	if (r == -ENOENT && err && strncmp(err->msg, "No such image", 13) == 0) {
-		/* Docker says this, then pulls. Registry (issue regclient): the pull goes
-		 * here, through src/registry's client, unless --pull never. */
+	if (r == -ENOENT && err && strncmp(err->msg, "No such image", 13) == 0 &&
+	    streq(pull, "missing")) {
+		/* Docker says this, pulls (the output on stderr) and creates again. */
 		_cleanup_(ref_free) struct ref ref = {0};
 		_cleanup_berr_ struct berr *e = NULL;
 		_cleanup_free_ char *fam = NULL;
 		if (ref_parse(o.image, 0, &ref, &e) == 0)
 			fam = ref_familiar_string(&ref);
-		fprintf(stderr, "Unable to find image '%s' locally\n", fam ? fam : o.image);
-		cmd_errorf(ctx, "image '%s' not found (pulling is not supported yet)",
-			   fam ? fam : o.image);
-		return EXIT_ENGINE;
+		if (!quiet)
+			fprintf(stderr, "Unable to find image '%s' locally\n", fam ? fam : o.image);
+		if (cmd_pull_for_create(ctx, o.image, platform, quiet) < 0)
+			return EXIT_ENGINE;
+		berr_freep(&err);
+		r = ctr_create(ctx->root, &o, id, &err);
 	}
 	if (r < 0) {
 		cmd_error(ctx, err);
