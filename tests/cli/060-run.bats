@@ -44,10 +44,10 @@ load helpers.containers
 	assert_equal "$output" ""
 }
 
-@test "run: a missing image says so, as docker does before it would pull" {
-	run_berth 125 run --rm nosuchimage true
-	assert_contains "$output" "Unable to find image 'nosuchimage:latest' locally"
-	assert_contains "$output" "berth: run: image 'nosuchimage:latest' not found"
+@test "run --pull never: a missing image says so (104-run-pull tests the pull itself)" {
+	run_berth 125 run --rm --pull never nosuchimage true
+	assert_contains "$output" "berth: run: No such image: nosuchimage"
+	[[ "$output" != *"Pulling from"* ]] || die "pulled: $output"
 	run_berth 125 run
 	assert_contains "$output" '"berth run" requires at least 1 argument.'
 }
