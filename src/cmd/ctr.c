@@ -1152,8 +1152,11 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 				 err)) < 0)
 		return r;
 	if (o->privileged) {
-		/* Docker's privileged: every capability, no seccomp filter, nothing masked. */
+		/* Docker's privileged: every capability, no seccomp filter, nothing masked, the
+		 * host's devices, /sys writable, no device cgroup rules. */
 		spec->seccomp = RT_SECCOMP_UNCONFINED;
+		spec->host_devices = 1;
+		spec->cgroup.devices_all = 1;
 		strv_free(&spec->masked_paths);
 		strv_free(&spec->readonly_paths);
 	}

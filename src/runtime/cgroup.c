@@ -602,8 +602,10 @@ static const char *const default_device_rules[] = {
 	"c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 };
 
-static int apply_devices_v1(const char *dir, struct berr **err)
+static int apply_devices_v1(const char *dir, int all, struct berr **err)
 {
+	if (all)
+		return set(dir, "devices.allow", "a", err);
 	int r = set(dir, "devices.deny", "a", err);
 	if (r < 0)
 		return r;
@@ -669,7 +671,7 @@ int rt_cgroup_create_at(const char *root, const char *parent, const char *id,
 		r = apply_v1(cg, lim, err);
 		struct cg_dir *dev = dir_with(cg, CTL_DEVICES);
 		if (r == 0 && dev)
-			r = apply_devices_v1(dev->path, err);
+			r = apply_devices_v1(dev->path, lim->devices_all, err);
 	}
 	if (r < 0)
 		goto fail;

@@ -36,6 +36,7 @@ struct rt_cgroup_limits {
 	uint64_t cpu_period; /* CFS period in microseconds; 0 = the kernel's (100000) */
 	uint64_t cpu_shares; /* --cpu-shares (v1 weight, 2..262144); 0 = unset. v2: cpu.weight */
 	char *cpuset_cpus;   /* --cpuset-cpus "0-1,3"; NULL = the parent's CPUs. Not owned */
+	int devices_all;     /* --privileged: no device restrictions (v1 "a" in devices.allow) */
 };
 
 struct rt_cgroup;
@@ -43,7 +44,8 @@ struct rt_cgroup;
 /* Create <parent>/<id> (parent "berth" for containers; it may contain '/', never "..";
  * id may not) in every hierarchy under /sys/fs/cgroup, apply lim (may be NULL), and on v1
  * restrict devices to Docker's default list (deny all; mknod of any device; rwm on
- * null, zero, full, random, urandom, tty, console, ptmx, every pts, net/tun). An existing
+ * null, zero, full, random, urandom, tty, console, ptmx, every pts, net/tun; every device with
+ * lim->devices_all). An existing
  * directory is reused. On failure every directory made here is removed again.
  * A limit whose controller the host lacks fails with -EOPNOTSUPP. *ret is owned by the
  * caller (rt_cgroup_free). */

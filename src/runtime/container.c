@@ -209,6 +209,7 @@ json_t *rt_spec_to_json(const struct rt_spec *s)
 	json_object_set_new(o, "groups", g);
 	json_object_set_new(o, "tty", json_boolean(s->tty));
 	json_object_set_new(o, "no_new_privs", json_boolean(s->no_new_privs));
+	json_object_set_new(o, "host_devices", json_boolean(s->host_devices));
 	/* A string: JSON integers are signed 64-bit and a mask may use bit 63 one day. */
 	char caps[24];
 	snprintf(caps, sizeof(caps), "0x%016llx", (unsigned long long)s->caps);
@@ -250,6 +251,8 @@ json_t *rt_spec_to_json(const struct rt_spec *s)
 	    "cpu_shares", (json_int_t)s->cgroup.cpu_shares);
 	if (cg)
 		set_str(cg, "cpuset_cpus", s->cgroup.cpuset_cpus);
+	if (cg && s->cgroup.devices_all)
+		json_object_set_new(cg, "devices_all", json_true());
 	json_object_set_new(o, "cgroup", cg);
 	return TAKE_PTR(o);
 }
@@ -326,6 +329,7 @@ static int spec_from_json(json_t *o, struct rt_spec *s, struct berr **err)
 	    (r = get_str(o, "cwd", &s->cwd, err)) < 0 ||
 	    (r = get_bool(o, "tty", &s->tty, err)) < 0 ||
 	    (r = get_bool(o, "no_new_privs", &s->no_new_privs, err)) < 0 ||
+	    (r = get_bool(o, "host_devices", &s->host_devices, err)) < 0 ||
 	    (r = get_str(o, "seccomp_profile", &s->seccomp_profile, err)) < 0 ||
 	    (r = get_str(o, "hostname", &s->hostname, err)) < 0 ||
 	    (r = get_strv(o, "masked_paths", &s->masked_paths, err)) < 0 ||
@@ -455,7 +459,8 @@ static int spec_from_json(json_t *o, struct rt_spec *s, struct berr **err)
 		    (r = get_int(v, "cpu_quota", 0, INT64_MAX, &quota, err)) < 0 ||
 		    (r = get_int(v, "cpu_period", 0, INT64_MAX, &period, err)) < 0 ||
 		    (r = get_int(v, "cpu_shares", 0, INT64_MAX, &shares, err)) < 0 ||
-		    (r = get_str(v, "cpuset_cpus", &s->cgroup.cpuset_cpus, err)) < 0)
+		    (r = get_str(v, "cpuset_cpus", &s->cgroup.cpuset_cpus, err)) < 0 ||
+		    (r = get_bool(v, "devices_all", &s->cgroup.devices_all, err)) < 0)
 			return r;
 		s->cgroup.memory = mem;
 		s->cgroup.memory_swap = swap;

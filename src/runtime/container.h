@@ -80,6 +80,7 @@ struct rt_spec {
 	size_t nmounts;
 	struct strv masked_paths; /* made unreadable: /dev/null on files, empty ro tmpfs on dirs */
 	struct strv readonly_paths; /* bind-mounted read-only onto themselves */
+	int host_devices; /* --privileged: the host's device nodes in /dev, /sys writable */
 	/* Host files bind-mounted onto /etc/hostname, /etc/hosts, /etc/resolv.conf (NULL: not
 	 * mounted). rt_etc_files_write() writes them into the container's directory. */
 	char *etc_hostname;

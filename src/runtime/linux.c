@@ -311,7 +311,61 @@ static const char *const devlinks[][2] = {
     {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},	 {"ptmx", "pts/ptmx"},
 };
 
-static int mount_dev(int rootfd, struct berr **err)
+/* --privileged: recreate the host's device nodes (dir is the host's, below /dev) in the
+ * container's fresh /dev, as Docker does: same names, modes and owners; directories of
+ * pseudo files systems and what the container already has are skipped. Runs before
+ * pivot_root, while the host's /dev is still in view. */
+static int copy_host_devices(int src, int dst, int depth, struct berr **err)
+{
+	static const char *const skip[] = {"pts", "shm", "fd", "mqueue", "console", ".lxc",
+					   ".lxd-mounts", ".udev"};
+	if (depth > 8)
+		return 0;
+	_cleanup_closedir_ DIR *d = fdopendir(src);
+	if (!d) {
+		close(src);
+		return berr_errno(err, errno, "read the host's /dev");
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		int skipped = 0;
+		for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(skip); i++)
+			skipped |= streq(e->d_name, skip[i]);
+		struct stat st;
+		if (skipped || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(dst, e->d_name, st.st_mode & 07777) < 0 && errno != EEXIST)
+				return berr_errno(err, errno, "mkdir /dev/%s", e->d_name);
+			int s = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int t = openat(dst, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s < 0 || t < 0) {
+				if (s >= 0)
+					close(s);
+				continue;
+			}
+			int r = copy_host_devices(s, t, depth + 1, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			continue;
+		if (mknodat(dst, e->d_name, st.st_mode, st.st_rdev) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return berr_errno(err, errno, "mknod /dev/%s", e->d_name);
+		}
+		if (fchmodat(dst, e->d_name, st.st_mode & 07777, 0) < 0 ||
+		    fchownat(dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return berr_errno(err, errno, "set the mode of /dev/%s", e->d_name);
+	}
+	return 0;
+}
+
+static int mount_dev(const struct rt_spec *s, int rootfd, struct berr **err)
 {
 	_cleanup_close_ int t = open_or_create_in_root(rootfd, "/dev", 0);
 	if (t < 0)
@@ -347,6 +401,12 @@ static int mount_dev(int rootfd, struct berr **err)
 		if (d < 0 ||
 		    mount_on_fd(subs[i].type, d, subs[i].type, subs[i].flags, subs[i].data) < 0)
 			return berr_errno(err, errno, "mount /dev/%s", subs[i].dir);
+	}
+	if (s->host_devices) {
+		int host = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (host < 0)
+			return berr_errno(err, errno, "open the host's /dev");
+		return copy_host_devices(host, dev, 0, err);
 	}
 	return 0;
 }
@@ -500,14 +560,14 @@ static int mount_sys(const struct rt_spec *s, int rootfd, struct berr **err)
 	_cleanup_close_ int t = open_or_create_in_root(rootfd, "/sys", 0);
 	if (t < 0)
 		return berr_errno(err, t, "create /sys");
-	unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	unsigned long fl = (s->host_devices ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (mount_on_fd("sysfs", t, "sysfs", fl, NULL) < 0) {
 		/* sysfs can only be mounted in a network namespace we own; sharing the host's,
 		 * bind the host's /sys instead, read-only (runc does the same). */
 		if (errno != EPERM || (s->namespaces & CLONE_NEWNET))
 			return berr_errno(err, errno, "mount /sys");
 		if (mount_on_fd("/sys", t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-		    remount_ro(rootfd, "/sys", 0) < 0)
+		    (!s->host_devices && remount_ro(rootfd, "/sys", 0) < 0))
 			return berr_errno(err, errno, "bind /sys");
 		return 0;
 	}
@@ -797,7 +857,7 @@ static _Noreturn void child_main(struct child *c)
 		child_fail(sync, RT_EXIT_SETUP, err, NULL);
 	}
 
-	if (mount_proc(rootfd, &err) < 0 || mount_dev(rootfd, &err) < 0 ||
+	if (mount_proc(rootfd, &err) < 0 || mount_dev(s, rootfd, &err) < 0 ||
 	    mount_sys(s, rootfd, &err) < 0)
 		child_fail(sync, RT_EXIT_SETUP, err, NULL);
 

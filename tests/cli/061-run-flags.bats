@@ -4,6 +4,11 @@
 
 load helpers.containers
 
+# A loop device a test attached goes, whatever the test's outcome (called by teardown).
+test_teardown() {
+	[ -z "${LOOPDEV:-}" ] || losetup -d "$LOOPDEV" || true
+}
+
 @test "run -v: bind mounts, read-only, missing host dirs made, bad specs refused" {
 	mkdir "$TEST_DIR/vol"
 	echo host-data >"$TEST_DIR/vol/f"
@@ -80,6 +85,30 @@ load helpers.containers
 	run_berth run --rm --privileged $IMG sh -c 'grep -c " /proc/timer_list " /proc/self/mountinfo; true'
 	assert_equal "$output" "0"
 	run_berth run --rm $IMG sh -c 'grep -c " /proc/timer_list " /proc/self/mountinfo'
+	assert_equal "$output" "1"
+}
+
+@test "run --privileged: the host's devices, usable; /sys writable" {
+	command -v losetup >/dev/null || skip "no losetup"
+	# A loop device this test attaches, holding known bytes: the host's node, as the host has it.
+	printf 'berth-privileged-%s' "$BATS_TEST_NUMBER" >"$TEST_DIR/disk"
+	truncate -s 1M "$TEST_DIR/disk"
+	LOOPDEV=$(losetup -f --show "$TEST_DIR/disk") || skip "no free loop device"
+	local dev=$LOOPDEV want
+	want=$(stat -c '%F %t:%T %a' "$dev")
+	run_berth run --rm --privileged $IMG stat -c '%F %t:%T %a' "$dev"
+	assert_equal "$output" "$want"
+	# The device cgroup lets the container read it.
+	run_berth run --rm --privileged $IMG head -c 19 "$dev"
+	assert_equal "$output" "berth-privileged-$BATS_TEST_NUMBER"
+	# /sys is mounted read-write; a default container has it read-only and lacks the node.
+	run_berth run --rm --privileged $IMG sh -c 'grep " /sys " /proc/self/mountinfo'
+	assert_contains "$output" " rw,"
+	run_berth run --rm $IMG sh -c 'grep " /sys " /proc/self/mountinfo'
+	assert_contains "$output" " ro,"
+	run_berth 1 run --rm $IMG test -e "$dev"
+	# pts stays the container's own instance, not the host's.
+	run_berth run --rm --privileged $IMG sh -c 'grep -c " /dev/pts " /proc/self/mountinfo'
 	assert_equal "$output" "1"
 }
 

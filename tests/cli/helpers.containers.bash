@@ -16,6 +16,8 @@ setup() {
 
 teardown() {
 	local ids id
+	# A test file's own cleanup first, when it has one.
+	! declare -F test_teardown >/dev/null || test_teardown
 	ids=$("$BERTH" ps -aq --no-trunc 2>/dev/null)
 	[ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null 2>&1 || true
 	local leftover=

@@ -432,6 +432,8 @@ static void test_spec_json(void **state)
 	free(m.data);
 	s.cgroup.memory = 64 << 20;
 	s.cgroup.cpuset_cpus = strdup("0");
+	s.host_devices = 1;
+	s.cgroup.devices_all = 1;
 
 	json_t *j = rt_spec_to_json(&s);
 	assert_non_null(j);
@@ -454,6 +456,8 @@ static void test_spec_json(void **state)
 	assert_true(back.mounts[0].flags & MS_RDONLY);
 	assert_int_equal(back.cgroup.memory, 64 << 20);
 	assert_string_equal(back.cgroup.cpuset_cpus, "0");
+	assert_int_equal(back.host_devices, 1);
+	assert_int_equal(back.cgroup.devices_all, 1);
 	assert_true(strv_contains(&back.masked_paths, "/sys/firmware"));
 	rt_spec_free(&back);
 	rt_spec_free(&s);
