@@ -1230,6 +1230,7 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 	_cleanup_net_ports_ struct net_ports ports = NET_PORTS_INIT, resolved = NET_PORTS_INIT;
 	_cleanup_close_ int glock = -1;
 	_cleanup_free_ char *hosts_path = NULL;
+	_cleanup_strv_ struct strv aliases0 = STRV_INIT;
 	_cleanup_json_ json_t *pj = NULL, *settings = NULL;
 	json_t *epcfgs = endpoints_config(c->config);
 	size_t nconfs = 0;
@@ -1287,7 +1288,23 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 		r = berr_set(err, EINVAL, "invalid IPv4 address: %s", wip);
 		goto out;
 	}
-	struct net_ipam_req ireq = {.id = c->id, .want = want};
+	if (asprintf(&hosts_path, "%s/containers/%s/hosts", ctx->root, c->id) < 0) {
+		hosts_path = NULL;
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The whole record at once (as net_attach will ask for it), so that its allocation
+	 * finds nothing to change and writes nothing. */
+	json_t *epcfg0 = json_object_get(epcfgs, confs[0].name);
+	if (strv_of(json_object_get(epcfg0, "Aliases"), &aliases0) < 0) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	struct net_ipam_req ireq = {.id = c->id,
+				    .name = c->name,
+				    .aliases = &aliases0,
+				    .hosts_path = hosts_path,
+				    .want = want};
 	if ((r = net_ipam_alloc(ctx->root, &confs[0], &ireq, &ip, err)) < 0) {
 		r = berr_wrap(err, "network '%s'", confs[0].name);
 		goto out;
@@ -1297,11 +1314,6 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 	net_ip4_format(confs[0].gateway, gw_str);
 	if ((r = write_etc(dirfd, c, ip_str, gw_str, err)) < 0)
 		goto out;
-	if (asprintf(&hosts_path, "%s/containers/%s/hosts", ctx->root, c->id) < 0) {
-		hosts_path = NULL;
-		r = berr_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
 	for (size_t i = 0; i < nconfs; i++) {
 		json_t *epcfg = json_object_get(epcfgs, confs[i].name);
 		_cleanup_strv_ struct strv aliases = STRV_INIT;

@@ -314,6 +314,24 @@ static int set_entry_info(struct net_ipam_entry *en, const struct net_ipam_req *
 	return 0;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && streq(a, b));
+}
+
+/* Whether en already records what req says (name, aliases, hosts file). */
+static int entry_info_same(const struct net_ipam_entry *en, const struct net_ipam_req *req)
+{
+	size_t n = req->aliases ? req->aliases->n : 0;
+	if (!same_str(en->name, req->name) || !same_str(en->hosts_path, req->hosts_path) ||
+	    en->aliases.n != n)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		if (!streq(en->aliases.v[k], req->aliases->v[k]))
+			return 0;
+	return 1;
+}
+
 int net_ipam_alloc(const char *root, const struct net_conf *nc, const struct net_ipam_req *req,
 		   uint32_t *ret_ip, struct berr **err)
 {
@@ -344,10 +362,17 @@ int net_ipam_alloc(const char *root, const struct net_conf *nc, const struct net
 		if (streq(st.v[i].id, req->id))
 			ip = st.v[i].ip;
 	if (ip && (!req->want || req->want == ip)) {
-		/* Already has one: keep it, refresh what peers see. */
+		/* Already has one: keep it, refresh what peers see (the hosts files, also when
+		 * the record is unchanged: the caller may just have written its own). */
+		int same = 1;
 		for (size_t i = 0; i < st.n; i++)
-			if (streq(st.v[i].id, req->id))
+			if (streq(st.v[i].id, req->id) && !(same = entry_info_same(&st.v[i], req)))
 				r = set_entry_info(&st.v[i], req);
+		if (same) {
+			refresh_hosts(nc, &st);
+			*ret_ip = ip;
+			goto out;
+		}
 		goto save;
 	}
 	if (ip) {
