@@ -1321,7 +1321,7 @@ int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_i
 	int r;
 	if (expected_diff_id && digest_parse(expected_diff_id, &expected, err) < 0)
 		return berr_wrap(err, "unpack layer");
-	if (parent_chain_id) {
+	if (parent_chain_id && raw_size == UINT64_MAX) {
 		r = store_layer_get(s, parent_chain_id, &info, err);
 		if (r < 0)
 			return berr_wrap(err, "unpack layer: parent");

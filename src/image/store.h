@@ -118,7 +118,11 @@ int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       struct store_layer_info *ret, struct berr **err);
 /* The same, for a stream whose producer checks the blob's digest before it hands over the
  * last byte (registry pulls): unless exactly raw_size bytes arrive, -EBADMSG and nothing is
- * kept, so that a blob that failed its check never leaves a layer behind. */
+ * kept, so that a blob that failed its check never leaves a layer behind. And the parent
+ * need not be in the store yet (a pull unpacks the layers of an image side by side: a
+ * layer's files do not depend on its parent's, whiteouts are files too); the caller must
+ * not record an image before all its layers are there. The gc lock this takes keeps an
+ * orphan layer until store_close(); a later store_gc() removes it if no image came. */
 int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_id,
 			     const char *expected_diff_id, enum store_blob_keep keep,
 			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err);

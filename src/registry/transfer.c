@@ -434,21 +434,6 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct be
 	return 0;
 }
 
-static int spool_layer(struct pull_ctx *P, struct store *s, size_t i, struct berr **err)
-{
-	struct pull_layer *L = &P->layers[i];
-	struct download d = {.P = P, .L = L, .out_fd = -1, .pending = BUF_INIT};
-	int r = store_blob_writer_new(s, L->desc->digest, &d.w, err);
-	if (r < 0)
-		return r;
-	r = download_retrying(&d, err);
-	if (r < 0) {
-		blob_writer_abort(d.w);
-		return r;
-	}
-	return commit_blob(&d, err);
-}
-
 static void *pull_worker(void *arg)
 {
 	struct pull_ctx *P = arg;
@@ -466,10 +451,9 @@ static void *pull_worker(void *arg)
 			break;
 		}
 		size_t i = P->work[P->next++];
-		enum layer_state ps = i ? P->layers[i - 1].state : L_DONE;
 		pthread_mutex_unlock(&P->lock);
-		int stream = ps == L_DONE || ps == L_EXISTS;
-		r = stream ? stream_layer(P, s, i, &err) : spool_layer(P, s, i, &err);
+		/* Every layer streams into the store at once, its parent done or not. */
+		r = stream_layer(P, s, i, &err);
 		if (r < 0) {
 			if (err)
 				berr_wrap(&err, "layer %s", P->layers[i].id);
@@ -477,11 +461,10 @@ static void *pull_worker(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&P->lock);
-		P->layers[i].state = stream ? L_DONE : L_SPOOLED;
+		P->layers[i].state = L_DONE;
 		pthread_cond_broadcast(&P->cond);
 		pthread_mutex_unlock(&P->lock);
-		emit(&P->ev, stream ? REG_EV_LAYER_DONE : REG_EV_LAYER_DOWNLOADED, P->layers[i].id,
-		     0, 0, NULL, 0);
+		emit(&P->ev, REG_EV_LAYER_DONE, P->layers[i].id, 0, 0, NULL, 0);
 	}
 	store_close(s);
 	return NULL;

@@ -2,12 +2,14 @@
  *
  * Pull: manifest (by tag or digest; an index or manifest list is resolved to the entry of the
  * wanted platform), config, then the layers, up to max_concurrent downloads at a time. Each
- * layer is read from the network once: a layer whose parent is unpacked already streams
- * straight into store_layer_unpack() (download -> digest check -> decompress -> unpack, with
- * the raw blob kept); a layer whose parent is still on its way is downloaded into a verified
- * blob and unpacked from it, in order, as soon as its parent is there. A blob that does not
- * hash to its digest is refused before anything of it is committed (the last chunk is held
- * back until the digest is checked, so a bad stream always ends short and fails). Layers and
+ * layer is read from the network once, in two threads: the download thread writes the blob
+ * into the store (hashing it: the digest check) and passes the bytes on to the unpacking
+ * thread, store_layer_unpack_sized() (decompress -> diff id -> unpack into a layer
+ * directory of its own). Layers do not wait for their parents: each is unpacked on its
+ * own, the image record comes when all are there. A blob that does not hash to its digest
+ * is refused before anything of it is committed (the last chunk is held back until the
+ * blob is verified and committed, so a bad stream always ends short, and a layer needs all
+ * the bytes). A blob in the store without its layer is unpacked from there, in order. Layers and
  * blobs present already are not fetched again. Connection errors and 5xx/429 answers are
  * retried with backoff (1, 2, 4, 8 s), resuming downloads with a Range request. Last, under
  * the meta lock: the image record and the names (the tag, and name@digest: RepoDigests).
