@@ -631,12 +631,19 @@ static int json_put(struct buf *b, json_t *v, int depth)
 	return -EINVAL;
 }
 
-/* How text/template prints a value (v NULL: a missing map key). Objects and arrays are
- * written as JSON rather than Go's "map[...]" / "[...]". */
-static int value_put(struct buf *b, json_t *v)
+static int cmp_keys(const void *a, const void *b)
 {
-	if (!v)
-		return buf_puts(b, "<no value>");
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* fmt's %v of the value docker's inspect would hold: a slice as "[a b]", a map as
+ * "map[k:v k2:v2]" with its keys sorted (Go >= 1.12), nil as "<nil>", strings unquoted at
+ * every depth. An empty object inside a map or slice prints as "{}": docker's typed structs
+ * hold sets as map[string]struct{} (ExposedPorts, Volumes), whose values Go prints so. */
+static int go_put(struct buf *b, json_t *v, int depth)
+{
+	if (depth > 1000)
+		return -ELOOP;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return buf_append(b, json_string_value(v), json_string_length(v));
@@ -644,9 +651,50 @@ static int value_put(struct buf *b, json_t *v)
 		return buf_puts(b, "<nil>");
 	case JSON_REAL:
 		return put_float(b, json_real_value(v), 'g', 6);
-	default:
-		return json_put(b, v, 0);
+	case JSON_ARRAY: {
+		int r = buf_putc(b, '[');
+		for (size_t i = 0; r == 0 && i < json_array_size(v); i++) {
+			if (i)
+				r = buf_putc(b, ' ');
+			if (r == 0)
+				r = go_put(b, json_array_get(v, i), depth + 1);
+		}
+		return r < 0 ? r : buf_putc(b, ']');
 	}
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), k = 0;
+		if (n == 0)
+			return buf_puts(b, depth ? "{}" : "map[]");
+		const char **keys = malloc(n * sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		const char *key;
+		json_t *val;
+		json_object_foreach(v, key, val) keys[k++] = key;
+		qsort(keys, n, sizeof(*keys), cmp_keys);
+		int r = buf_puts(b, "map[");
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			if (i)
+				r = buf_putc(b, ' ');
+			if (r == 0)
+				r = buf_printf(b, "%s:", keys[i]);
+			if (r == 0)
+				r = go_put(b, json_object_get(v, keys[i]), depth + 1);
+		}
+		free(keys);
+		return r < 0 ? r : buf_putc(b, ']');
+	}
+	default:
+		return json_put(b, v, depth);
+	}
+}
+
+/* How text/template prints a value (v NULL: a missing map key); {{json}} gives JSON. */
+static int value_put(struct buf *b, json_t *v)
+{
+	if (!v)
+		return buf_puts(b, "<no value>");
+	return go_put(b, v, 0);
 }
 
 /* ---- templates ------------------------------------------------------------------------ */

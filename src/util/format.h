@@ -45,8 +45,10 @@ void fmt_table_free(struct fmt_table *t);
  *   {{.Field}}, {{.Field.Sub}}, {{json .}}, {{json .Field}}, {{upper .F}}, {{lower .F}},
  *   {{.Field | json}}; a leading "table " prints a header row (field names mapped through
  *   the headers object, e.g. {"ID": "IMAGE ID"}) and aligns rows as fmt_table does.
- * Values come from a JSON object; strings print bare, numbers as numbers, objects and
- * arrays as Go's fmt would ("map[...]" is not imitated: they print as JSON).
+ * Values come from a JSON object and print as Go's fmt %v prints docker's values: strings
+ * bare, numbers as numbers, arrays as "[a b c]", objects as "map[k:v k2:v2]" with sorted
+ * keys (an empty object inside one as "{}", the struct{} of docker's sets); {{json}}
+ * gives JSON.
  * As docker's formatter: the format "json" means "{{json .}}"; after the "table" prefix,
  * spaces around the format are trimmed; a bare "table" parses to an empty template (the
  * command should substitute its default table format first). null prints "<nil>".

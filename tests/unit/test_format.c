@@ -265,7 +265,10 @@ static json_t *sample(void)
 			       "\"Whole\":2.0,\"Neg\":-0.25,"
 			       "\"Nil\":null,\"Yes\":true,\"Empty\":\"\",\"Word\":\"Hello \\u00e9t\\u00e9\","
 			       "\"Config\":{\"Env\":[\"A=1\",\"B=<&>\"],\"User\":\"root\","
-			       "\"Labels\":{\"x\":\"y\"},\"Depth\":{\"Deeper\":{\"Deepest\":7}}},"
+			       "\"Labels\":{\"x\":\"y\"},\"Depth\":{\"Deeper\":{\"Deepest\":7}},"
+			       "\"Cmd\":[\"sh\",\"-c\",\"echo hi\"],\"Ports\":{\"80/tcp\":{},\"443/tcp\":{}},"
+			       "\"Sorted\":{\"z\":1,\"b\":{\"c\":null},\"a\":[1500000.0,true]},"
+			       "\"None\":{},\"NoList\":[]},"
 			       "\"List\":[1,\"two\",null,false,{\"k\":[]}],"
 			       "\"Esc\":\"q\\\"b\\\\n\\n\\t\\r\\b\\f\\u0001\\u2028\"}",
 			       0, &jerr);
@@ -300,8 +303,14 @@ static void test_template_render(void **state)
 		{"  {{.Tag}}  ", "latest"}, /* docker trims spaces around the format */
 		{"{{.Config.User}}", "root"},
 		{"{{.Config.Depth.Deeper.Deepest}}", "7"},
-		{"{{.Config.Env}}", "[\"A=1\",\"B=<&>\"]"},
-		{"{{.Config.Labels}}", "{\"x\":\"y\"}"},
+		{"{{.Config.Env}}", "[A=1 B=<&>]"},
+		{"{{.Config.Labels}}", "map[x:y]"},
+		{"{{.Config.Cmd}}", "[sh -c echo hi]"},
+		{"{{.Config.Ports}}", "map[443/tcp:{} 80/tcp:{}]"},
+		{"{{.Config.Sorted}}", "map[a:[1.5e+06 true] b:map[c:<nil>] z:1]"},
+		{"{{.Config.None}} {{.Config.NoList}}", "map[] []"},
+		{"{{.List}}", "[1 two <nil> false map[k:[]]]"},
+		{"{{json .Config.Cmd}} {{json .Config.Ports}}", "[\"sh\",\"-c\",\"echo hi\"] {\"80/tcp\":{},\"443/tcp\":{}}"},
 		{"{{.Missing}}", "<no value>"},
 		{"{{.Missing.Deeper}}", "<no value>"},
 		{"{{.Config.Missing}}", "<no value>"},
@@ -340,10 +349,11 @@ static void test_template_render(void **state)
 		free(s);
 	}
 
-	/* "{{.}}" prints the whole object, as JSON, keys in their order. */
+	/* "{{.}}" prints the whole object as Go prints a map (keys sorted); json keeps the
+	 * keys in their order. */
 	json_t *small = json_pack("{s:s,s:i}", "b", "x", "a", 1);
 	char *s = render("{{.}}", small);
-	assert_string_equal(s, "{\"b\":\"x\",\"a\":1}");
+	assert_string_equal(s, "map[a:1 b:x]");
 	free(s);
 	s = render("{{json .}}", small);
 	assert_string_equal(s, "{\"b\":\"x\",\"a\":1}");
