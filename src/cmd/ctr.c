@@ -31,6 +31,7 @@
 #include "format.h"
 #include "fs.h"
 #include "imagecmd.h"
+#include "initlayer.h"
 #include "linux.h"
 #include "log.h"
 #include "rlimit.h"
@@ -1002,6 +1003,54 @@ struct build {
 	json_t *config;
 };
 
+/* The mount points the runtime makes for itself, in an init layer below the upper dir where
+ * the image lacks them (initlayer.h), so that they never show in diff or commit. Docker's
+ * init layer has the same ones (and /.dockerenv, /dev/console, /dev/pts, /dev/shm and
+ * /etc/mtab, which berth does not make); the mount points of volumes, bind mounts, tmpfs
+ * mounts and --init's binary are not in it: Docker makes them in the container's layer,
+ * where docker diff lists them and docker commit keeps them (checked with dockerd 20.10),
+ * and so does berth. */
+static int make_init_layer(struct build *b, struct berr **err)
+{
+	static const struct initlayer_path paths[] = {
+	    {"/proc", 0},	 {"/sys", 0},	    {"/dev", 0},
+	    {"/etc/hostname", 1}, {"/etc/hosts", 1}, {"/etc/resolv.conf", 1},
+	};
+	struct rt_spec *spec = &b->spec;
+	size_t made = 0, nfd = 0;
+	_cleanup_free_ int *fds = calloc(spec->lowerdirs.n, sizeof(int));
+	if (!fds)
+		return berr_set(err, ENOMEM, "out of memory");
+	int r = 0;
+	for (; nfd < spec->lowerdirs.n; nfd++) {
+		fds[nfd] = open(spec->lowerdirs.v[nfd], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[nfd] < 0) {
+			r = berr_errno(err, errno, "open '%s'", spec->lowerdirs.v[nfd]);
+			break;
+		}
+	}
+	if (r == 0)
+		r = initlayer_make(b->dirfd, "init", fds, nfd, paths, ARRAY_SIZE(paths), &made,
+				   err);
+	for (size_t i = 0; i < nfd; i++)
+		close(fds[i]);
+	if (r < 0 || !made)
+		return r;
+	/* On top of the image's layers: lowerdirs is top first. */
+	struct strv lower = STRV_INIT;
+	char *d = NULL;
+	if (asprintf(&d, "%s/init", b->dir) < 0 || strv_push_take(&lower, d) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < spec->lowerdirs.n; i++)
+		if (strv_push(&lower, spec->lowerdirs.v[i]) < 0) {
+			strv_free(&lower);
+			return berr_set(err, ENOMEM, "out of memory");
+		}
+	strv_free(&spec->lowerdirs);
+	spec->lowerdirs = lower;
+	return 0;
+}
+
 /* Everything but the name: the spec and Docker's Config/HostConfig from image + flags. */
 static int build_container(struct build *b, struct store *s, struct berr **err)
 {
@@ -1283,6 +1332,9 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		strv_free(&spec->args);
 		spec->args = args;
 	}
+
+	if ((r = make_init_layer(b, err)) < 0)
+		return r;
 
 	/* Restart policy and stop signal, checked now so that run fails before it starts. */
 	struct rt_restart_policy rp;

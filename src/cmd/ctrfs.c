@@ -69,6 +69,11 @@ int ctrfs_open(const struct ctr *c, struct ctrfs *ret, struct berr **err)
 	fs->upperfd = open(s->upperdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->upperfd < 0)
 		return berr_errno(err, errno, "container %s: open '%s'", c->id, s->upperdir);
+	/* The init layer is <container dir>/init, beside the upper dir. */
+	const char *slash = strrchr(s->upperdir, '/');
+	size_t dl = slash ? (size_t)(slash - s->upperdir) : 0;
+	fs->ninit = slash && strncmp(s->lowerdirs.v[0], s->upperdir, dl) == 0 &&
+		    streq(s->lowerdirs.v[0] + dl, "/init");
 	fs->lowerfds = calloc(s->lowerdirs.n, sizeof(int));
 	if (!fs->lowerfds)
 		return berr_set(err, ENOMEM, "out of memory");

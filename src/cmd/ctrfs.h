@@ -27,9 +27,10 @@
 struct ctrfs {
 	struct rt_spec spec; /* the container's spec (ctr_spec) */
 	int upperfd;	     /* the overlay upper dir, O_RDONLY|O_DIRECTORY */
-	int *lowerfds;	     /* the image's layer dirs, top first */
+	int *lowerfds; /* the lower dirs, top first: the init layer, if any, then the image's */
 	size_t nlower;
-	int rootfd;		    /* -1 until ctrfs_mount_root() */
+	size_t ninit; /* 1 when lowerfds[0] is the container's init layer (initlayer.h), else 0 */
+	int rootfd;   /* -1 until ctrfs_mount_root() */
 	struct cpath_mount *mounts; /* bind mounts, with the spec's strings */
 	size_t nmounts;
 };

@@ -30,7 +30,9 @@ static const struct cmd_help diff_help = {
 
 /* What the runtime makes when the image lacks it (linux.c: the mount points of /proc, /sys
  * and /dev, and the /etc files it binds). Docker makes its own in the container's "-init"
- * layer, below the layer that diff reads, so docker diff never shows them. */
+ * layer, below the layer that diff reads, so docker diff never shows them. berth does the
+ * same since containers have an init layer (initlayer.h); this list is for containers made
+ * before, whose upper dirs hold them. */
 static const char *const runtime_made[] = {
     "/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys",
 };
@@ -66,7 +68,7 @@ static int same_as_image(const struct ctrfs *fs, const char *path)
 	struct stat up, low;
 	if (stat_in(fs->upperfd, path, &up) < 0)
 		return 0;
-	for (size_t i = 0; i < fs->nlower; i++) {
+	for (size_t i = fs->ninit; i < fs->nlower; i++) {
 		if (stat_in(fs->lowerfds[i], path, &low) < 0)
 			continue;
 		if (S_ISCHR(low.st_mode) && low.st_rdev == 0)
@@ -130,7 +132,9 @@ int cmd_diff(struct berth_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int r = ctrfs_open(&c, &fs, &err);
 	if (r == 0)
-		r = layerdiff_changes(fs.upperfd, fs.lowerfds, fs.nlower, &changes, &n, &err);
+		/* Against the image: the init layer's mount points are not the image's. */
+		r = layerdiff_changes(fs.upperfd, fs.lowerfds + fs.ninit, fs.nlower - fs.ninit,
+				      &changes, &n, &err);
 	_cleanup_free_ char *drop = r == 0 ? calloc(n + 1, 1) : NULL;
 	if (r == 0 && !drop)
 		r = berr_set(&err, ENOMEM, "out of memory");

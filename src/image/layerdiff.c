@@ -636,6 +636,21 @@ static void lower_lookup(const int *lowerfds, size_t n, const char *path, struct
 	}
 }
 
+int layerdiff_image_stat(const int *lowerfds, size_t n, const char *path, struct stat *ret)
+{
+	struct lower_node ln;
+	while (*path == '/')
+		path++;
+	if (!*path)
+		return fstat(lowerfds[0], ret) < 0 ? -errno : 1;
+	lower_lookup(lowerfds, n, path, &ln);
+	if (ln.parent >= 0)
+		close(ln.parent);
+	if (ln.found)
+		*ret = ln.st;
+	return ln.found;
+}
+
 /* key among the first n (sorted) strings of v. */
 static int sorted_has(const struct strv *v, size_t n, const char *key)
 {

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "err.h"
 
@@ -119,5 +120,11 @@ struct layerdiff_change {
 int layerdiff_changes(int upperfd, const int *lowerfds, size_t nlower,
 		      struct layerdiff_change **ret, size_t *ret_n, struct berr **err);
 void layerdiff_changes_free(struct layerdiff_change *c, size_t n);
+
+/* The image's node at path ("/a/b" or "a/b"; "" or "/" is the top layer's root) in the
+ * layers lowerfds (TOP FIRST, n > 0), as the overlay shows it, without following a symlink:
+ * 1 and *ret its lstat, 0 when the image does not have it (missing, whited out, below a
+ * non-directory or hidden by an opaque directory). */
+int layerdiff_image_stat(const int *lowerfds, size_t n, const char *path, struct stat *ret);
 
 #endif

@@ -55,7 +55,7 @@ ls"
 	# directory made again, and only the changed paths.
 	run layer_entries del:1
 	[ "$status" -eq 0 ] || die "$output"
-	assert_equal "$(grep -v '/$' <<<"$output" | sort)" "$(printf '%s\n' bin/.wh.vi etc/.wh.group etc/hostname etc/hosts etc/resolv.conf usr/share/nginx/html/.wh..wh..opq usr/share/nginx/html/new.html | sort)"
+	assert_equal "$(grep -v '/$' <<<"$output" | sort)" "$(printf '%s\n' bin/.wh.vi etc/.wh.group usr/share/nginx/html/.wh..wh..opq usr/share/nginx/html/new.html | sort)"
 }
 
 @test "commit: hard links, symlinks, devices, fifos, xattrs, capabilities, owners and modes survive" {
@@ -90,6 +90,80 @@ ls"
 	berth cp -a c3:/t/ping - | tar --xattrs --xattrs-include='*' -C "$TEST_DIR/out" -xf -
 	run getcap "$TEST_DIR/out/ping"
 	assert_contains "$output" "cap_net_raw=ep"
+}
+
+@test "commit: an unchanged container commits an empty layer; the runtime's own mount points stay out of diff and the image" {
+	# An image without /proc, /sys, /dev or the /etc files the runtime binds, whose /etc
+	# has its own mode and time, which the container must still show.
+	local d=$TEST_DIR/stubless
+	make_busybox_rootfs "$d"
+	chmod 0750 "$d/etc"
+	touch -d @1000000000 "$d/etc"
+	tar -C "$d" --numeric-owner -cf "$TEST_DIR/stubless.tar" .
+	run_berth import "$TEST_DIR/stubless.tar" stubless:1
+	run_berth run -d --network none --name st stubless:1 sleep 1000
+	wait_until 5 is_status st running
+	run_berth exec st sh -c 'stat -c "%a %Y" /etc; [ -f /etc/hosts ] && [ -f /etc/hostname ] && [ -d /proc/self ] && [ -c /dev/null ] && echo mounted'
+	assert_equal "$output" "750 1000000000
+mounted"
+	run_berth diff st
+	assert_equal "$output" ""
+	# Docker (20.10) adds no layer for an empty change, only a history entry.
+	run_berth commit -m "nothing changed" st stubless:2
+	run_berth image inspect -f '{{json .RootFS.Layers}}' stubless:1
+	local layers=$output
+	run_berth image inspect -f '{{json .RootFS.Layers}}|{{.Comment}}' stubless:2
+	assert_equal "$output" "$layers|nothing changed"
+	run_berth history --format '{{.Size}}|{{.Comment}}' stubless:2
+	assert_equal "$(head -n1 <<<"$output")" "0B|nothing changed"
+	image_config stubless:2 | jq -c '.history[-1] | [.empty_layer, .comment]' >"$TEST_DIR/h"
+	assert_equal "$(cat "$TEST_DIR/h")" '[true,"nothing changed"]'
+	# Changes next to the mount points are committed, and only they.
+	run_berth exec st sh -c 'echo z >/etc/z'
+	run_berth diff st
+	assert_equal "$output" "C /etc
+A /etc/z"
+	run_berth commit st stubless:3
+	run layer_entries stubless:3
+	assert_equal "$output" "etc/
+etc/z"
+	# Docker's Comment is the last commit's message: none here.
+	run_berth image inspect -f '{{json .Comment}}' stubless:3
+	assert_equal "$output" '""'
+	# Go's printing of a slice, as docker's templates print it, and JSON with json.
+	run_berth image inspect -f '{{.Config.Cmd}}|{{json .Config.Cmd}}' stubless:3
+	assert_equal "$output" '[sleep 1000]|["sleep","1000"]'
+	run_berth run --rm --network none stubless:3 sh -c 'cat /etc/z; stat -c "%a" /etc; [ -f /etc/hosts ] && echo ok'
+	assert_equal "$output" "z
+750
+ok"
+
+	# Volume, bind and tmpfs mount points and --init's binary are made in the container's
+	# layer by Docker: docker diff lists them and docker commit keeps them, empty.
+	mkdir -p "$TEST_DIR/hostdir"
+	echo host >"$TEST_DIR/hostfile"
+	run_berth run -d --network none --init --name mp -v "$TEST_DIR/hostdir:/mnt/a/b" \
+		-v "$TEST_DIR/hostfile:/srv/f" --tmpfs /scratch stubless:1 sleep 1000
+	wait_until 5 is_status mp running
+	run_berth diff mp
+	assert_equal "$output" "A /mnt
+A /mnt/a
+A /mnt/a/b
+A /sbin
+A /sbin/berth-init
+A /scratch
+A /srv
+A /srv/f"
+	run_berth commit mp stubless:4
+	run layer_entries stubless:4
+	assert_equal "$(sort <<<"$output")" "mnt/
+mnt/a/
+mnt/a/b/
+sbin/
+sbin/berth-init
+scratch/
+srv/
+srv/f"
 }
 
 @test "commit: a commit of a commit of a commit stacks layers, history and parents" {
