@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "devices.h"
 #include "fs.h"
 #include "log.h"
 #include "banned.h"
@@ -595,13 +596,8 @@ static int apply_v2(const char *dir, const struct rt_cgroup_limits *l, struct be
 	return 0;
 }
 
-/* Docker's default device rules (moby's DefaultLinuxSpec plus runc's always-allowed list).
- * Order matters on v1: deny everything first, then open the holes. */
-static const char *const default_device_rules[] = {
-	"c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
-	"c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
-};
-
+/* Docker's default device rules (devices.h). Order matters on v1: deny everything first,
+ * then open the holes. */
 static int apply_devices_v1(const char *dir, int all, struct berr **err)
 {
 	if (all)
@@ -609,8 +605,8 @@ static int apply_devices_v1(const char *dir, int all, struct berr **err)
 	int r = set(dir, "devices.deny", "a", err);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(default_device_rules); i++) {
-		r = set(dir, "devices.allow", default_device_rules[i], err);
+	for (size_t i = 0; i < rt_n_default_device_rules; i++) {
+		r = set(dir, "devices.allow", rt_default_device_rules[i], err);
 		if (r < 0)
 			return r;
 	}
@@ -667,6 +663,9 @@ int rt_cgroup_create_at(const char *root, const char *parent, const char *id,
 
 	if (layout == RT_CGROUP_V2) {
 		r = apply_v2(cg->dir[0].path, lim, err);
+		/* v2 has no devices.allow: a BPF program answers instead (devices.h). */
+		if (r == 0 && !lim->devices_all)
+			r = rt_devices_bpf_apply_default(cg->dir[0].path, err);
 	} else {
 		r = apply_v1(cg, lim, err);
 		struct cg_dir *dev = dir_with(cg, CTL_DEVICES);

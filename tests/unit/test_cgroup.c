@@ -24,7 +24,10 @@
 
 #include "cgroup.h"
 #include "cgroup_layout.h"
+#include "devices.h"
 #include "err.h"
+
+#include <sys/sysmacros.h>
 
 #define ROOT "/sys/fs/cgroup"
 #define UNIFIED "/sys/fs/cgroup/unified"
@@ -259,8 +262,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static const char *const ids[] = {"limits", "validate", "enter", "freeze",
-				  "bomb",   "destroy",  "v2",    "v2lim"};
+static const char *const ids[] = {"limits", "validate", "enter", "freeze", "bomb",
+				  "destroy", "v2",      "v2lim", "v2dev",  "v2devall"};
 
 static int teardown(void **state)
 {
@@ -704,6 +707,142 @@ static void test_v2_on_unified(void **state)
 	}
 }
 
+static void test_device_rules(void **state)
+{
+	static const struct {
+		const char *s;
+		char type;
+		long major, minor;
+		unsigned access;
+	} good[] = {
+	    {"a", 'a', -1, -1, 7},	       {"c 1:3 rwm", 'c', 1, 3, 7},
+	    {"b *:* m", 'b', -1, -1, 1},       {"c 136:* rw", 'c', 136, -1, 6},
+	    {"c 10:200 rwm", 'c', 10, 200, 7}, {"b 7:0", 'b', 7, 0, 7},
+	    {"c 1:5 wr", 'c', 1, 5, 6},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct rt_dev_rule r;
+		struct berr *err = NULL;
+		assert_int_equal(rt_dev_rule_parse(good[i].s, &r, &err), 0);
+		assert_int_equal(r.type, good[i].type);
+		assert_int_equal(r.major, good[i].major);
+		assert_int_equal(r.minor, good[i].minor);
+		assert_int_equal(r.access, good[i].access);
+	}
+	static const char *const bad[] = {"", "x 1:3 rwm", "c", "c 1", "c 1:", "c :3", "c 1:3 ",
+					  "c 1:3 rwx", "c 1:3 rr", "c -1:3", "c 99999999:1 r",
+					  "c1:3 r", "a 1:1 r"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rt_dev_rule r;
+		struct berr *err = NULL;
+		assert_int_equal(rt_dev_rule_parse(bad[i], &r, &err), -EINVAL);
+		assert_non_null(strstr(err->msg, "invalid device rule"));
+		berr_free(err);
+	}
+	/* Every default rule parses, and the program ends in "deny": r0 = 0, exit. */
+	struct rt_dev_rule rules[32];
+	for (size_t i = 0; i < rt_n_default_device_rules; i++)
+		assert_int_equal(rt_dev_rule_parse(rt_default_device_rules[i], &rules[i], NULL), 0);
+	struct bpf_insn *insns = NULL;
+	size_t len = 0;
+	assert_int_equal(rt_devices_bpf_build(rules, rt_n_default_device_rules, &insns, &len, NULL), 0);
+	assert_true(len > rt_n_default_device_rules * 2);
+	assert_int_equal(insns[len - 1].code, BPF_JMP | BPF_EXIT);
+	assert_int_equal(insns[len - 2].imm, 0);
+	/* Every jump lands inside the program. */
+	for (size_t i = 0; i < len; i++)
+		if (BPF_CLASS(insns[i].code) == BPF_JMP && BPF_OP(insns[i].code) == BPF_JNE)
+			assert_true(i + 1 + (size_t)insns[i].off < len);
+	free(insns);
+}
+
+/* In a child entered into cg: what opening a fresh node of each device gives (0 or errno),
+ * packed as one exit status: bit 0 /dev/null, bit 1 a kmsg node (c 1:11), bit 2 a loop node
+ * (b 7:0) opened; bit 3 mknod refused. */
+static int device_probe(struct rt_cgroup *cg, const char *tmp)
+{
+	int go_pipe[2];
+	assert_int_equal(pipe(go_pipe), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(go_pipe[1]);
+		if (read(go_pipe[0], &c, 1) != 1)
+			_exit(100);
+		int bits = 0, fd;
+		if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+			bits |= 1;
+			close(fd);
+		}
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/kmsg", tmp);
+		unlink(p);
+		if (mknod(p, S_IFCHR | 0600, makedev(1, 11)) < 0)
+			bits |= 8;
+		else if ((fd = open(p, O_RDONLY | O_NONBLOCK)) >= 0) {
+			bits |= 2;
+			close(fd);
+		}
+		snprintf(p, sizeof(p), "%s/loop", tmp);
+		unlink(p);
+		if (mknod(p, S_IFBLK | 0600, makedev(7, 0)) < 0)
+			bits |= 8;
+		else if ((fd = open(p, O_RDONLY | O_NONBLOCK)) >= 0) {
+			bits |= 4;
+			close(fd);
+		}
+		_exit(bits);
+	}
+	close(go_pipe[0]);
+	struct berr *err = NULL;
+	assert_int_equal(rt_cgroup_enter(cg, pid, &err), 0);
+	assert_int_equal(write(go_pipe[1], "x", 1), 1);
+	close(go_pipe[1]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* cgroup v2's device filter (a BPF program), run against the cgroup2 mount: on a hybrid host
+ * at unified/, on a pure v2 host at the root. Docker's rules: mknod of anything, but only the
+ * listed devices open. */
+static void test_v2_device_filter(void **state)
+{
+	const char *root = rt_cgroup_layout_detect(ROOT) == RT_CGROUP_V2 ? ROOT
+			   : rt_cgroup_layout_detect(UNIFIED) == RT_CGROUP_V2 ? UNIFIED
+									  : NULL;
+	if (!root || geteuid() != 0)
+		skip();
+	char tmp[] = "/tmp/berth-test-dev.XXXXXX";
+	assert_non_null(mkdtemp(tmp));
+	struct rt_cgroup *cg = NULL;
+	struct berr *err = NULL;
+	/* Docker's rules: the filter refuses to open kmsg and a loop device, not /dev/null. */
+	int cr = rt_cgroup_create_at(root, parent, "v2dev", NULL, &cg, &err);
+	if (cr < 0)
+		print_error("%s\n", err->msg);
+	assert_int_equal(cr, 0);
+	int bits = device_probe(cg, tmp);
+	assert_int_equal(bits, 1); /* /dev/null only; kmsg and loop refused; mknod allowed */
+	destroy_free(cg);
+
+	struct rt_cgroup_limits all = {.devices_all = 1};
+	assert_int_equal(rt_cgroup_create_at(root, parent, "v2devall", &all, &cg, &err), 0);
+	bits = device_probe(cg, tmp);
+	assert_int_equal(bits & 3, 3); /* no filter: kmsg opens */
+	assert_int_equal(bits & 8, 0);
+	destroy_free(cg);
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/kmsg", tmp);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/loop", tmp);
+	unlink(p);
+	assert_int_equal(rmdir(tmp), 0);
+	reap();
+}
+
 static void test_parse_bytes(void **state)
 {
 	static const struct {
@@ -808,6 +947,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fork_bomb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_on_unified, setup, teardown),
+		cmocka_unit_test(test_device_rules),
+		cmocka_unit_test_setup_teardown(test_v2_device_filter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
