@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -812,11 +813,17 @@ static void clients_finish(struct mon *m, int code)
 		client_drop(m, m->nclients - 1);
 }
 
-/* Run the exit command and wait for it, at most RT_MONITOR_EXIT_COMMAND_MS. */
+/* Run the exit command and wait for it, at most RT_MONITOR_EXIT_COMMAND_MS. It may leave a
+ * child behind that finishes in the kernel what is already invisible (the network cleanup
+ * returns once a veth is gone from the host, while the kernel still waits for RCU grace
+ * periods to free it): as a subreaper the monitor inherits such children and reaps them
+ * last, after its clients were told (reap_children), so that no zombie is left to an init
+ * that may not reap. */
 static void run_exit_command(const struct strv *cmd)
 {
 	if (!cmd || !cmd->n)
 		return;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	pid_t pid = fork();
 	if (pid < 0)
 		return;
@@ -846,6 +853,13 @@ static void run_exit_command(const struct strv *cmd)
 		close(pidfd);
 	}
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Before the monitor exits: the children the exit command left (see run_exit_command). */
+static void reap_children(void)
+{
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 }
 
@@ -1062,8 +1076,10 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 			state_monitor_gone(m);
 		}
 		clients_finish(m, code);
-		if (!again)
+		if (!again) {
+			reap_children();
 			_exit(0);
+		}
 
 		/* Docker's back-off: 100 ms doubling up to a minute, reset after a run of 10 s. */
 		if (rt_time_now_ns() - started_ns >= RESTART_RESET_NS)
@@ -1084,6 +1100,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 			}
 			cleanup(m, 1);
 			state_monitor_gone(m);
+			reap_children();
 			_exit(0);
 		}
 		delay = delay * 2 > RESTART_DELAY_MAX_MS ? RESTART_DELAY_MAX_MS : delay * 2;
@@ -1092,6 +1109,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 		if (start_container(m, &code, &err) < 0) {
 			state_record_failure(m, code, err ? err->msg : "start failed");
 			cleanup(m, 1);
+			reap_children();
 			_exit(code);
 		}
 		state_update_running(m, ++restarts);
