@@ -630,9 +630,12 @@ static size_t addresses_of(const char *root, json_t *nets, const char *id, uint3
 
 /* Undo everything the marker names. The caller holds net.lock. Stops at nothing: every
  * step is tried, the first error is returned, and the marker stays when one failed (the
- * next repair tries again). */
+ * next repair tries again). With leave_children, the veths' deletions may still be
+ * finishing in child processes on return (net_detach_nowait): for the monitor's exit
+ * command, whose parent, the monitor, reaps them after telling its clients the container
+ * is gone; the veths are gone from the host already. */
 static int cleanup_locked(const char *root, int dirfd, const char *id, json_t *marker,
-			  struct berr **err)
+			  int leave_children, struct berr **err)
 {
 	json_t *nets = json_object_get(marker, "networks");
 	struct net_env env = {.root = root, .nft_prefix = jstr(marker, "prefix", NULL)};
@@ -653,8 +656,11 @@ static int cleanup_locked(const char *root, int dirfd, const char *id, json_t *m
 		_cleanup_(net_conf_free) struct net_conf nc = {0};
 		struct berr *e = NULL;
 		int k = net_conf_from_json(j, &nc, &e);
+		pid_t child = -1;
 		if (k >= 0)
-			k = net_detach(&env, &nc, id, &e);
+			k = leave_children ? net_detach_nowait(&env, &nc, id, &child, &e)
+					   : net_detach(&env, &nc, id, &e);
+		(void)child; /* the monitor reaps it */
 		if (k < 0 && r >= 0) {
 			r = k;
 			if (err && !*err)
@@ -683,7 +689,8 @@ static int is_up(const struct rt_state *st)
 /* Clean up after id when it has network state and does not run. 1 when something was
  * cleaned up, 0 when there was nothing to do, -EWOULDBLOCK (nonblock) when another
  * command holds its lock. */
-static int cleanup_one(const char *root, const char *id, int nonblock, struct berr **err)
+static int cleanup_one(const char *root, const char *id, int nonblock, int leave_children,
+		       struct berr **err)
 {
 	_cleanup_close_ int dirfd = -1;
 	struct berr *e = NULL;
@@ -707,13 +714,19 @@ static int cleanup_one(const char *root, const char *id, int nonblock, struct be
 		return r;
 	if (is_up(&st))
 		return 0;
-	r = cleanup_locked(root, dirfd, id, marker, err);
+	r = cleanup_locked(root, dirfd, id, marker, leave_children, err);
 	return r < 0 ? r : 1;
 }
 
 int ctrnet_cleanup(const char *root, const char *id, struct berr **err)
 {
-	int r = cleanup_one(root, id, 0, err);
+	int r = cleanup_one(root, id, 0, 0, err);
+	return r < 0 ? berr_wrap(err, "clean up the network of container %.12s", id) : 0;
+}
+
+int ctrnet_cleanup_exit(const char *root, const char *id, struct berr **err)
+{
+	int r = cleanup_one(root, id, 0, 1, err);
 	return r < 0 ? berr_wrap(err, "clean up the network of container %.12s", id) : 0;
 }
 
@@ -777,7 +790,7 @@ int ctrnet_repair(struct berth_ctx *ctx, int full, size_t *ret_repaired, struct 
 		return r;
 	for (size_t i = 0; i < ids.n; i++) {
 		struct berr *e = NULL;
-		int k = cleanup_one(ctx->root, ids.v[i], 1, &e);
+		int k = cleanup_one(ctx->root, ids.v[i], 1, 0, &e);
 		if (k > 0)
 			repaired++;
 		else if (k < 0 && k != -EWOULDBLOCK)
@@ -1164,7 +1177,8 @@ static int write_etc(int dirfd, const struct ctr *c, const char *ip, const char 
 	return 0;
 }
 
-/* `berth --root R --runroot RR [--config C] network cleanup ID`, run by the monitor. The
+/* `berth --root R --runroot RR [--config C] network cleanup --from-monitor ID`, run by
+ * the monitor (which reaps what the cleanup leaves running, ctrnet_cleanup_exit). The
  * config is passed only when it exists: the default path may not, and an explicit --config
  * must (the cleanup itself needs nothing from it). */
 static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret, struct berr **err)
@@ -1175,8 +1189,10 @@ static int exit_command(struct berth_ctx *ctx, const char *id, struct strv *ret,
 		return berr_errno(err, errno, "find the berth binary");
 	self[n] = '\0';
 	int with_config = ctx->config_path && access(ctx->config_path, F_OK) == 0;
-	const char *argv[] = {self,	  "--root",	    ctx->root, "--runroot", ctx->runroot,
-			      "--config", ctx->config_path, "network", "cleanup",   id};
+	const char *argv[] = {
+	    self,	"--root",	  ctx->root, "--runroot", ctx->runroot,
+	    "--config", ctx->config_path, "network", "cleanup",	  "--from-monitor",
+	    id};
 	for (size_t i = 0; i < ARRAY_SIZE(argv); i++) {
 		if (!with_config && (i == 5 || i == 6))
 			continue;
@@ -1220,7 +1236,7 @@ int ctrnet_start_prepare(struct berth_ctx *ctx, const struct ctr *c, struct rt_m
 	/* Left by a run whose cleanup has not happened yet (it waits for this lock). */
 	_cleanup_json_ json_t *old = NULL;
 	if (marker_read(dirfd, &old, NULL) == 0 &&
-	    (r = cleanup_locked(ctx->root, dirfd, c->id, old, err)) < 0)
+	    (r = cleanup_locked(ctx->root, dirfd, c->id, old, 0, err)) < 0)
 		return r;
 
 	struct net_conf *confs = calloc(names.n, sizeof(*confs));
@@ -1407,7 +1423,7 @@ void ctrnet_start_finish(struct ctrnet_start *st, const char *root, const char *
 		struct berr *e = NULL;
 		if (rt_container_dir_open(root, id, &dirfd, &e) == 0 &&
 		    marker_read(dirfd, &marker, &e) == 0 &&
-		    cleanup_locked(root, dirfd, id, marker, &e) < 0)
+		    cleanup_locked(root, dirfd, id, marker, 0, &e) < 0)
 			log_warn("clean up the network of %.12s: %s", id, e ? e->msg : "?");
 		berr_free(e);
 	}

@@ -11,7 +11,7 @@
  *            written, DNAT rules for the IPv4 ports (net_publish). The monitor gets the
  *            namespace (the container joins it), the reservations and the IPv6 listeners
  *            (its proxy serves them, berth-monitor.c), and an exit command:
- *   exit     `berth network cleanup ID`, run by the monitor after the container's last
+ *   exit     `berth network cleanup --from-monitor ID`, run by the monitor after the last
  *            run: rules, conntrack entries, veths and addresses go (ctrnet_cleanup()).
  *            The monitor's exit closes the reservations; the namespace dies with the last
  *            process in it.
@@ -93,6 +93,10 @@ void ctrnet_start_finish(struct ctrnet_start *st, const char *root, const char *
  * DNAT rules, conntrack entries of its addresses, veths, addresses (peers' /etc/hosts
  * updated), NetworkSettings. Idempotent; a container without network state is 0. */
 int ctrnet_cleanup(const char *root, const char *id, struct berr **err);
+/* The same for the monitor's exit command: the veths are gone from the host on return,
+ * but the kernel may still be finishing their deletion in child processes, which the
+ * monitor (a subreaper) reaps after telling its clients that the container is gone. */
+int ctrnet_cleanup_exit(const char *root, const char *id, struct berr **err);
 
 /* Repair after killed monitors: clean up every container with network state that does not
  * run. full also frees addresses (with their rules and conntrack entries) of containers

@@ -866,13 +866,17 @@ int cmd_network_disconnect(struct berth_ctx *ctx, int argc, char **argv)
 /* ---- cleanup: the exit command of a container's monitor (not listed in help) ---- */
 
 static const struct cmd_help cleanup_help = {
-    .usage = "berth network cleanup CONTAINER-ID",
+    .usage = "berth network cleanup [--from-monitor] CONTAINER-ID",
     .summary = "Undo the networking of a container that stopped (run by its monitor)",
 };
 
 static int cmd_network_cleanup(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const struct opt opts[] = {{0}};
+	int from_monitor = 0;
+	const struct opt opts[] = {
+	    {OPT_BOOL, 0, "from-monitor", &from_monitor, NULL,
+	     "Run by the container's monitor, which reaps what is left running"},
+	    {0}};
 	int first, rc;
 	if (cmd_parse(ctx, &cleanup_help, opts, 0, argc, argv, &first, &rc) < 0)
 		return rc;
@@ -883,7 +887,9 @@ static int cmd_network_cleanup(struct berth_ctx *ctx, int argc, char **argv)
 		cmd_errorf(ctx, "'%s' is no container id", argv[first]);
 		return 1;
 	}
-	if (ctrnet_cleanup(ctx->root, argv[first], &err) < 0) {
+	int r = from_monitor ? ctrnet_cleanup_exit(ctx->root, argv[first], &err)
+			     : ctrnet_cleanup(ctx->root, argv[first], &err);
+	if (r < 0) {
 		cmd_error(ctx, err);
 		return 1;
 	}

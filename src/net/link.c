@@ -9,11 +9,15 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -337,6 +341,102 @@ int net_link_del(struct net_nl *nl, const char *name, struct berr **err)
 		return 0;
 	if (r < 0)
 		return berr_errno(err, r, "delete link '%s'", name);
+	return 0;
+}
+
+/* Whether buf (n bytes from a link notification socket) says link index was deleted. */
+static int saw_dellink(const char *buf, size_t n, int index)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	int len = (int)n;
+	for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+		if (nlh->nlmsg_type != RTM_DELLINK ||
+		    nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+			continue;
+		const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+		/* The link's own notice (a bridge port's, AF_BRIDGE, comes earlier). */
+		if (ifm->ifi_family == AF_UNSPEC && ifm->ifi_index == index)
+			return 1;
+	}
+	return 0;
+}
+
+int net_link_del_detached(struct net_nl *nl, const char *name, pid_t *ret_pid, struct berr **err)
+{
+	*ret_pid = -1;
+	int index;
+	int r = net_link_get(nl, name, &index, NULL);
+	if (r == -ENODEV)
+		return 0;
+	if (r < 0)
+		return berr_errno(err, r, "delete link '%s'", name);
+	/* Subscribed before the request: its notification cannot be missed. */
+	_cleanup_close_ int mon = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+	if (mon < 0 || bind(mon, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return net_link_del(nl, name, err);
+	char req[NLMSG_SPACE(sizeof(struct ifinfomsg))];
+	memset(req, 0, sizeof(req));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	nlh->nlmsg_type = RTM_DELLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = 1;
+	struct ifinfomsg *ifm = NLMSG_DATA(nlh);
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = index;
+
+	pid_t pid = fork();
+	if (pid < 0)
+		return net_link_del(nl, name, err);
+	if (pid == 0) {
+		/* Async-signal-safe calls only. No inherited descriptor stays open: a copy of a
+		 * flock()ed one would hold its lock until the kernel is done. */
+		close_range(0, ~0U, 0);
+		int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+		struct sockaddr_nl k = {.nl_family = AF_NETLINK};
+		char ack[512];
+		if (fd < 0 ||
+		    sendto(fd, req, nlh->nlmsg_len, 0, (struct sockaddr *)&k, sizeof(k)) < 0 ||
+		    recv(fd, ack, sizeof(ack), 0) < 0)
+			_exit(1);
+		_exit(0);
+	}
+
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int gone = 0, exited = pidfd < 0; /* no pidfd: wait for the child below */
+	_cleanup_free_ char *buf = malloc(NL_BUF);
+	struct pollfd p[2] = {{.fd = buf ? mon : -1, .events = POLLIN},
+			      {.fd = pidfd, .events = POLLIN}};
+	while (!gone && !exited && (p[0].fd >= 0 || p[1].fd >= 0)) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents) {
+			ssize_t n = recv(mon, buf, NL_BUF, MSG_DONTWAIT);
+			if (n > 0)
+				gone = saw_dellink(buf, (size_t)n, index);
+			else if (n < 0 && errno != EAGAIN && errno != EINTR)
+				p[0].fd = -1; /* ENOBUFS: notices were lost; wait for the child */
+		}
+		if (p[1].revents)
+			exited = 1;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (!gone) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		r = net_link_get(nl, name, NULL, NULL);
+		if (r == 0)
+			return berr_set(err, EIO, "delete link '%s': it is still there", name);
+		if (r != -ENODEV)
+			return berr_errno(err, r, "delete link '%s'", name);
+		return 0;
+	}
+	*ret_pid = pid;
 	return 0;
 }
 

@@ -61,6 +61,14 @@ int net_link_set_hairpin(struct net_nl *nl, int index, struct berr **err);
 
 /* Delete a link by name (a veth's peer goes with it). A missing link is success. */
 int net_link_del(struct net_nl *nl, const char *name, struct berr **err);
+/* Delete link name (host namespace only) and return once it is gone from the namespace
+ * (the kernel's RTM_DELLINK notification: unlisted, closed, off its bridge, addresses
+ * gone), not once the kernel has finished with it: after that it still waits for RCU
+ * grace periods, 10-40 ms here. A child process sends the request and stays in the kernel
+ * for that part; *ret_pid is that child when it still runs on return (the caller must reap
+ * it, or leave it to a subreaper), else -1. The child holds no file descriptor of ours.
+ * Gone already: 0. Without notifications (ENOBUFS), it waits for the child. */
+int net_link_del_detached(struct net_nl *nl, const char *name, pid_t *ret_pid, struct berr **err);
 
 /* Add ip/prefix to link index (broadcast: the subnet's last address). Already there: 0. */
 int net_addr_add(struct net_nl *nl, int index, uint32_t ip, unsigned prefix, struct berr **err);

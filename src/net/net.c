@@ -176,8 +176,8 @@ undo_ipam:
 	return berr_wrap(err, "attach to network '%s'", nc->name);
 }
 
-int net_detach(const struct net_env *env, const struct net_conf *nc, const char *container_id,
-	       struct berr **err)
+static int detach(const struct net_env *env, const struct net_conf *nc, const char *container_id,
+		  pid_t *ret_pid, struct berr **err)
 {
 	if (!container_id || !net_name_valid(container_id))
 		return berr_set(err, EINVAL, "bad container id");
@@ -186,12 +186,27 @@ int net_detach(const struct net_env *env, const struct net_conf *nc, const char 
 	_cleanup_net_nl_ struct net_nl *nl = NULL;
 	int r = net_nl_open(-1, &nl, err);
 	if (r >= 0)
-		r = net_link_del(nl, host_if, err);
+		r = ret_pid ? net_link_del_detached(nl, host_if, ret_pid, err)
+			    : net_link_del(nl, host_if, err);
+	/* After the link: its address is free only when nothing answers for it any more. */
 	if (r >= 0)
 		r = net_ipam_release(env->root, nc, container_id, err);
 	if (r < 0)
 		return berr_wrap(err, "detach from network '%s'", nc->name);
 	return 0;
+}
+
+int net_detach(const struct net_env *env, const struct net_conf *nc, const char *container_id,
+	       struct berr **err)
+{
+	return detach(env, nc, container_id, NULL, err);
+}
+
+int net_detach_nowait(const struct net_env *env, const struct net_conf *nc,
+		      const char *container_id, pid_t *ret_pid, struct berr **err)
+{
+	*ret_pid = -1;
+	return detach(env, nc, container_id, ret_pid, err);
 }
 
 int net_publish(const struct net_env *env, const char *container_id, const struct net_endpoint *ep,

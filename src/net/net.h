@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <net/if.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "err.h"
@@ -74,6 +75,11 @@ int net_attach(const struct net_env *env, const struct net_conf *nc,
 /* Detach container_id from nc. Idempotent. */
 int net_detach(const struct net_env *env, const struct net_conf *nc, const char *container_id,
 	       struct berr **err);
+/* The same, returning once the veth is gone from the host rather than once the kernel is
+ * done with it (net_link_del_detached): *ret_pid is the child still finishing the
+ * deletion, or -1; the caller reaps it or leaves it to a subreaper. */
+int net_detach_nowait(const struct net_env *env, const struct net_conf *nc,
+		      const char *container_id, pid_t *ret_pid, struct berr **err);
 
 /* The host end's name for a container on a network: "vb", 5 digits of the id, 8 of a hash
  * of both ids (so that two networks of one container never share a name). */
