@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,8 +110,9 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 {
 	const char *addr = NULL, *root = NULL, *config = NULL, *htpasswd = NULL, *realm = NULL,
 		   *cert = NULL, *key = NULL, *issuer = NULL, *service = NULL, *alg = NULL;
+	const char *debug_addr = NULL;
 	int read_only = -1, del = -1, quiet = 0;
-	long threads = -1;
+	long threads = -1, max_conns = -1, header_timeout = -1, idle_timeout = -1;
 	const struct opt opts[] = {
 	    {OPT_STRING, 0, "addr", &addr, "string", "Address to listen on (default \":5000\")"},
 	    {OPT_STRING, 0, "root", &root, "string",
@@ -130,6 +132,16 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 	    {OPT_STRING, 0, "token-alg", &alg, "string",
 	     "Token signature: HS256 or ES256 (default HS256)"},
 	    {OPT_INT, 0, "threads", &threads, "int", "Worker threads (default: 4 per CPU)"},
+	    {OPT_INT, 0, "max-connections", &max_conns, "int",
+	     "Connections served at once, more get 503 (default: what the open-file limit "
+	     "allows, at most 10000)"},
+	    {OPT_INT, 0, "header-timeout", &header_timeout, "seconds",
+	     "Close a connection that takes longer to send a request's headers (default 30)"},
+	    {OPT_INT, 0, "idle-timeout", &idle_timeout, "seconds",
+	     "Close a connection silent for this long, between requests or in a body "
+	     "(default 120)"},
+	    {OPT_STRING, 0, "debug-addr", &debug_addr, "string",
+	     "Also listen here for GET /metrics and /debug/health (default: off)"},
 	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Do not write the access log"},
 	    {0},
 	};
@@ -197,8 +209,36 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 		}
 		cfg.threads = (unsigned)threads;
 	}
+	const struct {
+		const char *flag;
+		long v, max;
+		unsigned *dst;
+	} limits[] = {
+	    {"--max-connections", max_conns, 1000000, &cfg.max_connections},
+	    {"--header-timeout", header_timeout, 86400, &cfg.header_timeout},
+	    {"--idle-timeout", idle_timeout, 86400, &cfg.idle_timeout},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+		if (limits[i].v < 0)
+			continue;
+		if (limits[i].v < 1 || limits[i].v > limits[i].max) {
+			cmd_errorf(ctx, "%s: want 1..%ld", limits[i].flag, limits[i].max);
+			return EXIT_ENGINE;
+		}
+		*limits[i].dst = (unsigned)limits[i].v;
+	}
+	if (debug_addr)
+		cfg.debug_addr = debug_addr;
 	if (!quiet)
 		cfg.log = access_log;
+
+	/* Thousands of keep-alive connections need as many descriptors: the soft limit goes
+	 * up to the hard one (the server sizes its connection limit from it). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	/* The signals are taken synchronously by sigwait below; blocked before the server's
 	 * threads exist, so that they inherit the mask and never take one themselves. */
@@ -220,6 +260,15 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 		cfg.token_issuer ? ", token auth"
 		: cfg.htpasswd	 ? ", basic auth"
 				 : "");
+	if (cfg.debug_addr)
+		fprintf(stderr,
+			"berth registry: debug listener on %s (port %u): /metrics, /debug/health\n",
+			cfg.debug_addr, regsrv_debug_port(srv));
+	if (cfg.max_connections && regsrv_connection_limit(srv) < cfg.max_connections)
+		fprintf(stderr,
+			"berth registry: serving at most %u connections (the open-file limit "
+			"allows no more than that)\n",
+			regsrv_connection_limit(srv));
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
 		;

@@ -218,6 +218,44 @@ int regstore_berth_dir(struct regstore *s)
 	return fd;
 }
 
+int regstore_check(struct regstore *s, struct berr **err)
+{
+	static const char *const dirs[] = {"blobs", "repositories"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int fd = openat(s->v2fd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return berr_errno(err, errno, "open '%s'", dirs[i]);
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			int e = errno;
+			close(fd);
+			return berr_errno(err, e, "read '%s'", dirs[i]);
+		}
+		errno = 0;
+		struct dirent *de = readdir(d);
+		int e = de ? 0 : errno;
+		closedir(d);
+		if (e)
+			return berr_errno(err, e, "read '%s'", dirs[i]);
+	}
+	int dfd = regstore_berth_dir(s);
+	if (dfd < 0)
+		return berr_errno(err, -dfd, "open 'berth'");
+	static atomic_uint counter;
+	char name[64];
+	snprintf(name, sizeof(name), ".health-%d-%u", (int)getpid(), atomic_fetch_add(&counter, 1));
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_errno(err, errno, "create a file in 'berth'");
+	int r = 0;
+	if (write(fd, "ok\n", 3) != 3)
+		r = berr_errno(err, errno ? errno : EIO, "write a file in 'berth'");
+	close(fd);
+	if (unlinkat(dfd, name, 0) < 0 && r == 0)
+		r = berr_errno(err, errno, "remove a file in 'berth'");
+	return r;
+}
+
 int rs_gc_lock(struct regstore *s, int exclusive)
 {
 	int dfd = regstore_berth_dir(s);
@@ -695,6 +733,19 @@ void regstore_upload_release(struct regstore_upload *u)
 	u->busy = 0;
 	u->last_used = time(NULL);
 	pthread_mutex_unlock(&u->s->lock);
+}
+
+void regstore_upload_count(struct regstore *s, uint64_t *ret_total, uint64_t *ret_active)
+{
+	uint64_t n = 0, busy = 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct regstore_upload *u = s->uploads; u; u = u->next) {
+		n++;
+		busy += u->busy ? 1 : 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	*ret_total = n;
+	*ret_active = busy;
 }
 
 int regstore_upload_cancel(struct regstore_upload *u)

@@ -45,6 +45,10 @@ void regstore_close(struct regstore *s);
 /* <root>/berth, created on demand (0700), as an fd owned by the store; -errno on failure. */
 int regstore_berth_dir(struct regstore *s);
 
+/* Health: the blob store and the repositories can be read, and a file can be created,
+ * written and removed in <root>/berth. 0, or -errno with *err saying which step failed. */
+int regstore_check(struct regstore *s, struct berr **err);
+
 /* ---- blobs ---- */
 
 /* The size of blob d as linked into repository name; -ENOENT when it is not linked or its
@@ -96,6 +100,9 @@ int regstore_upload_commit(struct regstore_upload *u, const struct digest *expec
 int regstore_upload_cancel(struct regstore_upload *u);
 /* End of a request: give the claim back (the upload and its hash state stay). */
 void regstore_upload_release(struct regstore_upload *u);
+/* Upload sessions held in memory (each with its running hash), and how many of them a
+ * request holds now. */
+void regstore_upload_count(struct regstore *s, uint64_t *ret_total, uint64_t *ret_active);
 
 /* ---- manifests and tags ---- */
 

@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -22,6 +24,7 @@
 #include "regmanifest.h"
 #include "regstore.h"
 #include "route.h"
+#include "srvmetrics.h"
 
 #include "banned.h"
 
@@ -34,18 +37,50 @@
  * connection is closed. */
 #define DISCARD_MAX (64u << 20)
 
+/* Descriptors kept for other uses than connections (listening sockets, epoll, the store's
+ * directories, gc locks, the debug listener), and the connections above the limit that are
+ * accepted only to be told 503. */
+#define FD_RESERVE 128
+#define OVER_LIMIT_SLACK 64
+#define CONNECTIONS_DEFAULT_MAX 10000
+#define HEADER_TIMEOUT_DEFAULT 30
+#define IDLE_TIMEOUT_DEFAULT 120
+
+/* Where a connection is, for the timeouts libmicrohttpd does not have. Its own timeout
+ * closes a connection silent for idle_timeout, but a client that sends one byte now and
+ * then is never silent: the reaper thread closes a connection whose request line is not
+ * complete idle_timeout after its last request (or its start), or whose headers are not
+ * complete header_timeout after its request line. */
+enum conn_state { CONN_IDLE = 0, CONN_HEADERS, CONN_REQUEST };
+
+struct conn {
+	struct conn *prev, *next; /* in regsrv.conns, under conns_lock */
+	int fd;
+	int over;	       /* accepted above the limit: answered 503 */
+	int reaped;	       /* shut down by the reaper */
+	atomic_int state;      /* enum conn_state */
+	atomic_llong since_ms; /* CLOCK_MONOTONIC when it entered that state */
+};
+
 struct regsrv {
 	struct regsrv_config cfg;
-	struct MHD_Daemon *d;
+	struct MHD_Daemon *d, *debug;
 	struct regstore *store;
 	struct regsrv_htpasswd *htpasswd;
 	struct regsrv_acl *acl;
 	struct regsrv_token_key *key;
 	char *tls_cert, *tls_key;
-	atomic_int active; /* requests begun and not completed */
-	unsigned port;
+	struct regsrv_metrics m; /* m.in_flight: requests begun and not completed */
+	unsigned port, debug_port;
+	unsigned conn_limit, header_timeout, idle_timeout;
 	const char *arch; /* the platform served to clients that do not take indexes */
 	int tls;
+
+	pthread_mutex_t conns_lock;
+	struct conn *conns;
+	pthread_t reaper;
+	int reaper_started, reaper_stop;
+	pthread_cond_t reaper_cond;
 };
 
 enum body_kind { BODY_NONE = 0, BODY_DISCARD, BODY_UPLOAD, BODY_MANIFEST };
@@ -79,6 +114,7 @@ struct req {
 	uint64_t pending_len;
 	int first_call;	 /* in begin() */
 	int respond_now; /* refuse the body: answer on the first call */
+	int rejected;	 /* over the connection limit */
 };
 
 /* ---- config ---- */
@@ -136,6 +172,54 @@ int regsrv_config_apply_json(struct regsrv_config *cfg, json_t *obj, struct berr
 				return berr_set(err, EINVAL,
 						"registry config: 'threads' must be 0..1024");
 			cfg->threads = (unsigned)json_integer_value(v);
+		} else if (streq(key, "limits")) {
+			const char *k2;
+			json_t *v2;
+			if (!json_is_object(v))
+				return berr_set(err, EINVAL,
+						"registry config: 'limits' must be an object");
+			json_object_foreach(v, k2, v2)
+			{
+				unsigned *dst;
+				long long max;
+				if (streq(k2, "connections")) {
+					dst = &cfg->max_connections;
+					max = 1000000;
+				} else if (streq(k2, "header-timeout")) {
+					dst = &cfg->header_timeout;
+					max = 86400;
+				} else if (streq(k2, "idle-timeout")) {
+					dst = &cfg->idle_timeout;
+					max = 86400;
+				} else {
+					return berr_set(err, EINVAL,
+							"registry config: unknown key 'limits.%s'",
+							k2);
+				}
+				if (!json_is_integer(v2) || json_integer_value(v2) < 1 ||
+				    json_integer_value(v2) > max)
+					return berr_set(
+					    err, EINVAL,
+					    "registry config: 'limits.%s' must be 1..%lld", k2,
+					    max);
+				*dst = (unsigned)json_integer_value(v2);
+			}
+		} else if (streq(key, "debug")) {
+			const char *k2;
+			json_t *v2;
+			if (!json_is_object(v))
+				return berr_set(err, EINVAL,
+						"registry config: 'debug' must be an object");
+			json_object_foreach(v, k2, v2)
+			{
+				if (!streq(k2, "addr"))
+					return berr_set(err, EINVAL,
+							"registry config: unknown key 'debug.%s'",
+							k2);
+				r = want_string(v2, "debug.addr", &cfg->debug_addr, err);
+				if (r < 0)
+					return r;
+			}
 		} else if (streq(key, "access")) {
 			if (!json_is_array(v))
 				return berr_set(err, EINVAL,
@@ -1531,6 +1615,221 @@ static enum MHD_Result end(struct req *rq, struct MHD_Connection *c)
 	}
 }
 
+/* ---- connections: limit, timeouts ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_enter(struct conn *cn, enum conn_state st)
+{
+	atomic_store_explicit(&cn->since_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&cn->state, (int)st, memory_order_relaxed);
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			enum MHD_ConnectionNotificationCode code)
+{
+	struct regsrv *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		long long n = (long long)atomic_fetch_add(&s->m.connections, 1) + 1;
+		atomic_fetch_add_explicit(&s->m.connections_total, 1, memory_order_relaxed);
+		struct conn *cn = calloc(1, sizeof(*cn));
+		if (!cn)
+			return;
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		cn->fd = ci ? ci->connect_fd : -1;
+		cn->over = n > (long long)s->conn_limit;
+		conn_enter(cn, CONN_IDLE);
+		pthread_mutex_lock(&s->conns_lock);
+		cn->next = s->conns;
+		if (s->conns)
+			s->conns->prev = cn;
+		s->conns = cn;
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = cn;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	atomic_fetch_sub(&s->m.connections, 1);
+	struct conn *cn = *socket_context;
+	if (!cn)
+		return;
+	/* Under the lock: libmicrohttpd closes the socket after this returns, so the reaper
+	 * never shuts down a descriptor number that a new connection reuses. */
+	pthread_mutex_lock(&s->conns_lock);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&s->conns_lock);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/* The request line is in: the headers must follow within header_timeout. (The return
+ * value would become the request's context: none yet.) */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)uri;
+	struct conn *cn = conn_of(c);
+	if (cn)
+		conn_enter(cn, CONN_HEADERS);
+	return NULL;
+}
+
+/* Shut down (not close: the descriptor stays libmicrohttpd's) the connections that are
+ * too slow with their request; libmicrohttpd sees the end of the stream and cleans up. */
+static void *reaper_main(void *arg)
+{
+	struct regsrv *s = arg;
+	long long idle_ms = (long long)s->idle_timeout * 1000 + 1000;
+	long long header_ms = (long long)s->header_timeout * 1000;
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->reaper_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->reaper_cond, &s->conns_lock, &ts);
+		if (s->reaper_stop)
+			break;
+		long long now = now_ms();
+		for (struct conn *cn = s->conns; cn; cn = cn->next) {
+			if (cn->reaped || cn->fd < 0)
+				continue;
+			int st = atomic_load_explicit(&cn->state, memory_order_relaxed);
+			long long since = atomic_load_explicit(&cn->since_ms, memory_order_relaxed);
+			if ((st == CONN_IDLE && now - since > idle_ms) ||
+			    (st == CONN_HEADERS && now - since > header_ms)) {
+				shutdown(cn->fd, SHUT_RDWR);
+				cn->reaped = 1;
+				atomic_fetch_add_explicit(&s->m.connections_timeout, 1,
+							  memory_order_relaxed);
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
+}
+
+/* A connection accepted above the limit: 503 and close. */
+static enum MHD_Result reject(struct req *rq, struct MHD_Connection *c)
+{
+	rq->rejected = 1;
+	rq->respond_now = 1;
+	atomic_fetch_add_explicit(&rq->srv->m.connections_refused, 1, memory_order_relaxed);
+	uint64_t rlen = 0;
+	struct MHD_Response *r =
+	    error_resp("UNAVAILABLE", "too many connections, try again later", NULL, &rlen);
+	hdr(r, "Retry-After", "1");
+	hdr(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return queue(rq, c, 503, r, rlen);
+}
+
+static enum regsrv_mhandler handler_of(enum regsrv_route_kind k)
+{
+	switch (k) {
+	case REGSRV_ROUTE_BASE:
+		return REGSRV_MH_BASE;
+	case REGSRV_ROUTE_CATALOG:
+		return REGSRV_MH_CATALOG;
+	case REGSRV_ROUTE_TOKEN:
+		return REGSRV_MH_TOKEN;
+	case REGSRV_ROUTE_TAGS:
+		return REGSRV_MH_TAGS;
+	case REGSRV_ROUTE_MANIFEST:
+		return REGSRV_MH_MANIFEST;
+	case REGSRV_ROUTE_BLOB:
+		return REGSRV_MH_BLOB;
+	case REGSRV_ROUTE_UPLOAD_START:
+		return REGSRV_MH_BLOB_UPLOAD;
+	case REGSRV_ROUTE_UPLOAD:
+		return REGSRV_MH_BLOB_UPLOAD_CHUNK;
+	case REGSRV_ROUTE_REFERRERS:
+		return REGSRV_MH_REFERRERS;
+	default:
+		return REGSRV_MH_NONE;
+	}
+}
+
+/* ---- the debug listener: /metrics, /debug/health ---- */
+
+static enum MHD_Result debug_reply(struct MHD_Connection *c, unsigned status, const char *type,
+				   char *body)
+{
+	if (!body)
+		return MHD_NO;
+	struct MHD_Response *r = resp_take(body, strlen(body));
+	if (!r)
+		return MHD_NO;
+	hdr(r, "Content-Type", type);
+	enum MHD_Result res = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return res;
+}
+
+static enum MHD_Result debug_handler(void *cls, struct MHD_Connection *c, const char *url,
+				     const char *method, const char *version,
+				     const char *upload_data, size_t *upload_data_size,
+				     void **con_cls)
+{
+	static int begun;
+	struct regsrv *s = cls;
+	(void)version;
+	(void)upload_data;
+	/* Answer on the last call, for the same reason as queue() does. */
+	if (!*con_cls) {
+		*con_cls = &begun;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!streq(method, "GET") && !streq(method, "HEAD"))
+		return debug_reply(c, 405, "text/plain; charset=utf-8",
+				   strdup("405 method not allowed\n"));
+	if (streq(url, "/metrics")) {
+		struct regsrv_mgauges g = {.connection_limit = s->conn_limit};
+		regstore_upload_count(s->store, &g.uploads, &g.uploads_active);
+		struct buf out = BUF_INIT;
+		if (regsrv_metrics_render(&s->m, &g, &out) < 0) {
+			buf_free(&out);
+			return MHD_NO;
+		}
+		return debug_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+				   buf_steal(&out));
+	}
+	if (streq(url, "/debug/health")) {
+		_cleanup_berr_ struct berr *err = NULL;
+		if (regstore_check(s->store, &err) == 0)
+			return debug_reply(c, 200, JSON_TYPE, strdup("{}"));
+		_cleanup_json_ json_t *doc =
+		    json_pack("{s:s}", "storage", err ? err->msg : "storage check failed");
+		return debug_reply(c, 503, JSON_TYPE, doc ? json_dumps(doc, JSON_COMPACT) : NULL);
+	}
+	return debug_reply(c, 404, "text/plain; charset=utf-8", strdup("404 page not found\n"));
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload_data,
 			       size_t *upload_data_size, void **con_cls)
@@ -1543,7 +1842,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
-		atomic_fetch_add(&s->active, 1);
+		atomic_fetch_add(&s->m.in_flight, 1);
 		rq->srv = s;
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
 		rq->m = method_of(method);
@@ -1551,7 +1850,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		rq->path = strdup(url);
 		regsrv_route_parse(url, &rq->route);
 		rq->first_call = 1;
-		enum MHD_Result res = begin(rq, c);
+		struct conn *cn = conn_of(c);
+		if (cn)
+			conn_enter(cn, CONN_REQUEST);
+		enum MHD_Result res = cn && cn->over ? reject(rq, c) : begin(rq, c);
 		rq->first_call = 0;
 		return res;
 	}
@@ -1576,10 +1878,21 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct regsrv *s = cls;
 	struct req *rq = *con_cls;
+	struct conn *cn = conn_of(c);
+	if (cn)
+		conn_enter(cn, CONN_IDLE);
 	if (!rq)
 		return;
 	*con_cls = NULL;
 	drop_upload(rq);
+	struct timespec done;
+	clock_gettime(CLOCK_MONOTONIC, &done);
+	regsrv_metrics_request(&s->m, (enum regsrv_mmethod)rq->m,
+			       rq->rejected ? REGSRV_MH_REJECTED : handler_of(rq->route.kind),
+			       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0,
+			       (double)(done.tv_sec - rq->start.tv_sec) +
+				   (double)(done.tv_nsec - rq->start.tv_nsec) / 1e9,
+			       rq->received, rq->bytes);
 	if (rq->pending)
 		MHD_destroy_response(rq->pending);
 	if (s->cfg.log) {
@@ -1623,7 +1936,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(rq->path);
 	free(rq->user);
 	free(rq);
-	atomic_fetch_sub(&s->active, 1);
+	atomic_fetch_sub(&s->m.in_flight, 1);
 }
 
 /* ---- start and stop ---- */
@@ -1708,6 +2021,27 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *ret_v6
 	return 0;
 }
 
+/* The debug listener and the reaper, before the main daemon goes. */
+static void stop_threads(struct regsrv *s)
+{
+	if (s->debug) {
+		MHD_stop_daemon(s->debug);
+		s->debug = NULL;
+	}
+	if (s->reaper_started) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->reaper_stop = 1;
+		pthread_cond_signal(&s->reaper_cond);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->reaper, NULL);
+		s->reaper_started = 0;
+	}
+	if (s->d) {
+		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+}
+
 static void server_free(struct regsrv *s)
 {
 	if (!s)
@@ -1716,6 +2050,8 @@ static void server_free(struct regsrv *s)
 	regsrv_htpasswd_free(s->htpasswd);
 	regsrv_acl_free(s->acl);
 	regsrv_token_key_free(s->key);
+	pthread_mutex_destroy(&s->conns_lock);
+	pthread_cond_destroy(&s->reaper_cond);
 	if (s->tls_key)
 		explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_cert);
@@ -1747,6 +2083,13 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 		return berr_set(err, ENOMEM, "out of memory");
 	s->cfg = *cfg;
 	s->arch = host_arch();
+	regsrv_metrics_init(&s->m);
+	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->reaper_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	int r;
 	if (!cfg->root) {
 		server_free(s);
@@ -1799,6 +2142,20 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 		if (threads > 64)
 			threads = 64;
 	}
+	/* Two descriptors per connection (its socket, and the file of a blob it sends or an
+	 * upload it writes), the rest kept for the server itself. */
+	struct rlimit rl;
+	unsigned long long fd_room = CONNECTIONS_DEFAULT_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fd_room = rl.rlim_cur > 2 * (FD_RESERVE + OVER_LIMIT_SLACK)
+			      ? (rl.rlim_cur - FD_RESERVE - OVER_LIMIT_SLACK) / 2
+			      : 16;
+	s->conn_limit = cfg->max_connections ? cfg->max_connections : CONNECTIONS_DEFAULT_MAX;
+	if (s->conn_limit > fd_room)
+		s->conn_limit = (unsigned)fd_room;
+	s->header_timeout = cfg->header_timeout ? cfg->header_timeout : HEADER_TIMEOUT_DEFAULT;
+	s->idle_timeout = cfg->idle_timeout ? cfg->idle_timeout : IDLE_TIMEOUT_DEFAULT;
+
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO;
 	if (v6any)
 		flags |= MHD_USE_DUAL_STACK;
@@ -1812,13 +2169,15 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-				MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-				1024u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
-				s->tls ? tls_opts : none, MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+	    flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, s->conn_limit + OVER_LIMIT_SLACK,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s, MHD_OPTION_URI_LOG_CALLBACK, uri_logged,
+	    s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
+	    s->tls ? tls_opts : none, MHD_OPTION_END);
 	if (!s->d) {
 		r = berr_set(
 		    err, EADDRINUSE,
@@ -1828,11 +2187,53 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : 0;
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		r = berr_set(err, EAGAIN, "cannot start the timeout thread");
+		goto fail;
+	}
+	s->reaper_started = 1;
+
+	if (cfg->debug_addr) {
+		if ((r = parse_addr(cfg->debug_addr, &ss, &v6any, err)) < 0) {
+			berr_wrap(err, "debug address");
+			goto fail;
+		}
+		unsigned dflags = MHD_USE_AUTO_INTERNAL_THREAD;
+		if (v6any)
+			dflags |= MHD_USE_DUAL_STACK;
+		else if (ss.ss_family == AF_INET6)
+			dflags |= MHD_USE_IPv6;
+		s->debug = MHD_start_daemon(
+		    dflags, 0, NULL, NULL, debug_handler, s, MHD_OPTION_SOCK_ADDR,
+		    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 32u,
+		    MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)(32 * 1024), MHD_OPTION_END);
+		if (!s->debug) {
+			r = berr_set(
+			    err, EADDRINUSE,
+			    "cannot listen on '%s' (debug address in use or not permitted)",
+			    cfg->debug_addr);
+			goto fail;
+		}
+		di = MHD_get_daemon_info(s->debug, MHD_DAEMON_INFO_BIND_PORT);
+		s->debug_port = di ? di->port : 0;
+	}
 	*ret = s;
 	return 0;
 fail:
+	stop_threads(s);
 	server_free(s);
 	return r;
+}
+
+unsigned regsrv_debug_port(const struct regsrv *s)
+{
+	return s->debug_port;
+}
+
+unsigned regsrv_connection_limit(const struct regsrv *s)
+{
+	return s->conn_limit;
 }
 
 unsigned regsrv_port(const struct regsrv *s)
@@ -1847,10 +2248,11 @@ void regsrv_stop(struct regsrv *s, int timeout_ms)
 	MHD_socket fd = MHD_quiesce_daemon(s->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	for (int waited = 0; waited < timeout_ms && atomic_load(&s->active) > 0; waited += 10) {
+	for (int waited = 0; waited < timeout_ms && atomic_load(&s->m.in_flight) > 0;
+	     waited += 10) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	MHD_stop_daemon(s->d);
+	stop_threads(s);
 	server_free(s);
 }

@@ -44,17 +44,28 @@ struct regsrv_config {
 	long token_expiry; /* seconds */
 	json_t *access;	   /* access rules (auth.h), NULL for the defaults; borrowed */
 	unsigned threads;  /* 0: four per CPU */
+	/* Connections served at once; more get 503 and are closed. 0: as many as the
+	 * open-file limit allows (two descriptors each), at most 10000. Clamped to that. */
+	unsigned max_connections;
+	/* Seconds a client may take to send a request's headers once its request line came,
+	 * and seconds a connection may stay silent (idle between requests, or stalled in a
+	 * request's body) before it is closed. 0: the defaults, 30 and 120. */
+	unsigned header_timeout, idle_timeout;
+	/* The debug listener (GET /metrics, GET /debug/health), NULL for none. */
+	const char *debug_addr;
 	void (*log)(void *cls, const struct regsrv_log_entry *e); /* may be NULL */
 	void *log_cls;
 };
 
-/* Defaults: addr ":5000", realm "berth-registry", service "berth-registry", HS256, 300 s. */
+/* Defaults: addr ":5000", realm "berth-registry", service "berth-registry", HS256, 300 s,
+ * no debug listener. */
 void regsrv_config_init(struct regsrv_config *cfg);
 
 /* Fill cfg from a JSON object (berth's config "registry" object, or the file of
  * `serve --config`): "addr", "root", "htpasswd", "realm", "read-only", "delete",
  * "threads", "tls": {"cert", "key"}, "token": {"issuer", "service", "alg", "expiry"},
- * "access": [rules]. Only keys present change cfg; strings point into obj, which must
+ * "access": [rules], "limits": {"connections", "header-timeout", "idle-timeout"},
+ * "debug": {"addr"}. Only keys present change cfg; strings point into obj, which must
  * outlive cfg. Unknown keys and wrong types are -EINVAL with *err naming them. */
 int regsrv_config_apply_json(struct regsrv_config *cfg, json_t *obj, struct berr **err);
 
@@ -65,6 +76,10 @@ struct regsrv;
 int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct berr **err);
 /* The port the server listens on (the bound one when cfg->addr asked for port 0). */
 unsigned regsrv_port(const struct regsrv *s);
+/* The port of the debug listener, 0 when there is none. */
+unsigned regsrv_debug_port(const struct regsrv *s);
+/* The connection limit in force (cfg->max_connections, or its default, clamped). */
+unsigned regsrv_connection_limit(const struct regsrv *s);
 /* Graceful stop: stop accepting connections, let requests in flight finish (at most
  * timeout_ms), then close everything and free s. */
 void regsrv_stop(struct regsrv *s, int timeout_ms);
