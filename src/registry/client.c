@@ -593,6 +593,9 @@ struct req {
 	int body_fd;
 	uint64_t body_off, body_len;
 	int has_body;
+	/* Or a body of unknown length made as it is sent (chunked transfer encoding). */
+	reg_source_fn source;
+	void *source_opaque;
 	/* Response body: into sink when 2xx (skipping the first skip bytes), else buffered up
 	 * to max (more is an error for 2xx, silently dropped otherwise). */
 	reg_sink_fn sink;
@@ -769,6 +772,15 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *opaque)
 	const struct req *rq = x->rq;
 	struct resp *rs = x->rs;
 	size_t want = size * nmemb;
+	if (rq->source) {
+		ssize_t n = rq->source(rq->source_opaque, buf, want, &rs->sink_err);
+		if (n < 0) {
+			rs->sink_r = (int)n;
+			return CURL_READFUNC_ABORT;
+		}
+		rs->sent += (uint64_t)n;
+		return (size_t)n;
+	}
 	if (rq->body_fd < 0) {
 		size_t left = rq->mem_len - (size_t)rs->sent;
 		if (want > left)
@@ -797,6 +809,10 @@ static int on_seek(void *opaque, curl_off_t offset, int origin)
 {
 	struct xfer *x = opaque;
 	uint64_t len = x->rq->body_fd < 0 ? x->rq->mem_len : x->rq->body_len;
+	if (x->rq->source) /* made once: only "from the start" before anything was sent */
+		return origin == SEEK_SET && offset == 0 && x->rs->sent == 0
+			   ? CURL_SEEKFUNC_OK
+			   : CURL_SEEKFUNC_CANTSEEK;
 	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	x->rs->sent = (uint64_t)offset;
@@ -952,10 +968,12 @@ static int perform(struct reg_client *c, const struct req *rq, struct resp *rs, 
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		if (streq(rq->method, "PATCH"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)(!rq->has_body	? 0
-					      : rq->body_fd < 0 ? rq->mem_len
-								: rq->body_len));
+		curl_off_t infile = (curl_off_t)(!rq->has_body	  ? 0
+						 : rq->body_fd < 0 ? rq->mem_len
+								   : rq->body_len);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, rq->source ? (curl_off_t)-1 : infile);
+		if (rq->source)
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, &x);
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
@@ -976,7 +994,7 @@ static int perform(struct reg_client *c, const struct req *rq, struct resp *rs, 
 	CURLcode res = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
 	shown = url_for_msg(rq->url);
-	if (res == CURLE_WRITE_ERROR && rs->sink_r < 0) {
+	if ((res == CURLE_WRITE_ERROR || res == CURLE_ABORTED_BY_CALLBACK) && rs->sink_r < 0) {
 		r = rs->sink_r;
 		if (err && !*err && rs->sink_err) {
 			*err = rs->sink_err;
@@ -1912,6 +1930,49 @@ int reg_blob_upload(struct reg_client *c, const char *repo, const char *digest, 
 	if (r >= 0 && progress)
 		progress(opaque, size);
 	return r;
+}
+
+int reg_blob_upload_stream(struct reg_client *c, const char *repo, reg_source_fn source,
+			   void *opaque, reg_upload_progress_fn progress, void *popaque,
+			   char **ret_location, struct berr **err)
+{
+	*ret_location = NULL;
+	if (!url_safe(repo))
+		return berr_set(err, EINVAL, "invalid repository");
+	_cleanup_free_ char *path = NULL, *loc = NULL;
+	if (asprintf(&path, "/v2/%s/blobs/uploads/", repo) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
+	struct resp rs;
+	struct req post = {.method = "POST", .url = path, .body_fd = -1, .max = ERROR_BODY_MAX};
+	int r = request(c, &post, NULL, &rs, err);
+	if (r < 0)
+		return r;
+	r = rs.status != 202 ? http_error(&post, &rs, err)
+			     : absolute_location(c, rs.location, &loc, err);
+	resp_clear(&rs);
+	if (r < 0)
+		return r;
+	/* One PATCH without Content-Range: the body is appended as it comes (Docker's way). */
+	struct req patch = {.method = "PATCH",
+			    .url = loc,
+			    .content_type = "application/octet-stream",
+			    .body_fd = -1,
+			    .has_body = 1,
+			    .source = source,
+			    .source_opaque = opaque,
+			    .max = ERROR_BODY_MAX,
+			    .progress = progress,
+			    .progress_opaque = popaque};
+	if ((r = request(c, &patch, NULL, &rs, err)) < 0)
+		return r;
+	char *next = NULL;
+	r = rs.status != 202 && rs.status != 204 ? http_error(&patch, &rs, err)
+						   : absolute_location(c, rs.location, &next, err);
+	resp_clear(&rs);
+	if (r < 0)
+		return r;
+	*ret_location = next;
+	return 0;
 }
 
 /* ---- tags ---- */

@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "credentials.h"
 #include "digest.h"
 #include "err.h"
@@ -179,6 +180,19 @@ int reg_blob_mount(struct reg_client *c, const char *repo, const char *digest, c
 int reg_blob_upload(struct reg_client *c, const char *repo, const char *digest, int fd,
 		    uint64_t size, const char *location, uint64_t chunk,
 		    reg_upload_progress_fn progress, void *opaque, struct berr **err);
+
+/* Fills buf with up to len bytes of a body made as it is sent: the count, 0 at its end, or
+ * -errno with *err set (the upload stops with that error). */
+typedef ssize_t (*reg_source_fn)(void *opaque, void *buf, size_t len, struct berr **err);
+/* The first part of an upload whose bytes are made while they go (push compresses layers
+ * this way, so the digest is known only at the end): POST, then one PATCH of all the bytes
+ * source makes (chunked transfer encoding, no Content-Range). *ret_location (the caller's)
+ * is where the upload continues: reg_blob_upload(c, repo, digest, -1, 0, location, ...)
+ * closes it with the digest. The body cannot be sent twice: a registry that asks for
+ * credentials again on the PATCH gets an error, for the caller to start over. */
+int reg_blob_upload_stream(struct reg_client *c, const char *repo, reg_source_fn source,
+			   void *opaque, reg_upload_progress_fn progress, void *popaque,
+			   char **ret_location, struct berr **err);
 
 /* ---- tags ---- */
 

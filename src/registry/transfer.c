@@ -837,92 +837,168 @@ out:
 
 /* ---- gzip for push ---- */
 
-struct gz_out {
-	struct blob_writer *w;
+/* A layer's tar compressed one output buffer at a time, for a blob writer (gzip_fd) or for
+ * an upload that sends the bytes as they are made (gz_source_read). */
+#define GZ_BUF (1u << 20)
+
+struct gz {
+	int fd; /* the tar */
+	unsigned char *in, *out;
+	size_t out_len; /* bytes in out after the last step */
+	int eof, finished;
+#ifdef HAVE_ISAL
+	struct isal_zstream z;
+	unsigned char *level_buf;
+#else
+	z_stream z;
+	int zinit;
+#endif
 };
 
-#ifdef HAVE_ISAL
-/* ISA-L's igzip, level 1: several times zlib's speed; its header has no name and mtime 0. */
-static int gzip_fd(int fd, struct blob_writer *w, struct berr **err)
+static void gz_end(struct gz *g)
 {
-	struct isal_zstream z;
-	_cleanup_free_ unsigned char *in = malloc(1 << 20), *out = malloc(1 << 20);
-	_cleanup_free_ unsigned char *level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
-	if (!in || !out || !level_buf)
+#ifdef HAVE_ISAL
+	free(g->level_buf);
+#else
+	if (g->zinit)
+		deflateEnd(&g->z);
+#endif
+	free(g->in);
+	free(g->out);
+	memset(g, 0, sizeof(*g));
+}
+
+static int gz_init(struct gz *g, int fd, struct berr **err)
+{
+	memset(g, 0, sizeof(*g));
+	g->fd = fd;
+	g->in = malloc(GZ_BUF);
+	g->out = malloc(GZ_BUF);
+#ifdef HAVE_ISAL
+	/* ISA-L's igzip, level 1: several times zlib's speed; its header has no name and
+	 * mtime 0. */
+	g->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
+	if (!g->in || !g->out || !g->level_buf) {
+		gz_end(g);
 		return berr_set(err, ENOMEM, "out of memory");
-	isal_deflate_init(&z);
-	z.level = 1;
-	z.level_buf = level_buf;
-	z.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-	z.gzip_flag = IGZIP_GZIP;
-	int eof = 0, r;
-	while (!eof || z.internal_state.state != ZSTATE_END) {
-		if (!eof && z.avail_in == 0) {
-			ssize_t n;
-			do
-				n = read(fd, in, 1 << 20);
-			while (n < 0 && errno == EINTR);
-			if (n < 0)
-				return berr_errno(err, errno, "read layer");
-			eof = n == 0;
-			z.next_in = in;
-			z.avail_in = (uint32_t)n;
-			z.end_of_stream = (uint16_t)eof;
-		}
-		z.next_out = out;
-		z.avail_out = 1 << 20;
-		if (isal_deflate(&z) != COMP_OK)
-			return berr_set(err, EIO, "igzip: compression failed");
-		size_t produced = (1u << 20) - z.avail_out;
-		if (produced && (r = blob_writer_write(w, out, produced, err)) < 0)
-			return r;
 	}
+	isal_deflate_init(&g->z);
+	g->z.level = 1;
+	g->z.level_buf = g->level_buf;
+	g->z.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+	g->z.gzip_flag = IGZIP_GZIP;
+#else
+	if (!g->in || !g->out) {
+		gz_end(g);
+		return berr_set(err, ENOMEM, "out of memory");
+	}
+	/* windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no name. */
+	if (deflateInit2(&g->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
+		gz_end(g);
+		return berr_set(err, ENOMEM, "zlib: out of memory");
+	}
+	g->zinit = 1;
+#endif
 	return 0;
 }
+
+static ssize_t gz_read_in(struct gz *g)
+{
+	ssize_t n;
+	do
+		n = read(g->fd, g->in, GZ_BUF);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Compress the next piece into g->out (g->out_len bytes, possibly 0); g->finished once the
+ * gzip trailer is out. */
+static int gz_step(struct gz *g, struct berr **err)
+{
+	g->out_len = 0;
+	if (g->finished)
+		return 0;
+#ifdef HAVE_ISAL
+	if (!g->eof && g->z.avail_in == 0) {
+		ssize_t n = gz_read_in(g);
+		if (n < 0)
+			return berr_errno(err, (int)-n, "read layer");
+		g->eof = n == 0;
+		g->z.next_in = g->in;
+		g->z.avail_in = (uint32_t)n;
+		g->z.end_of_stream = (uint16_t)g->eof;
+	}
+	g->z.next_out = g->out;
+	g->z.avail_out = GZ_BUF;
+	if (isal_deflate(&g->z) != COMP_OK)
+		return berr_set(err, EIO, "igzip: compression failed");
+	g->out_len = GZ_BUF - g->z.avail_out;
+	if (g->eof && g->z.internal_state.state == ZSTATE_END)
+		g->finished = 1;
 #else
+	if (g->z.avail_in == 0 && !g->eof) {
+		ssize_t n = gz_read_in(g);
+		if (n < 0)
+			return berr_errno(err, (int)-n, "read layer");
+		g->eof = n == 0;
+		g->z.next_in = g->in;
+		g->z.avail_in = (uInt)n;
+	}
+	g->z.next_out = g->out;
+	g->z.avail_out = GZ_BUF;
+	int zr = deflate(&g->z, g->eof ? Z_FINISH : Z_NO_FLUSH);
+	if (zr == Z_STREAM_ERROR)
+		return berr_set(err, EIO, "zlib: compression failed");
+	g->out_len = GZ_BUF - g->z.avail_out;
+	if (zr == Z_STREAM_END)
+		g->finished = 1;
+#endif
+	return 0;
+}
+
 static int gzip_fd(int fd, struct blob_writer *w, struct berr **err)
 {
-	z_stream z = {0};
-	_cleanup_free_ unsigned char *in = malloc(1 << 20), *out = malloc(1 << 20);
-	if (!in || !out)
-		return berr_set(err, ENOMEM, "out of memory");
-	/* windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no name. */
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-	    Z_OK)
-		return berr_set(err, ENOMEM, "zlib: out of memory");
-	int flush = Z_NO_FLUSH, r = 0;
-	do {
-		if (z.avail_in == 0 && flush == Z_NO_FLUSH) {
-			ssize_t n;
-			do
-				n = read(fd, in, 1 << 20);
-			while (n < 0 && errno == EINTR);
-			if (n < 0) {
-				r = berr_errno(err, errno, "read layer");
-				break;
-			}
-			z.next_in = in;
-			z.avail_in = (uInt)n;
-			if (n == 0)
-				flush = Z_FINISH;
-		}
-		z.next_out = out;
-		z.avail_out = 1 << 20;
-		int zr = deflate(&z, flush);
-		if (zr == Z_STREAM_ERROR) {
-			r = berr_set(err, EIO, "zlib: compression failed");
-			break;
-		}
-		size_t produced = (1u << 20) - z.avail_out;
-		if (produced && (r = blob_writer_write(w, out, produced, err)) < 0)
-			break;
-		if (zr == Z_STREAM_END)
-			break;
-	} while (1);
-	deflateEnd(&z);
+	struct gz g;
+	int r = gz_init(&g, fd, err);
+	while (r >= 0 && !g.finished) {
+		r = gz_step(&g, err);
+		if (r >= 0 && g.out_len)
+			r = blob_writer_write(w, g.out, g.out_len, err);
+	}
+	gz_end(&g);
 	return r;
 }
-#endif
+
+/* The compressed bytes for an upload, written to a blob of the store (which hashes them)
+ * on the way. */
+struct gz_source {
+	struct gz g;
+	struct blob_writer *w;
+	size_t pos; /* sent of g.out */
+};
+
+static ssize_t gz_source_read(void *opaque, void *buf, size_t len, struct berr **err)
+{
+	struct gz_source *src = opaque;
+	while (src->pos == src->g.out_len) {
+		if (src->g.finished)
+			return 0;
+		src->pos = 0;
+		int r = gz_step(&src->g, err);
+		if (r < 0)
+			return r;
+		if (src->g.out_len && (r = blob_writer_write(src->w, src->g.out, src->g.out_len,
+							     err)) < 0)
+			return r;
+	}
+	size_t n = src->g.out_len - src->pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, src->g.out + src->pos, n);
+	src->pos += n;
+	return (ssize_t)n;
+}
 
 int reg_layer_gzip(struct store *s, const char *digest, char *ret_digest, uint64_t *ret_size,
 		   struct berr **err)
@@ -1046,14 +1122,69 @@ static int push_blob(struct push_ctx *P, struct store *s, struct push_layer *L, 
 	return 0;
 }
 
+/* A layer stored as a plain tar, compressed while it is uploaded (one pass over the tar;
+ * the registry takes the bytes while the next ones are made) and kept as a blob of the
+ * store for the record and the next push. The digest is known at the end: POST, a
+ * streamed PATCH, then PUT ?digest=. */
+static int push_compressing(struct push_ctx *P, struct store *s, struct push_layer *L,
+			    struct berr **err)
+{
+	_cleanup_close_ int fd = -1;
+	uint64_t have;
+	int r = store_blob_open(s, L->rec->digest, &fd, &have, err);
+	if (r < 0)
+		return r;
+	struct gz_source src = {0};
+	if ((r = store_blob_writer_new(s, NULL, &src.w, err)) < 0)
+		return r;
+	if ((r = gz_init(&src.g, fd, err)) < 0) {
+		blob_writer_abort(src.w);
+		return r;
+	}
+	struct up_progress u = {.P = P, .L = L};
+	_cleanup_free_ char *loc = NULL;
+	r = reg_blob_upload_stream(P->c, P->repo, gz_source_read, &src, on_upload, &u, &loc,
+				   err);
+	int finished = src.g.finished;
+	gz_end(&src.g);
+	if (r >= 0 && !finished)
+		r = berr_set(err, EIO, "upload ended before the layer did");
+	if (r < 0) {
+		blob_writer_abort(src.w);
+		return r;
+	}
+	char digest[DIGEST_STR_MAX];
+	uint64_t size;
+	if ((r = blob_writer_commit(src.w, digest, &size, err)) < 0)
+		return r;
+	if ((r = reg_blob_upload(P->c, P->repo, digest, -1, 0, loc, P->chunk, NULL, NULL, err)) <
+	    0)
+		return r;
+	memcpy(L->digest, digest, sizeof(digest));
+	L->size = size;
+	return 0;
+}
+
 static int push_layer_retrying(struct push_ctx *P, struct store *s, struct push_layer *L,
 			       struct berr **err)
 {
 	int r;
-	if (L->compress) {
-		if ((r = reg_layer_gzip(s, L->rec->digest, L->digest, &L->size, err)) < 0)
-			return r;
+	/* Streamed as docker does (one PATCH, any size), unless a chunk size was asked for:
+	 * then the compressed blob is made first and sent in PATCH requests of that size. */
+	if (L->compress && !P->chunk) {
+		struct berr *e = NULL;
+		if ((r = push_compressing(P, s, L, &e)) >= 0) {
+			emit(&P->ev, REG_EV_PUSH_PUSHED, L->id, L->size, L->size, NULL, 0);
+			return 0;
+		}
+		/* A streamed body cannot be sent again: retries (and whatever made this one
+		 * fail) go the long way, compressing into the store first. */
+		log_info("layer %s: %s; uploading again from a compressed blob", L->id,
+			 e ? e->msg : "error");
+		berr_free(e);
 	}
+	if (L->compress && (r = reg_layer_gzip(s, L->rec->digest, L->digest, &L->size, err)) < 0)
+		return r;
 	for (int attempt = 0;; attempt++) {
 		int how = 0;
 		const char *from = NULL;

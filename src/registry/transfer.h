@@ -15,7 +15,11 @@
  * the meta lock: the image record and the names (the tag, and name@digest: RepoDigests).
  *
  * Push: per layer (up to max_concurrent at a time): a stored uncompressed tar is gzipped
- * first (ISA-L's igzip when built with it, else zlib) into a blob of the store; then HEAD
+ * (ISA-L's igzip when built with it, else zlib) while it is uploaded, into one streamed
+ * PATCH as docker does, and into a blob of the store on the way; the PUT that closes the
+ * upload names the digest known by then. With a chunk size set (reg_push_opts.chunk,
+ * BERTH_PUSH_CHUNK_SIZE), or to retry a failed streamed upload, the blob is made first and
+ * sent like any other. A blob stored already (every layer of a pulled image) goes: HEAD
  * (present: "Layer already exists"), else a cross-repository mount from another repository
  * of the same registry that a local image of that layer was pulled from or pushed to, else
  * an upload (one PUT, or PATCH chunks for big blobs). Then the config and the manifest: the
