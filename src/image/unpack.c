@@ -8,6 +8,10 @@
 #include "cleanup.h"
 #include "strv.h"
 
+#ifdef BERTH_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -49,6 +53,17 @@ struct unpack_run {
 	struct berr *cb_err;
 	struct berr *err; /* the result, from the worker thread */
 	int ret;
+	/* The first read, done before libarchive is set up (to pick the decompressor), that
+	 * raw_read hands out again. */
+	int peek_pending;
+	size_t peek_len;
+#ifdef BERTH_HAVE_ISAL
+	/* gzip goes through ISA-L's inflate (several times zlib's speed) instead of
+	 * libarchive's filter; outer stays NULL then. */
+	int igzip;
+	int raw_eof;
+	struct inflate_state inf;
+#endif
 	unsigned char raw_buf[UNPACK_BUF];
 	unsigned char tar_buf[UNPACK_BUF];
 };
@@ -73,28 +88,93 @@ const char *unpack_media_type(enum unpack_compression c)
 
 /* ---- reading: fd -> outer -> inner ---- */
 
-static la_ssize_t raw_read(struct archive *a, void *opaque, const void **buf)
+/* The next piece of the fd into raw_buf, through the raw tap: its length, 0 at the end, or
+ * -errno with u->cb_err set. */
+static ssize_t read_raw(struct unpack_run *u)
 {
-	struct unpack_run *u = opaque;
 	ssize_t n;
 	do
 		n = read(u->fd, u->raw_buf, sizeof(u->raw_buf));
 	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		int e = errno;
-		berr_errno(&u->cb_err, e, "read layer");
-		archive_set_error(a, e, "read layer");
-		return -1;
-	}
-	if (n > 0 && u->opts->raw_tap &&
-	    u->opts->raw_tap(u->opts->opaque, u->raw_buf, (size_t)n, &u->cb_err) < 0) {
-		archive_set_error(a, EIO, "tap failed");
-		return -1;
+	if (n < 0)
+		return berr_errno(&u->cb_err, errno, "read layer");
+	if (n > 0 && u->opts->raw_tap) {
+		int r = u->opts->raw_tap(u->opts->opaque, u->raw_buf, (size_t)n, &u->cb_err);
+		if (r < 0)
+			return u->cb_err ? r : berr_set(&u->cb_err, EIO, "tap failed");
 	}
 	u->stats.raw_bytes += (uint64_t)n;
+	return n;
+}
+
+static la_ssize_t raw_read(struct archive *a, void *opaque, const void **buf)
+{
+	struct unpack_run *u = opaque;
+	ssize_t n;
+	if (u->peek_pending) {
+		u->peek_pending = 0;
+		n = (ssize_t)u->peek_len;
+	} else if ((n = read_raw(u)) < 0) {
+		archive_set_error(a, (int)-n, "%s", u->cb_err ? u->cb_err->msg : "read layer");
+		return -1;
+	}
 	*buf = u->raw_buf;
 	return n;
 }
+
+#ifdef BERTH_HAVE_ISAL
+/* Refill the inflate input when it is used up; 0 or -errno. */
+static int igzip_fill(struct unpack_run *u)
+{
+	if (u->inf.avail_in || u->raw_eof)
+		return 0;
+	ssize_t n = read_raw(u);
+	if (n < 0)
+		return (int)n;
+	u->raw_eof = n == 0;
+	u->inf.next_in = u->raw_buf;
+	u->inf.avail_in = (uint32_t)n;
+	return 0;
+}
+
+/* The next decompressed piece into tar_buf: its length, 0 at the end, or -errno with
+ * u->cb_err set. Members follow one another (concatenated gzip, as gzip(1) and Go read
+ * it); what follows the last one unless it starts like a member is left to drain(), as
+ * libarchive's filter does. The CRC and length of each member are checked. */
+static ssize_t igzip_read(struct unpack_run *u)
+{
+	for (;;) {
+		int r;
+		if (u->inf.block_state == ISAL_BLOCK_FINISH) {
+			if ((r = igzip_fill(u)) < 0)
+				return r;
+			if (!u->inf.avail_in || u->inf.next_in[0] != 0x1f)
+				return 0;
+			uint8_t *next = u->inf.next_in;
+			uint32_t avail = u->inf.avail_in;
+			isal_inflate_reset(&u->inf);
+			u->inf.crc_flag = ISAL_GZIP;
+			u->inf.next_in = next;
+			u->inf.avail_in = avail;
+		}
+		if ((r = igzip_fill(u)) < 0)
+			return r;
+		u->inf.next_out = u->tar_buf;
+		u->inf.avail_out = sizeof(u->tar_buf);
+		r = isal_inflate(&u->inf);
+		if (r < 0)
+			return berr_set(&u->cb_err, EINVAL, "decompress layer: %s",
+					r == ISAL_INCORRECT_CHECKSUM ? "gzip checksum mismatch"
+								     : "invalid gzip data");
+		size_t got = sizeof(u->tar_buf) - u->inf.avail_out;
+		if (got)
+			return (ssize_t)got;
+		if (u->inf.block_state != ISAL_BLOCK_FINISH && u->raw_eof && !u->inf.avail_in)
+			return berr_set(&u->cb_err, EINVAL,
+					"decompress layer: truncated gzip input");
+	}
+}
+#endif
 
 /* The next piece of the decompressed stream into tar_buf: its length, 0 at the end, or
  * -errno with u->cb_err set. */
@@ -102,8 +182,14 @@ static ssize_t pull_tar(struct unpack_run *u)
 {
 	if (u->outer_eof)
 		return 0;
-	la_ssize_t n = archive_read_data(u->outer, u->tar_buf, sizeof(u->tar_buf));
-	if (n < 0) {
+	la_ssize_t n;
+#ifdef BERTH_HAVE_ISAL
+	if (u->igzip) {
+		if ((n = igzip_read(u)) < 0)
+			return n;
+	} else
+#endif
+	    if ((n = archive_read_data(u->outer, u->tar_buf, sizeof(u->tar_buf))) < 0) {
 		if (!u->cb_err)
 			berr_set(&u->cb_err, EINVAL, "decompress layer: %s",
 				 archive_error_string(u->outer) ? archive_error_string(u->outer)
@@ -137,6 +223,29 @@ static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf)
 
 static int open_outer(struct unpack_run *u, struct berr **err)
 {
+#ifdef BERTH_HAVE_ISAL
+	ssize_t n = read_raw(u);
+	if (n < 0) {
+		*err = TAKE_PTR(u->cb_err);
+		return (int)n;
+	}
+	if (n == 0) { /* no bytes at all: an empty layer */
+		u->outer_eof = 1;
+		u->raw_eof = 1;
+		return 0;
+	}
+	if (n >= 2 && u->raw_buf[0] == 0x1f && u->raw_buf[1] == 0x8b) {
+		u->igzip = 1;
+		u->stats.compression = UNPACK_GZIP;
+		isal_inflate_init(&u->inf);
+		u->inf.crc_flag = ISAL_GZIP;
+		u->inf.next_in = u->raw_buf;
+		u->inf.avail_in = (uint32_t)n;
+		return 0;
+	}
+	u->peek_pending = 1;
+	u->peek_len = (size_t)n;
+#endif
 	u->outer = archive_read_new();
 	if (!u->outer)
 		return berr_set(err, ENOMEM, "out of memory");
@@ -195,9 +304,9 @@ static int drain(struct unpack_run *u, struct berr **err)
 	ssize_t n;
 	while ((n = pull_tar(u)) > 0)
 		;
-	const void *buf;
 	if (n == 0) {
-		while ((n = raw_read(u->outer, u, &buf)) > 0)
+		u->peek_pending = 0; /* read and tapped already */
+		while ((n = read_raw(u)) > 0)
 			;
 	}
 	if (n < 0) {

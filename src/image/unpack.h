@@ -7,7 +7,9 @@
  * marker, so that both cover every byte.
  *
  * Compression, detected from the bytes: none, gzip, bzip2, xz, zstd (what Docker accepts
- * for layers). Tar formats: ustar, pax, GNU (long names, sparse files).
+ * for layers); gzip through ISA-L's inflate when built with it (concatenated members are
+ * one stream, every member's CRC and length are checked). Tar formats: ustar, pax, GNU
+ * (long names, sparse files).
  *
  * Conversion on the way in (OCI image spec, "Whiteouts"):
  *   dir/.wh.<name>      -> dir/<name> as a character device 0/0, owner from the entry

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cleanup.h"
 #include "digest.h"
@@ -613,6 +614,82 @@ static void test_unpack_api(void **state)
 	close(dfd);
 }
 
+/* gzip of data into out (one member, zlib's gzip wrapper): its length. */
+static size_t gzip_member(const unsigned char *data, size_t len, unsigned char *out, size_t cap)
+{
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t n = cap - z.avail_out;
+	deflateEnd(&z);
+	return n;
+}
+
+/* Unpack len bytes of data (through a pipe, as a pull streams them) into a fresh dir. */
+static int unpack_bytes(struct fixture *f, const char *name, const unsigned char *data,
+			size_t len, struct unpack_stats *st, struct berr **err)
+{
+	char dir[256], p[300];
+	snprintf(dir, sizeof(dir), "%s/%s", f->dir, name);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(p, sizeof(p), "%s.in", dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	int r = unpack_layer(fd, dfd, NULL, st, err);
+	close(fd);
+	close(dfd);
+	return r;
+}
+
+/* gzip layers: several members one after the other are one stream (as gzip(1) and Go read
+ * them), bytes after the last member are read but not unpacked, and a bad CRC or a cut
+ * stream fail. */
+static void test_gzip_members(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ unsigned char *tar = malloc(1 << 20), *gz = malloc(1 << 20);
+	int fd = open(DATA "/edge/modes.tar", O_RDONLY);
+	assert_true(fd >= 0 && tar && gz);
+	ssize_t tn = read(fd, tar, 1 << 20);
+	close(fd);
+	assert_int_equal(tn, 10240);
+	size_t n1 = gzip_member(tar, 3000, gz, 1 << 20);
+	size_t n = n1 + gzip_member(tar + 3000, (size_t)tn - 3000, gz + n1, (1 << 20) - n1);
+
+	struct unpack_stats st;
+	struct berr *err = NULL;
+	assert_int_equal(unpack_bytes(f, "two", gz, n, &st, &err), 0);
+	assert_int_equal(st.compression, UNPACK_GZIP);
+	assert_int_equal(st.tar_bytes, 10240);
+	assert_int_equal(st.raw_bytes, n);
+	assert_int_equal(st.entries, 6);
+
+	/* Zeros after the stream: read (the blob's digest covers them), not unpacked. */
+	memset(gz + n, 0, 100);
+	assert_int_equal(unpack_bytes(f, "trailing", gz, n + 100, &st, &err), 0);
+	assert_int_equal(st.raw_bytes, n + 100);
+	assert_int_equal(st.tar_bytes, 10240);
+
+	/* The CRC of the last member is 8 bytes from the end. */
+	gz[n - 8] ^= 1;
+	assert_int_equal(unpack_bytes(f, "badcrc", gz, n, &st, &err), -EINVAL);
+	assert_non_null(err);
+	berr_free(err);
+	err = NULL;
+	gz[n - 8] ^= 1;
+	assert_int_not_equal(unpack_bytes(f, "cut", gz, n - 20, &st, &err), 0);
+	assert_non_null(err);
+	berr_free(err);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -627,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_longnames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_owners_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_entry_and_formats, setup, teardown),
