@@ -668,8 +668,19 @@ static int cleanup_locked(const char *root, int dirfd, const char *id, json_t *m
 		}
 		berr_free(e);
 	}
+	/* The monitor removes an autoremove container right after its exit command: its
+	 * settings need no rewrite of config.json (two fsyncs) first. They are shown only
+	 * while the container runs anyway. */
+	int reset = 1;
+	if (leave_children) {
+		json_t *cfg = NULL;
+		if (rt_config_read(dirfd, &cfg, NULL) == 0)
+			reset = !json_is_true(
+			    json_object_get(json_object_get(cfg, "HostConfig"), "AutoRemove"));
+		json_decref(cfg);
+	}
 	struct berr *e = NULL;
-	if (config_set_settings(dirfd, NULL, &e) < 0 && r >= 0 && e && e->code != ENOENT) {
+	if (reset && config_set_settings(dirfd, NULL, &e) < 0 && r >= 0 && e && e->code != ENOENT) {
 		r = -e->code;
 		if (err && !*err)
 			*err = TAKE_PTR(e);
