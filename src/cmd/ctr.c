@@ -998,6 +998,7 @@ struct build {
 	char id[RT_ID_LEN + 1];
 	char *dir; /* <root>/containers/<id> */
 	int dirfd;
+	struct fs_batch batch; /* the new container's files, written together at the end */
 	char name[256];
 	struct rt_spec spec;
 	json_t *config;
@@ -1144,7 +1145,7 @@ static int build_container(struct build *b, struct store *s, struct berr **err)
 		return berr_set(err, EINVAL, "invalid hostname format: %s", hostname);
 	if (!(spec->hostname = strdup(hostname)))
 		return berr_set(err, ENOMEM, "out of memory");
-	if ((r = rt_etc_files_write(b->dirfd, b->dir, hostname, spec, err)) < 0)
+	if ((r = rt_etc_files_add(&b->batch, b->dir, hostname, spec, err)) < 0)
 		return r;
 
 	/* The process environment as Docker's daemon makes it: PATH when the image has
@@ -1526,6 +1527,7 @@ int ctr_create(const char *root, const struct ctr_create_opts *o, char ret_id[RT
 		break;
 	}
 	created = 1;
+	fs_batch_init(&b.batch, b.dirfd);
 	if (asprintf(&b.dir, "%s/containers/%s", root, b.id) < 0) {
 		r = berr_set(err, ENOMEM, "out of memory");
 		goto out;
@@ -1556,12 +1558,19 @@ int ctr_create(const char *root, const struct ctr_create_opts *o, char ret_id[RT
 	}
 	struct rt_state st;
 	rt_state_init(&st);
-	if ((r = rt_state_write(b.dirfd, &st, err)) < 0 ||
-	    (r = rt_config_write(b.dirfd, b.config, err)) < 0)
+	/* config.json last: the renames reach the disk in order, and config.json makes the
+	 * container exist for every listing. */
+	if ((r = rt_state_add(&b.batch, &st, err)) < 0 ||
+	    (r = rt_config_add(&b.batch, b.config, err)) < 0)
 		goto out;
+	if ((r = fs_batch_commit(&b.batch)) < 0) {
+		berr_errno(err, r, "write the container's files");
+		goto out;
+	}
 	snprintf(ret_id, RT_ID_LEN + 1, "%s", b.id);
 	r = 0;
 out:
+	fs_batch_abort(&b.batch);
 	if (r < 0 && created) {
 		struct berr *e2 = NULL;
 		if (rt_container_remove(root, b.id, &e2) < 0)

@@ -564,6 +564,18 @@ static int set_path(char **dst, const char *dir, const char *name)
 int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname, struct rt_spec *spec,
 		       struct berr **err)
 {
+	struct fs_batch batch;
+	fs_batch_init(&batch, dirfd);
+	int r = rt_etc_files_add(&batch, dir_path, hostname, spec, err);
+	if (r == 0 && (r = fs_batch_commit(&batch)) < 0)
+		berr_errno(err, r, "write hostname, hosts and resolv.conf");
+	fs_batch_abort(&batch);
+	return r;
+}
+
+int rt_etc_files_add(struct fs_batch *batch, const char *dir_path, const char *hostname,
+		     struct rt_spec *spec, struct berr **err)
+{
 	_cleanup_buf_ struct buf hosts = BUF_INIT, resolv = BUF_INIT, name = BUF_INIT;
 	int r;
 	if (!hostname || !*hostname || strchr(hostname, '\n') || strlen(hostname) > 64)
@@ -577,11 +589,11 @@ int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname, st
 			     "ff02::2\tip6-allrouters\n") < 0 ||
 	    resolv_conf(&resolv) < 0)
 		return berr_set(err, ENOMEM, "out of memory");
-	if ((r = fs_write_atomic_at(dirfd, "hostname", name.data, name.len, 0644)) < 0)
+	if ((r = fs_batch_add(batch, "hostname", name.data, name.len, 0644)) < 0)
 		return berr_errno(err, r, "write hostname");
-	if ((r = fs_write_atomic_at(dirfd, "hosts", hosts.data, hosts.len, 0644)) < 0)
+	if ((r = fs_batch_add(batch, "hosts", hosts.data, hosts.len, 0644)) < 0)
 		return berr_errno(err, r, "write hosts");
-	if ((r = fs_write_atomic_at(dirfd, "resolv.conf", resolv.data, resolv.len, 0644)) < 0)
+	if ((r = fs_batch_add(batch, "resolv.conf", resolv.data, resolv.len, 0644)) < 0)
 		return berr_errno(err, r, "write resolv.conf");
 	if (set_path(&spec->etc_hostname, dir_path, "hostname") < 0 ||
 	    set_path(&spec->etc_hosts, dir_path, "hosts") < 0 ||

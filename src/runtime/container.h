@@ -125,6 +125,10 @@ int rt_id_valid(const char *s);
  * (dir_path is dirfd's absolute path). */
 int rt_etc_files_write(int dirfd, const char *dir_path, const char *hostname, struct rt_spec *spec,
 		       struct berr **err);
+/* The same into a batch of the container's directory (written by fs_batch_commit). */
+struct fs_batch;
+int rt_etc_files_add(struct fs_batch *batch, const char *dir_path, const char *hostname,
+		     struct rt_spec *spec, struct berr **err);
 
 /* Time helpers: now as nanoseconds since the epoch, and the RFC 3339 form with nine
  * fractional digits in UTC ("2024-05-01T10:20:30.123456789Z", Docker's log time format).

@@ -150,6 +150,7 @@ struct mon {
 	size_t stdin_len;
 	unsigned char stdin_buf[RT_MSG_MAX];
 	unsigned long long oom_before;
+	int hidden; /* --rm: the directory is renamed to .rm-<id>, purge() deletes it */
 	char logbuf[4096];
 	size_t loglen;
 };
@@ -628,7 +629,8 @@ static void state_update_running(struct mon *m, int restarting_count)
 	st.oom_killed = 0;
 	st.error[0] = '\0';
 	rt_boot_id(st.boot_id, sizeof(st.boot_id));
-	rt_state_write(m->dirfd, &st, &e);
+	/* No fsync: after a reboot the boot id tells that this record is over. */
+	rt_state_write_nosync(m->dirfd, &st, &e);
 	rt_state_unlock(m->dirfd);
 	berr_free(e);
 }
@@ -699,7 +701,11 @@ static int record_exit(struct mon *m, int *ret_code)
 	 * command that waits for the container to stop waits for that too, so that the
 	 * network, its ports and the cgroup are free when stop, wait or rm return. */
 	st.oom_killed = oom_kills(m) > m->oom_before;
-	rt_state_write(m->dirfd, &st, NULL);
+	/* Durable, unless the container is about to be removed (--rm). */
+	if (m->o->autoremove && !again)
+		rt_state_write_nosync(m->dirfd, &st, NULL);
+	else
+		rt_state_write(m->dirfd, &st, NULL);
 	while (waitpid(m->proc.pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	if (locked)
@@ -868,12 +874,13 @@ static void reap_children(void)
 static void state_monitor_gone(struct mon *m)
 {
 	struct rt_state st;
-	if (rt_state_lock(m->dirfd, 1, NULL) < 0)
+	if (m->hidden || rt_state_lock(m->dirfd, 1, NULL) < 0)
 		return;
 	if (rt_state_load(m->dirfd, &st, NULL) == 0 && st.monitor_pid) {
 		st.monitor_pid = 0;
 		st.monitor_start = 0;
-		rt_state_write(m->dirfd, &st, NULL);
+		/* A recorded monitor pid means nothing after a reboot (the boot id). */
+		rt_state_write_nosync(m->dirfd, &st, NULL);
 	}
 	rt_state_unlock(m->dirfd);
 }
@@ -909,8 +916,17 @@ static void cleanup(struct mon *m, int final)
 		close(m->logfd);
 		m->logfd = -1;
 	}
-	if (m->o->autoremove)
-		rt_container_remove(m->o->root, m->o->id, NULL);
+	/* --rm: hidden here (gone from every listing, the name free), deleted by purge()
+	 * after the clients have the exit code: they need not wait for the unlinks. */
+	if (m->o->autoremove && rt_container_hide(m->o->root, m->o->id, NULL) == 0)
+		m->hidden = 1;
+}
+
+static void purge(struct mon *m)
+{
+	if (m->hidden)
+		rt_container_purge(m->o->root, m->o->id, NULL);
+	m->hidden = 0;
 }
 
 static void send_failed(int conn, int code, const char *msg)
@@ -1050,6 +1066,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 			state_record_failure(m, code, msg);
 		/* Clean up before answering: the caller may check right away. */
 		cleanup(m, 0);
+		purge(m);
 		send_failed(conn, code, msg);
 		_exit(code);
 	}
@@ -1077,6 +1094,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 		}
 		clients_finish(m, code);
 		if (!again) {
+			purge(m);
 			reap_children();
 			_exit(0);
 		}
@@ -1100,6 +1118,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 			}
 			cleanup(m, 1);
 			state_monitor_gone(m);
+			purge(m);
 			reap_children();
 			_exit(0);
 		}
@@ -1109,6 +1128,7 @@ static _Noreturn void monitor_main(const struct rt_monitor_opts *o,
 		if (start_container(m, &code, &err) < 0) {
 			state_record_failure(m, code, err ? err->msg : "start failed");
 			cleanup(m, 1);
+			purge(m);
 			reap_children();
 			_exit(code);
 		}

@@ -120,7 +120,7 @@ void rt_state_unlock(int dirfd)
 	flock(dirfd, LOCK_UN);
 }
 
-int rt_state_write(int dirfd, const struct rt_state *st, struct berr **err)
+static char *state_json(const struct rt_state *st)
 {
 	_cleanup_json_ json_t *o = json_pack(
 	    "{s:s,s:i,s:I,s:i,s:I,s:i,s:I,s:I,s:i,s:b,s:b,s:s,s:s}", "Status",
@@ -130,15 +130,36 @@ int rt_state_write(int dirfd, const struct rt_state *st, struct berr **err)
 	    (json_int_t)st->started_ns, "FinishedAt", (json_int_t)st->finished_ns, "RestartCount",
 	    st->restart_count, "StopRequested", st->stop_requested, "OOMKilled", st->oom_killed,
 	    "BootId", st->boot_id, "Error", st->error);
-	if (!o)
-		return berr_set(err, ENOMEM, "out of memory");
-	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
+	return o ? json_dumps(o, JSON_COMPACT) : NULL;
+}
+
+static int state_write(int dirfd, struct fs_batch *batch, int sync, const struct rt_state *st,
+		       struct berr **err)
+{
+	_cleanup_free_ char *s = state_json(st);
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	int r = fs_write_atomic_at(dirfd, "state.json", s, strlen(s), 0600);
+	int r = batch  ? fs_batch_add(batch, "state.json", s, strlen(s), 0600)
+		: sync ? fs_write_atomic_at(dirfd, "state.json", s, strlen(s), 0600)
+		       : fs_write_atomic_nosync_at(dirfd, "state.json", s, strlen(s), 0600);
 	if (r < 0)
 		return berr_errno(err, r, "write state.json");
 	return 0;
+}
+
+int rt_state_write(int dirfd, const struct rt_state *st, struct berr **err)
+{
+	return state_write(dirfd, NULL, 1, st, err);
+}
+
+int rt_state_write_nosync(int dirfd, const struct rt_state *st, struct berr **err)
+{
+	return state_write(dirfd, NULL, 0, st, err);
+}
+
+int rt_state_add(struct fs_batch *batch, const struct rt_state *st, struct berr **err)
+{
+	return state_write(-1, batch, 1, st, err);
 }
 
 static int get_num(json_t *o, const char *key, long long min, long long max, long long *ret,
@@ -270,15 +291,26 @@ int rt_state_read(int dirfd, struct rt_state *ret, struct berr **err)
 	return r;
 }
 
-int rt_config_write(int dirfd, json_t *config, struct berr **err)
+static int config_write(int dirfd, struct fs_batch *batch, json_t *config, struct berr **err)
 {
 	_cleanup_free_ char *s = json_dumps(config, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	int r = fs_write_atomic_at(dirfd, "config.json", s, strlen(s), 0600);
+	int r = batch ? fs_batch_add(batch, "config.json", s, strlen(s), 0600)
+		      : fs_write_atomic_at(dirfd, "config.json", s, strlen(s), 0600);
 	if (r < 0)
 		return berr_errno(err, r, "write config.json");
 	return 0;
+}
+
+int rt_config_write(int dirfd, json_t *config, struct berr **err)
+{
+	return config_write(dirfd, NULL, config, err);
+}
+
+int rt_config_add(struct fs_batch *batch, json_t *config, struct berr **err)
+{
+	return config_write(-1, batch, config, err);
 }
 
 int rt_config_read(int dirfd, json_t **ret, struct berr **err)
@@ -319,28 +351,52 @@ int rt_container_list(const char *root, struct strv *ret, struct berr **err)
 	return 0;
 }
 
-int rt_container_remove(const char *root, const char *id, struct berr **err)
+static int containers_dir(const char *root, struct berr **err)
 {
 	_cleanup_free_ char *parent = NULL;
+	if (asprintf(&parent, "%s/containers", root) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return berr_errno(err, errno, "open '%s'", parent);
+	return pfd;
+}
+
+int rt_container_hide(const char *root, const char *id, struct berr **err)
+{
 	_cleanup_close_ int dirfd = -1;
 	int r = rt_container_dir_open(root, id, &dirfd, err);
 	if (r < 0)
 		return r;
 	if ((r = rt_state_lock(dirfd, 1, err)) < 0)
 		return r;
-	if (asprintf(&parent, "%s/containers", root) < 0)
-		return berr_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int pfd = containers_dir(root, err);
 	if (pfd < 0)
-		return berr_errno(err, errno, "open '%s'", parent);
+		return pfd;
 	/* Rename first, then delete: a crash half-way leaves a name that no listing shows
 	 * (it is not a valid id) instead of a half-deleted container. */
 	char tmp[RT_ID_LEN + 16];
 	snprintf(tmp, sizeof(tmp), ".rm-%s", id);
 	if (renameat(pfd, id, pfd, tmp) < 0)
 		return berr_errno(err, errno, "remove container %s", id);
-	r = fs_rm_rf_at(pfd, tmp);
+	return 0;
+}
+
+int rt_container_purge(const char *root, const char *id, struct berr **err)
+{
+	_cleanup_close_ int pfd = containers_dir(root, err);
+	if (pfd < 0)
+		return pfd;
+	char tmp[RT_ID_LEN + 16];
+	snprintf(tmp, sizeof(tmp), ".rm-%s", id);
+	int r = fs_rm_rf_at(pfd, tmp);
 	if (r < 0)
 		return berr_errno(err, r, "remove container %s", id);
 	return 0;
+}
+
+int rt_container_remove(const char *root, const char *id, struct berr **err)
+{
+	int r = rt_container_hide(root, id, err);
+	return r < 0 ? r : rt_container_purge(root, id, err);
 }

@@ -70,6 +70,13 @@ void rt_state_unlock(int dirfd);
 
 /* Write state.json atomically. The caller holds the lock exclusive. */
 int rt_state_write(int dirfd, const struct rt_state *st, struct berr **err);
+/* The same without fsync (fs_write_atomic_nosync_at): for the records a reboot makes moot
+ * (a running container: after a reboot its boot id no longer matches, see
+ * rt_state_reconcile) or that are about to be deleted (--rm). */
+int rt_state_write_nosync(int dirfd, const struct rt_state *st, struct berr **err);
+/* state.json into a batch of the container's directory (a new container's files). */
+struct fs_batch;
+int rt_state_add(struct fs_batch *batch, const struct rt_state *st, struct berr **err);
 /* Read state.json as recorded (no check against /proc). -ENOENT when missing. */
 int rt_state_load(int dirfd, struct rt_state *ret, struct berr **err);
 /* Correct st against the running system as described at the top. Returns 1 when st was
@@ -82,6 +89,7 @@ int rt_state_read(int dirfd, struct rt_state *ret, struct berr **err);
 /* config.json: any JSON object the commands keep (the spec is under "Spec", see
  * rt_spec_to_json). Written atomically; read returns a new reference. */
 int rt_config_write(int dirfd, json_t *config, struct berr **err);
+int rt_config_add(struct fs_batch *batch, json_t *config, struct berr **err);
 int rt_config_read(int dirfd, json_t **ret, struct berr **err);
 
 /* The ids of all containers under root (directories with a valid id name), sorted. */
@@ -90,6 +98,10 @@ int rt_container_list(const char *root, struct strv *ret, struct berr **err);
 /* Remove a container's directory and everything in it, holding its lock exclusive.
  * A missing container is -ENOENT. The caller checks that it is not running. */
 int rt_container_remove(const char *root, const char *id, struct berr **err);
+/* Its two halves: hide renames the directory to containers/.rm-<id> under the container's
+ * lock (no listing shows it any more, its name is free); purge deletes that directory. */
+int rt_container_hide(const char *root, const char *id, struct berr **err);
+int rt_container_purge(const char *root, const char *id, struct berr **err);
 
 /* This boot's id (36 characters) into buf (>= 40 bytes); "" when unknown. */
 void rt_boot_id(char *buf, size_t len);

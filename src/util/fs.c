@@ -41,7 +41,87 @@ int fs_fsync_dir_at(int dirfd, const char *path)
 	return 0;
 }
 
+static int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			int sync);
+
 int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	return write_atomic(dirfd, name, data, len, mode, 1);
+}
+
+int fs_write_atomic_nosync_at(int dirfd, const char *name, const void *data, size_t len,
+			      mode_t mode)
+{
+	return write_atomic(dirfd, name, data, len, mode, 0);
+}
+
+void fs_batch_init(struct fs_batch *b, int dirfd)
+{
+	b->dirfd = dirfd;
+	b->n = 0;
+}
+
+int fs_batch_add(struct fs_batch *b, const char *name, const void *data, size_t len,
+		 mode_t mode)
+{
+	if (b->n >= FS_BATCH_MAX)
+		return -E2BIG;
+	if (strlen(name) >= sizeof(b->f[0].name) || strchr(name, '/'))
+		return -ENAMETOOLONG;
+	char *tmp = b->f[b->n].tmp;
+	snprintf(tmp, sizeof(b->f[0].tmp), ".tmp-%d-%s", (int)getpid(), name);
+	int fd = openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		unlinkat(b->dirfd, tmp, 0);
+		return r;
+	}
+	/* Start the writeback now: the blocks are allocated in the running journal
+	 * transaction, which the first fsync of the commit then writes for all files. */
+	if (len)
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	b->f[b->n].fd = fd;
+	snprintf(b->f[b->n].name, sizeof(b->f[0].name), "%s", name);
+	b->n++;
+	return 0;
+}
+
+void fs_batch_abort(struct fs_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->f[i].fd >= 0)
+			close(b->f[i].fd);
+		unlinkat(b->dirfd, b->f[i].tmp, 0);
+	}
+	b->n = 0;
+}
+
+int fs_batch_commit(struct fs_batch *b)
+{
+	int r = 0;
+	for (size_t i = 0; i < b->n && r == 0; i++)
+		if (fsync(b->f[i].fd) < 0)
+			r = -errno;
+	for (size_t i = 0; i < b->n && r == 0; i++)
+		if (renameat(b->dirfd, b->f[i].tmp, b->dirfd, b->f[i].name) < 0)
+			r = -errno;
+	if (r < 0) {
+		fs_batch_abort(b); /* the renamed ones are gone from tmp: unlink is a no-op */
+		return r;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		close(b->f[i].fd);
+	b->n = 0;
+	return fsync(b->dirfd) < 0 ? -errno : 0;
+}
+
+static int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			int sync)
 {
 	char tmp[4096];
 	const char *slash = strrchr(name, '/');
@@ -62,7 +142,7 @@ int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len
 	int r = write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && sync && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
@@ -70,6 +150,8 @@ int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len
 		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
+	if (!sync)
+		return 0;
 	if (slash) {
 		char dir[4096];
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);

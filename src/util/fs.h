@@ -11,6 +11,36 @@
  * fsync of the directory. A reader sees the old content or the new, never a mix. */
 int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
+/* The same without the two fsyncs: still atomic for readers and across a kill -9 (a reader
+ * sees the old content or the new), but a power loss may bring back the old content.
+ * Only for records that a reboot makes moot anyway (a running container's pid). */
+int fs_write_atomic_nosync_at(int dirfd, const char *name, const void *data, size_t len,
+			      mode_t mode);
+
+/* Several files of one directory written atomically with one flush for all of them: each
+ * is written to a temp file whose writeback starts at once (sync_file_range), then
+ * fs_batch_commit() fsyncs them (the first fsync's journal commit carries the data of all:
+ * about one flush instead of one per file), renames them in the order they were added (put
+ * the file that makes the others count last: config.json), and fsyncs the directory
+ * once. Each file is atomic as with fs_write_atomic_at(); the renames reach the disk in
+ * order. fs_batch_abort() (also after a failed commit) removes the temp files left. */
+#define FS_BATCH_MAX 8
+struct fs_batch {
+	int dirfd;
+	size_t n;
+	struct {
+		int fd;
+		char name[64];
+		char tmp[96];
+	} f[FS_BATCH_MAX];
+};
+void fs_batch_init(struct fs_batch *b, int dirfd);
+/* -E2BIG past FS_BATCH_MAX files, -ENAMETOOLONG for a name of 64 bytes or more. */
+int fs_batch_add(struct fs_batch *b, const char *name, const void *data, size_t len,
+		 mode_t mode);
+int fs_batch_commit(struct fs_batch *b);
+void fs_batch_abort(struct fs_batch *b);
+
 /* Read a whole file (at most max bytes; -EFBIG past it) into a fresh NUL-terminated
  * buffer owned by the caller. */
 int fs_read_all_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len);

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -193,12 +194,99 @@ static void test_fs_atomic(void **state)
 	assert_int_equal(access(dir, F_OK), -1);
 }
 
+/* Count the entries of dir whose name starts with ".tmp-". */
+static int temp_files(int dfd)
+{
+	int fd = dup(dfd);
+	DIR *d = fdopendir(fd);
+	assert_non_null(d);
+	rewinddir(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, ".tmp-", 5) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_fs_batch(void **state)
+{
+	char dir[] = "/tmp/berth-fsb-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(fs_write_atomic_at(dfd, "b", "old", 3, 0600), 0);
+	struct fs_batch b;
+	fs_batch_init(&b, dfd);
+	assert_int_equal(fs_batch_add(&b, "a", "one", 3, 0644), 0);
+	assert_int_equal(fs_batch_add(&b, "b", "two", 3, 0600), 0);
+	assert_int_equal(fs_batch_add(&b, "empty", "", 0, 0600), 0);
+	/* Nothing is visible before the commit; the old content stays. */
+	char *data;
+	size_t len;
+	assert_int_equal(fs_read_all_at(dfd, "a", 100, &data, &len), -ENOENT);
+	assert_int_equal(fs_read_all_at(dfd, "b", 100, &data, &len), 0);
+	assert_string_equal(data, "old");
+	free(data);
+	assert_int_equal(temp_files(dfd), 3);
+	assert_int_equal(fs_batch_commit(&b), 0);
+	assert_int_equal(temp_files(dfd), 0);
+	assert_int_equal(fs_read_all_at(dfd, "a", 100, &data, &len), 0);
+	assert_string_equal(data, "one");
+	free(data);
+	assert_int_equal(fs_read_all_at(dfd, "b", 100, &data, &len), 0);
+	assert_string_equal(data, "two");
+	free(data);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, "a", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(fstatat(dfd, "empty", &st, 0), 0);
+	assert_int_equal(st.st_size, 0);
+	fs_batch_abort(&b); /* after a commit: nothing to do */
+	assert_int_equal(fstatat(dfd, "a", &st, 0), 0);
+
+	/* Abort removes the temp files and leaves the old content. */
+	fs_batch_init(&b, dfd);
+	assert_int_equal(fs_batch_add(&b, "a", "three", 5, 0644), 0);
+	fs_batch_abort(&b);
+	assert_int_equal(temp_files(dfd), 0);
+	assert_int_equal(fs_read_all_at(dfd, "a", 100, &data, &len), 0);
+	assert_string_equal(data, "one");
+	free(data);
+
+	/* Limits: names with a slash or too long, more than FS_BATCH_MAX files. */
+	fs_batch_init(&b, dfd);
+	assert_int_equal(fs_batch_add(&b, "x/y", "z", 1, 0600), -ENAMETOOLONG);
+	char longname[100];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(fs_batch_add(&b, longname, "z", 1, 0600), -ENAMETOOLONG);
+	for (int i = 0; i < FS_BATCH_MAX; i++) {
+		char n[16];
+		snprintf(n, sizeof(n), "f%d", i);
+		assert_int_equal(fs_batch_add(&b, n, "z", 1, 0600), 0);
+	}
+	assert_int_equal(fs_batch_add(&b, "one-more", "z", 1, 0600), -E2BIG);
+	fs_batch_abort(&b);
+	assert_int_equal(temp_files(dfd), 0);
+	assert_int_equal(fstatat(dfd, "f0", &st, 0), -1);
+
+	/* The no-fsync write is still a whole replacement. */
+	assert_int_equal(fs_write_atomic_nosync_at(dfd, "b", "four", 4, 0600), 0);
+	assert_int_equal(fs_read_all_at(dfd, "b", 100, &data, &len), 0);
+	assert_string_equal(data, "four");
+	free(data);
+	assert_int_equal(temp_files(dfd), 0);
+	close(dfd);
+	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_chain), cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_strv),      cmocka_unit_test(test_opt_parse),
-		cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic),
+		cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic), cmocka_unit_test(test_fs_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
