@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -56,34 +55,6 @@ static void sig_proxy(pid_t pid, int on)
 		sigaction(proxied[i], &sa, NULL);
 }
 
-/* A monitor that closes its end while a message of ours is still unread in it (the
- * initial window size, stdin) makes the kernel report ECONNRESET to our next read, once,
- * ahead of the messages still queued for us: the relay takes that for the end. Whatever is
- * left is read here: the rest of the output and the exit code. Returns 0 with *ret_code,
- * or -EPIPE when there is no exit message. */
-static int drain_exit(int conn, int *ret_code)
-{
-	unsigned char buf[1 + RT_MSG_MAX];
-	for (;;) {
-		ssize_t n = recv(conn, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
-			continue;
-		if (n <= 0)
-			return -EPIPE;
-		if (buf[0] == RT_MSG_EXIT && n == 5) {
-			int32_t c;
-			memcpy(&c, buf + 1, 4);
-			*ret_code = c;
-			return 0;
-		}
-		if (buf[0] == RT_MSG_STDOUT || buf[0] == RT_MSG_STDERR) {
-			FILE *f = buf[0] == RT_MSG_STDOUT ? stdout : stderr;
-			fwrite(buf + 1, 1, (size_t)n - 1, f);
-			fflush(f);
-		}
-	}
-}
-
 /* The exit code of a run whose attach ended without one: what the state recorded. */
 static int recorded_exit(struct berth_ctx *ctx, const char *id)
 {
@@ -121,8 +92,8 @@ int ctr_cmd_attached(struct berth_ctx *ctx, const char *id, int conn, pid_t pid,
 	}
 	if (r == RT_ATTACH_EXITED)
 		return code;
-	if (r == -EPIPE && drain_exit(conn, &code) == 0)
-		return code;
+	/* The monitor went away without an exit message (it was killed): what the state
+	 * says. */
 	if (r == -EPIPE)
 		return recorded_exit(ctx, id);
 	cmd_error(ctx, err);

@@ -815,6 +815,17 @@ static void clients_finish(struct mon *m, int code)
 		ssize_t n = send(cl->fd, msg, sizeof(msg), MSG_NOSIGNAL);
 		(void)n;
 	}
+	/* A unix socket closed with unread data in its receive queue makes the peer's next
+	 * recv fail with ECONNRESET, ahead of the messages still queued for it: the client
+	 * would lose the exit code. So: refuse further input (the peer's sends now fail with
+	 * EPIPE), discard what it sent meanwhile, and only then close. */
+	for (size_t i = 0; i < m->nclients; i++) {
+		int fd = m->clients[i].fd;
+		unsigned char junk[1 + RT_MSG_MAX];
+		shutdown(fd, SHUT_RD);
+		while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+	}
 	while (m->nclients)
 		client_drop(m, m->nclients - 1);
 }
@@ -1430,6 +1441,12 @@ static int relay_send(struct relay *rl, const unsigned char *msg, size_t len)
 	ssize_t n = send(rl->conn, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n >= 0)
 		return 0;
+	if (errno == EPIPE || errno == ECONNRESET) {
+		/* The monitor takes no more input (the container ended, clients_finish):
+		 * stop reading ours and keep reading the rest, the exit code last. */
+		rl->in_open = 0;
+		return 0;
+	}
 	if (errno != EAGAIN && errno != ENOBUFS)
 		return -errno;
 	memcpy(rl->out, msg, len);
@@ -1519,13 +1536,20 @@ int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code,
 		}
 		if ((p[0].revents & POLLOUT) && rl.out_len) {
 			ssize_t n = send(conn, rl.out, rl.out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n >= 0)
+			if (n >= 0 || errno == EPIPE || errno == ECONNRESET)
 				rl.out_len = 0;
+			if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+				rl.in_open = 0;
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			unsigned char buf[1 + RT_MSG_MAX];
 			ssize_t n = recv(conn, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			/* A monitor that closed with a message of ours unread (an older one, or
+			 * one killed) makes the kernel report ECONNRESET once, ahead of what is
+			 * still queued for us: read on. */
+			if (n < 0 && errno == ECONNRESET)
 				continue;
 			if (n <= 0) {
 				r = berr_set(err, EPIPE, "the container's monitor went away");

@@ -172,6 +172,16 @@ load helpers.containers
 	assert_equal "$output" ""
 }
 
+@test "run -i: the exit code arrives while stdin still streams into a container that ended" {
+	# The container exits without reading; our input is still queued at the monitor when
+	# it ends. Its close must not cost us the exit code (ECONNRESET ahead of the queue).
+	local i
+	for ((i = 0; i < 20; i++)); do
+		run_berth 3 run --rm -i $IMG sh -c 'echo out; exit 3' < <(yes input-line)
+		assert_equal "$output" "out"
+	done
+}
+
 @test "run -it: a real pty of the container's own devpts, raw input, the terminal's size" {
 	run pty_run 33 101 s:1 -- "$BERTH" run --rm -it $IMG sh -c 'tty; stty size; exit 3'
 	assert_contains "$output" "/dev/pts/0"
