@@ -475,10 +475,12 @@ static int cmp_ref_name(const void *a, const void *b)
 	return strcmp(((const struct store_ref *)a)->name, ((const struct store_ref *)b)->name);
 }
 
-int imgcmd_snap_load(struct store *s, struct imgcmd_snap *ret, struct berr **err)
+static int snap_load(struct store *s, int summaries, struct imgcmd_snap *ret,
+		     struct berr **err)
 {
 	struct imgcmd_snap snap = {0};
-	int r = store_image_list(s, &snap.imgs, &snap.nimgs, err);
+	int r = summaries ? store_image_summaries(s, &snap.imgs, &snap.nimgs, err)
+			  : store_image_list(s, &snap.imgs, &snap.nimgs, err);
 	if (r < 0)
 		return r;
 	r = store_refs_list(s, &snap.refs, &snap.nrefs, err);
@@ -521,6 +523,16 @@ int imgcmd_snap_load(struct store *s, struct imgcmd_snap *ret, struct berr **err
 oom:
 	imgcmd_snap_free(&snap);
 	return berr_set(err, ENOMEM, "out of memory");
+}
+
+int imgcmd_snap_load(struct store *s, struct imgcmd_snap *ret, struct berr **err)
+{
+	return snap_load(s, 0, ret, err);
+}
+
+int imgcmd_snap_load_summaries(struct store *s, struct imgcmd_snap *ret, struct berr **err)
+{
+	return snap_load(s, 1, ret, err);
 }
 
 void imgcmd_snap_free(struct imgcmd_snap *snap)
@@ -744,16 +756,17 @@ static int delete_one(struct store *s, const char *id, int force, int quiet,
 	 * (untagged) until the container is removed. */
 	if (stopped[0])
 		return 1;
-	r = store_image_remove(s, id, err);
-	if (r < 0)
-		return r;
+	/* Its blobs and layers go at once, unless another image or a running writer
+	 * (a load or pull that is about to use them) still needs them. */
+	int64_t freed = store_image_purge(s, id, err);
+	if (freed < 0)
+		return (int)freed;
 	r = dels_push(dels, NULL, id, 0, 0, err);
 	if (r < 0)
 		return r;
 
 	/* The layers that go with it: from the top down, until one that another image still
-	 * uses (chain ids include every layer below, so everything under it is used too).
-	 * store_gc() removes them from disk. */
+	 * uses (chain ids include every layer below, so everything under it is used too). */
 	size_t nchains = 0;
 	for (size_t i = 0; i < snap.nimgs; i++)
 		if (!streq(snap.imgs[i]->id, id))

@@ -102,6 +102,9 @@ struct imgcmd_snap {
 
 /* Read all records and references. The caller holds the meta lock (shared is enough). */
 int imgcmd_snap_load(struct store *s, struct imgcmd_snap *ret, struct berr **err);
+/* The same from the store's index alone (store_image_summaries): the records have no
+ * layers. Enough for listing (images). */
+int imgcmd_snap_load_summaries(struct store *s, struct imgcmd_snap *ret, struct berr **err);
 void imgcmd_snap_free(struct imgcmd_snap *snap);
 /* The record of id, or NULL. */
 struct store_image *imgcmd_snap_image(const struct imgcmd_snap *snap, const char *id);
@@ -132,7 +135,8 @@ struct imgcmd_dels {
  * untagged first), and an image still referenced needs force, which untags everything.
  * With prune, untagged parents go too. Records are appended to dels (also on failure: those
  * of the steps already done). The caller holds the meta lock exclusive and runs store_gc()
- * afterwards; layers reported as deleted are those no remaining record uses.
+ * afterwards for what a concurrent writer kept; the image's own blobs and layers that no
+ * remaining record uses are deleted at once (store_image_purge) and reported.
  * Errors: -ENOENT "No such image: input"; -EBUSY "conflict: unable to delete ..."; -EINVAL
  * for a malformed reference. */
 int imgcmd_delete(struct store *s, const char *input, int force, int prune,

@@ -211,7 +211,7 @@ static int collect(struct store *s, const struct list_opts *o, struct listing *l
 	const struct strv *since = imgcmd_filters_get(f, "since");
 	int has_label = imgcmd_filters_get(f, "label") != NULL;
 
-	r = imgcmd_snap_load(s, &l->snap, err);
+	r = imgcmd_snap_load_summaries(s, &l->snap, err);
 	if (r < 0)
 		return r;
 	const struct imgcmd_snap *snap = &l->snap;
@@ -526,8 +526,12 @@ int cmd_images(struct berth_ctx *ctx, int argc, char **argv)
 		.need_digest = digests || (format && strstr(format, "{{.Digest}}")),
 		.show_digests = digests,
 	};
+	/* Listing reads one file (the store's index) under a shared lock; the output goes out
+	 * in one write. */
+	static char outbuf[1 << 16];
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	_cleanup_store_ struct store *s = NULL;
-	if (store_open(ctx->root, &s, &err) < 0) {
+	if (store_open_ro(ctx->root, &s, &err) < 0) {
 		cmd_error(ctx, err);
 		return EXIT_ENGINE;
 	}

@@ -1604,7 +1604,8 @@ static int record_all(struct store *s, struct plans *ps, struct imgarchive_loade
 		free(out);
 		return r;
 	}
-	if ((r = store_refs_list(s, &refs, &nrefs, err)) < 0)
+	/* One batch: every image and name of the archive, or (failure, kill) none. */
+	if ((r = store_batch_begin(s, err)) < 0 || (r = store_refs_list(s, &refs, &nrefs, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < ps->n; i++) {
 		struct plan *p = &ps->p[i];
@@ -1629,8 +1630,9 @@ static int record_all(struct store *s, struct plans *ps, struct imgarchive_loade
 				goto out;
 		}
 	}
+	r = store_batch_commit(s, err);
 out:
-	store_unlock_meta(s);
+	store_unlock_meta(s); /* aborts the batch when it was not committed */
 	store_refs_free(refs, nrefs);
 	if (r < 0) {
 		imgarchive_loaded_free(out, total);
@@ -2132,9 +2134,14 @@ int imgarchive_import(struct store *s, int fd, const struct imgarchive_import_op
 	};
 	if ((r = store_lock_meta(s, 1, err)) < 0)
 		return r;
-	r = store_image_put(s, &rec, err);
+	/* The image and its name in one write. */
+	r = store_batch_begin(s, err);
+	if (r >= 0)
+		r = store_image_put(s, &rec, err);
 	if (r >= 0 && o->name)
 		r = store_ref_set(s, o->name, id, err);
+	if (r >= 0)
+		r = store_batch_commit(s, err);
 	store_unlock_meta(s);
 	if (r < 0)
 		return r;

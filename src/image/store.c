@@ -32,6 +32,9 @@
 /* "<pid>-<16 hex>" */
 #define STORE_TMP_NAME_MAX 40
 
+/* Every image's summary and every reference: the file whose rename commits a change. */
+#define STORE_INDEX "index.json"
+
 struct store {
 	char *root;     /* absolute, canonical */
 	int root_fd;
@@ -40,10 +43,24 @@ struct store {
 	int gc_fd;      /* <root>/locks/gc */
 	int meta_state; /* 0: not held, 1: shared, 2: exclusive */
 	int gc_held;    /* gc lock held shared (store_gc_hold) */
+	int ro;         /* opened by store_open_ro(): no writes, no gc lock */
+	/* The writer's pin file pins/<pid>-<rand> (while gc_held): what it wrote or reuses,
+	 * one hex digest a line, for store_image_purge() in other processes. */
+	int pins_fd, pin_fd;
+	char pin_name[STORE_TMP_NAME_MAX];
+	/* index.json as read under the meta lock held now (NULL: not read); dropped when the
+	 * lock is. In a batch, changes stay here until store_batch_commit(). */
+	json_t *idx;
+	int batch, batch_dirty;
+	/* Records whose removal the next index write commits: unlinked (and, with purge, their
+	 * content deleted) after it. */
+	struct store_image **removed;
+	size_t nremoved;
+	int *removed_purge;
 };
 
 static const char *const store_dirs[] = {
-	"blobs", "blobs/sha256", "blobs/sha512", "layers", "images", "tmp", "locks",
+	"blobs", "blobs/sha256", "blobs/sha512", "layers", "images", "tmp", "locks", "pins",
 };
 
 /* ---- small helpers ---- */
@@ -180,9 +197,10 @@ static int tmp_entry_dead(int tmpfd, const char *name)
 	return started >= 0 && started > (int64_t)st.st_mtime + 2;
 }
 
-static int clean_tmp(struct store *s)
+/* Remove the entries of dir whose writer is gone; returns how many or -errno. */
+static int clean_dead(int dirfd)
 {
-	int dfd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);
@@ -190,29 +208,47 @@ static int clean_tmp(struct store *s)
 		close(dfd);
 		return -errno;
 	}
-	int ret = 0;
+	int ret = 0, dead = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		if (!tmp_entry_dead(s->tmp_fd, de->d_name))
+		if (!tmp_entry_dead(dirfd, de->d_name))
 			continue;
-		log_debug("store: removing leftover tmp/%s", de->d_name);
-		int r = fs_rm_rf_at(s->tmp_fd, de->d_name);
+		log_debug("store: removing leftover %s", de->d_name);
+		dead++;
+		int r = fs_rm_rf_at(dirfd, de->d_name);
 		if (r < 0 && ret == 0)
 			ret = r;
 	}
-	return ret;
+	return ret < 0 ? ret : dead;
+}
+
+/* Leftovers of dead writers in tmp/ and pins/. Returns the number of dead writers' pin
+ * files (a writer was killed) or -errno. */
+static int clean_tmp(struct store *s)
+{
+	int r = clean_dead(s->tmp_fd);
+	int writers = clean_dead(s->pins_fd);
+	return r < 0 ? r : writers;
 }
 
 /* ---- open / close / locks ---- */
+
+static int index_migrate(struct store *s, struct berr **err);
+static void removed_clear(struct store *s);
+static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr **err);
+static void names_free(char **names, size_t n);
+static int image_load(struct store *s, const char *hexname, struct store_image **ret,
+		      struct berr **err);
+static int ref_name_ok(const char *name);
 
 int store_open(const char *root, struct store **ret, struct berr **err)
 {
 	_cleanup_free_ struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	s->root_fd = s->tmp_fd = s->meta_fd = s->gc_fd = -1;
+	s->root_fd = s->tmp_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
 	int r = fs_mkdir_p_at(AT_FDCWD, root, 0700);
 	if (r < 0)
 		return berr_errno(err, r, "create store '%s'", root);
@@ -231,12 +267,20 @@ int store_open(const char *root, struct store **ret, struct berr **err)
 		}
 	}
 	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	s->pins_fd = openat(s->root_fd, "pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	s->meta_fd = openat(s->root_fd, "locks/meta", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 			    0600);
 	s->gc_fd = openat(s->root_fd, "locks/gc", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (s->tmp_fd < 0 || s->meta_fd < 0 || s->gc_fd < 0) {
+	if (s->tmp_fd < 0 || s->pins_fd < 0 || s->meta_fd < 0 || s->gc_fd < 0) {
 		r = berr_errno(err, errno, "open store '%s'", root);
 		goto fail;
+	}
+	/* A store made before index.json existed (refs.json and records only) gets one. */
+	struct stat st;
+	if (fstatat(s->root_fd, STORE_INDEX, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = index_migrate(s, err);
+		if (r < 0)
+			goto fail;
 	}
 	/* Leftovers can only be removed while no live writer may be using tmp/: that is
 	 * exactly when the gc lock is free. Otherwise the next open or gc will do it. */
@@ -245,6 +289,10 @@ int store_open(const char *root, struct store **ret, struct berr **err)
 		if (r < 0)
 			log_debug("store: cleaning tmp/: %s", strerror(-r));
 		flock(s->gc_fd, LOCK_UN);
+		/* A writer was killed (its pin file was left): what it committed before its
+		 * record is garbage now, so this command collects it. */
+		if (r > 0 && store_gc(s, NULL) < 0)
+			log_debug("store: gc after a dead writer failed");
 	}
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -253,10 +301,39 @@ fail:
 	return r;
 }
 
+int store_open_ro(const char *root, struct store **ret, struct berr **err)
+{
+	_cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return berr_set(err, ENOMEM, "out of memory");
+	s->root_fd = s->tmp_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
+	s->ro = 1;
+	struct stat st;
+	s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd >= 0 && fstatat(s->root_fd, STORE_INDEX, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		s->meta_fd = openat(s->root_fd, "locks/meta", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->meta_fd >= 0)
+		s->root = strdup(root);
+	if (!s->root) {
+		/* Missing, or older than index.json: the full open makes or converts it. */
+		store_close(TAKE_PTR(s));
+		return store_open(root, ret, err);
+	}
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_unlock_meta(s);
+	if (s->pin_fd >= 0) {
+		close(s->pin_fd);
+		unlinkat(s->pins_fd, s->pin_name, 0);
+	}
+	if (s->pins_fd >= 0)
+		close(s->pins_fd);
 	/* Closing the lock files drops their flocks. */
 	if (s->gc_fd >= 0)
 		close(s->gc_fd);
@@ -275,20 +352,38 @@ const char *store_root(const struct store *s)
 	return s->root;
 }
 
+/* Forget what was read under the lock (another process may change it once we let go). */
+static void index_drop(struct store *s)
+{
+	if (s->batch) {
+		s->batch = 0;
+		removed_clear(s);
+	}
+	json_decref(s->idx);
+	s->idx = NULL;
+}
+
 int store_lock_meta(struct store *s, int exclusive, struct berr **err)
 {
 	int want = exclusive ? 2 : 1;
 	if (s->meta_state == want)
 		return 0;
+	if (exclusive && s->ro)
+		return berr_set(err, EROFS, "store '%s' is open read-only", s->root);
+	/* Converting a flock may release it for a moment. */
+	index_drop(s);
 	int r = flock_retry(s->meta_fd, exclusive ? LOCK_EX : LOCK_SH);
-	if (r < 0)
+	if (r < 0) {
+		s->meta_state = 0;
 		return berr_errno(err, r, "lock store '%s'", s->root);
+	}
 	s->meta_state = want;
 	return 0;
 }
 
 void store_unlock_meta(struct store *s)
 {
+	index_drop(s);
 	if (s->meta_state)
 		flock(s->meta_fd, LOCK_UN);
 	s->meta_state = 0;
@@ -321,11 +416,45 @@ int store_gc_hold(struct store *s, struct berr **err)
 {
 	if (s->gc_held)
 		return 0;
-	int r = flock_retry(s->gc_fd, LOCK_SH);
+	if (s->ro)
+		return berr_set(err, EROFS, "store '%s' is open read-only", s->root);
+	int r = store_tmp_name(s->pin_name);
 	if (r < 0)
 		return berr_errno(err, r, "lock store '%s'", s->root);
+	r = flock_retry(s->gc_fd, LOCK_SH);
+	if (r < 0)
+		return berr_errno(err, r, "lock store '%s'", s->root);
+	/* Made after the lock: a cleaner that saw the lock free is done before this exists. */
+	s->pin_fd = openat(s->pins_fd, s->pin_name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+			   0600);
+	if (s->pin_fd < 0) {
+		r = berr_errno(err, errno, "lock store '%s': create pins/%s", s->root, s->pin_name);
+		flock(s->gc_fd, LOCK_UN);
+		return r;
+	}
 	s->gc_held = 1;
 	return 0;
+}
+
+/* Record that this writer uses digest (a blob digest or a layer chain id), so that
+ * store_image_purge() in another process keeps it. The write happens under the meta lock
+ * (shared): a purge, which holds it exclusive while it reads pins and deletes, either ran
+ * before (and the caller then finds the blob missing and writes it) or sees the pin.
+ * Handles that are not writers pin nothing. */
+static int pin(struct store *s, const char *digest)
+{
+	if (s->pin_fd < 0 || !digest)
+		return 0;
+	char line[DIGEST_STR_MAX + 2];
+	int n = snprintf(line, sizeof(line), "%s\n", digest_hex(digest));
+	int taken;
+	int r = meta_enter(s, 0, &taken, NULL);
+	if (r < 0)
+		return r;
+	ssize_t w = write(s->pin_fd, line, (size_t)n);
+	r = w == n ? 0 : w < 0 ? -errno : -EIO;
+	meta_leave(s, taken);
+	return r;
 }
 
 /* ---- blobs ---- */
@@ -334,6 +463,10 @@ int store_blob_has(struct store *s, const char *digest)
 {
 	char path[DIGEST_STR_MAX + 32];
 	if (blob_path(digest, path, sizeof(path), NULL) < 0)
+		return 0;
+	/* A writer asks in order to reuse it: keep it from a purge. Unpinned, it is "not there"
+	 * and gets written again. */
+	if (pin(s, digest) < 0)
 		return 0;
 	struct stat st;
 	return fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
@@ -346,6 +479,8 @@ int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *
 	int r = blob_path(digest, path, sizeof(path), err);
 	if (r < 0)
 		return r;
+	if ((r = pin(s, digest)) < 0)
+		return berr_errno(err, r, "open blob %s", digest);
 	_cleanup_close_ int fd = openat(s->root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return berr_errno(err, errno, "open blob %s", digest);
@@ -476,6 +611,10 @@ int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_si
 		goto fail;
 	}
 	blob_path(got_s, path, sizeof(path), NULL);
+	if ((r = pin(w->s, got_s)) < 0) {
+		r = berr_errno(err, r, "store blob %s", got_s);
+		goto fail;
+	}
 	if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0 ||
 	    renameat(w->s->tmp_fd, w->tmp, w->s->root_fd, path) < 0) {
 		r = berr_errno(err, errno, "store blob %s", got_s);
@@ -550,7 +689,10 @@ int store_layer_get(struct store *s, const char *chain_id, struct store_layer_in
 	char path[DIGEST_STR_MAX + 32];
 	snprintf(path, sizeof(path), "layers/%s/info.json", digest_hex(chain_id));
 	_cleanup_free_ char *data = NULL;
-	int r = fs_read_all_at(s->root_fd, path, STORE_JSON_MAX, &data, NULL);
+	int r = pin(s, chain_id);
+	if (r < 0)
+		return berr_errno(err, r, "read layer %s", chain_id);
+	r = fs_read_all_at(s->root_fd, path, STORE_JSON_MAX, &data, NULL);
 	if (r == -ENOENT)
 		return berr_set(err, ENOENT, "layer %s not found", chain_id);
 	if (r < 0)
@@ -767,6 +909,235 @@ static int image_check(struct store *s, const struct store_image *img, struct be
 	return 0;
 }
 
+/* ---- the index ---- */
+
+/* The summary of a record kept in the index: what `images` and resolve need. */
+static json_t *image_summary(const struct store_image *img)
+{
+	_cleanup_json_ json_t *j = json_object();
+	if (!j)
+		return NULL;
+	int r = json_object_set_new(j, "size", json_integer((json_int_t)img->size));
+	r |= json_set_str(j, "created", img->created);
+	r |= json_set_str(j, "parent", img->parent);
+	r |= json_set_str(j, "manifest_digest", img->manifest_digest);
+	return r ? NULL : TAKE_PTR(j);
+}
+
+static int opt_string(json_t *obj, const char *key, int digest)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || (digest && !digest_valid(json_string_value(v))))
+		return -EBADMSG;
+	return 0;
+}
+
+/* Shape check: {"images": {id: summary}, "refs": {name: id of an image}, "version": 1}. */
+static int index_check(json_t *j)
+{
+	json_t *imgs = json_object_get(j, "images"), *refs = json_object_get(j, "refs");
+	if (!json_is_object(imgs) || !json_is_object(refs))
+		return -EBADMSG;
+	const char *k;
+	json_t *v;
+	json_object_foreach(imgs, k, v) {
+		json_t *size = json_object_get(v, "size");
+		if (!digest_valid(k) || !json_is_integer(size) || json_integer_value(size) < 0 ||
+		    opt_string(v, "created", 0) < 0 || opt_string(v, "parent", 1) < 0 ||
+		    opt_string(v, "manifest_digest", 1) < 0)
+			return -EBADMSG;
+	}
+	json_object_foreach(refs, k, v) {
+		if (!json_is_string(v) || !json_object_get(imgs, json_string_value(v)))
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* The index as of now (borrowed: valid while the meta lock is held). */
+static int index_get(struct store *s, json_t **ret, struct berr **err)
+{
+	if (!s->idx) {
+		_cleanup_free_ char *data = NULL;
+		size_t len = 0;
+		int r = fs_read_all_at(s->root_fd, STORE_INDEX, STORE_JSON_MAX, &data, &len);
+		if (r < 0)
+			return berr_errno(err, r, "read '%s/" STORE_INDEX "'", s->root);
+		json_error_t je;
+		json_t *j = json_loadb(data, len, 0, &je);
+		if (!json_is_object(j) || index_check(j) < 0) {
+			json_decref(j);
+			return berr_set(err, EBADMSG, "'%s/" STORE_INDEX "' is corrupt", s->root);
+		}
+		s->idx = j;
+	}
+	*ret = s->idx;
+	return 0;
+}
+
+static json_t *index_images(struct store *s)
+{
+	return json_object_get(s->idx, "images");
+}
+
+static json_t *index_refs(struct store *s)
+{
+	return json_object_get(s->idx, "refs");
+}
+
+static void removed_clear(struct store *s)
+{
+	store_image_list_free(s->removed, s->nremoved);
+	free(s->removed_purge);
+	s->removed = NULL;
+	s->removed_purge = NULL;
+	s->nremoved = 0;
+}
+
+static int64_t purge_content(struct store *s, struct store_image *const *imgs, size_t n);
+
+/* Write the index (the commit point), then remove the records it no longer names and,
+ * for purges, their content. Returns the bytes purged. */
+static int64_t index_flush(struct store *s, struct berr **err)
+{
+	_cleanup_free_ char *text = json_dumps(s->idx, JSON_SORT_KEYS | JSON_COMPACT);
+	int r = text ? store_write_atomic(s, s->root_fd, STORE_INDEX, text, strlen(text), 0600)
+		     : -ENOMEM;
+	if (r < 0) {
+		json_decref(TAKE_PTR(s->idx));
+		removed_clear(s);
+		return berr_errno(err, r, "write '%s/" STORE_INDEX "'", s->root);
+	}
+	if (s->nremoved == 0)
+		return 0;
+	/* Records now unreachable; a kill before this leaves files that gc removes. */
+	int any_purge = 0;
+	for (size_t i = 0; i < s->nremoved; i++) {
+		char path[DIGEST_STR_MAX + 16];
+		if (json_object_get(index_images(s), s->removed[i]->id)) {
+			s->removed_purge[i] = 0; /* put again after its removal */
+			continue;
+		}
+		snprintf(path, sizeof(path), "images/%s.json", digest_hex(s->removed[i]->id));
+		unlinkat(s->root_fd, path, 0);
+		any_purge |= s->removed_purge[i];
+	}
+	fs_fsync_dir_at(s->root_fd, "images");
+	int64_t freed = 0;
+	if (any_purge) {
+		/* Only what is purged; records put again keep theirs anyway (they are marked). */
+		size_t k = 0;
+		for (size_t i = 0; i < s->nremoved; i++)
+			if (s->removed_purge[i])
+				s->removed[k++] = s->removed[i];
+			else
+				store_image_free(s->removed[i]);
+		s->nremoved = k;
+		freed = purge_content(s, s->removed, k);
+	}
+	removed_clear(s);
+	return freed;
+}
+
+/* After a change to s->idx: write it, unless a batch collects the changes. */
+static int64_t index_changed(struct store *s, struct berr **err)
+{
+	if (s->batch) {
+		s->batch_dirty = 1;
+		return 0;
+	}
+	return index_flush(s, err);
+}
+
+int store_batch_begin(struct store *s, struct berr **err)
+{
+	if (s->meta_state != 2)
+		return berr_set(err, EDEADLK, "a store batch needs the meta lock held exclusive");
+	if (s->batch)
+		return berr_set(err, EBUSY, "a store batch is open already");
+	json_t *idx;
+	int r = index_get(s, &idx, err);
+	if (r < 0)
+		return r;
+	s->batch = 1;
+	s->batch_dirty = 0;
+	return 0;
+}
+
+int store_batch_commit(struct store *s, struct berr **err)
+{
+	if (!s->batch)
+		return berr_set(err, EINVAL, "no store batch is open");
+	s->batch = 0;
+	if (!s->batch_dirty)
+		return 0;
+	int64_t r = index_flush(s, err);
+	return r < 0 ? (int)r : 0;
+}
+
+void store_batch_abort(struct store *s)
+{
+	if (!s->batch)
+		return;
+	s->batch = 0;
+	removed_clear(s);
+	json_decref(TAKE_PTR(s->idx));
+}
+
+/* Build index.json from the records and refs.json of an older store (or an empty one).
+ * Records that do not parse are left out (gc removes their files), and references to
+ * records that are not there. */
+static int index_migrate(struct store *s, struct berr **err)
+{
+	int r = store_lock_meta(s, 1, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstatat(s->root_fd, STORE_INDEX, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		store_unlock_meta(s);
+		return 0; /* another process did it meanwhile */
+	}
+	_cleanup_json_ json_t *idx = json_pack("{s{}s{}si}", "images", "refs", "version", 1);
+	char **names = NULL;
+	size_t n = 0;
+	r = idx ? image_names(s, &names, &n, err) : berr_set(err, ENOMEM, "out of memory");
+	json_t *imgs = json_object_get(idx, "images"), *refs = json_object_get(idx, "refs");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct store_image *img = NULL;
+		if (image_load(s, names[i], &img, NULL) < 0)
+			continue;
+		if (json_object_set_new(imgs, img->id, image_summary(img)) < 0)
+			r = berr_set(err, ENOMEM, "out of memory");
+		store_image_free(img);
+	}
+	names_free(names, n);
+	_cleanup_free_ char *data = NULL;
+	if (r == 0 && fs_read_all_at(s->root_fd, "refs.json", STORE_JSON_MAX, &data, NULL) == 0) {
+		json_error_t je;
+		_cleanup_json_ json_t *old = json_loads(data, 0, &je);
+		const char *k;
+		json_t *v;
+		json_object_foreach(json_object_get(old, "refs"), k, v) {
+			if (ref_name_ok(k) && json_is_string(v) &&
+			    json_object_get(imgs, json_string_value(v)))
+				json_object_set(refs, k, v);
+		}
+	}
+	if (r == 0) {
+		s->idx = json_incref(idx);
+		int64_t w = index_flush(s, err);
+		r = w < 0 ? (int)w : 0;
+	}
+	if (r == 0)
+		unlinkat(s->root_fd, "refs.json", 0);
+	store_unlock_meta(s);
+	return r < 0 ? berr_wrap(err, "convert store '%s'", s->root) : 0;
+}
+
+/* ---- records ---- */
+
 int store_image_put(struct store *s, const struct store_image *img, struct berr **err)
 {
 	int taken;
@@ -775,12 +1146,17 @@ int store_image_put(struct store *s, const struct store_image *img, struct berr 
 		return r;
 	/* Checked under the lock: gc (which needs it too) can not remove what we checked
 	 * before the record that keeps it is written. */
-	r = image_check(s, img, err);
+	json_t *idx;
+	r = index_get(s, &idx, err);
+	if (r == 0)
+		r = image_check(s, img, err);
 	_cleanup_json_ json_t *j = r == 0 ? image_to_json(img) : NULL;
 	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	if (r == 0 && !text)
+	json_t *sum = text ? image_summary(img) : NULL;
+	if (r == 0 && !sum)
 		r = berr_set(err, ENOMEM, "out of memory");
 	if (r == 0) {
+		/* The record first: until the index names it, nobody reads it. */
 		char name[DIGEST_STR_MAX + 8];
 		snprintf(name, sizeof(name), "%s.json", digest_hex(img->id));
 		int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -790,6 +1166,15 @@ int store_image_put(struct store *s, const struct store_image *img, struct berr 
 		if (r < 0)
 			r = berr_errno(err, r, "write image %s", img->id);
 	}
+	if (r == 0) {
+		if (json_object_set_new(index_images(s), img->id, TAKE_PTR(sum)) < 0)
+			r = berr_set(err, ENOMEM, "out of memory");
+		else {
+			int64_t w = index_changed(s, err);
+			r = w < 0 ? (int)w : 0;
+		}
+	}
+	json_decref(sum);
 	meta_leave(s, taken);
 	return r;
 }
@@ -816,17 +1201,33 @@ static int image_load(struct store *s, const char *hexname, struct store_image *
 	return 0;
 }
 
+/* The record of an image the index names; -ENOENT when it does not. */
+static int image_get_unlocked(struct store *s, const char *id, struct store_image **ret,
+			      struct berr **err)
+{
+	json_t *idx;
+	int r = index_get(s, &idx, err);
+	if (r < 0)
+		return r;
+	if (!json_object_get(index_images(s), id))
+		return -ENOENT;
+	char name[DIGEST_STR_MAX + 8];
+	snprintf(name, sizeof(name), "%s.json", digest_hex(id));
+	r = image_load(s, name, ret, err);
+	if (r == -ENOENT)
+		return berr_set(err, EBADMSG, "image record images/%s is missing", name);
+	return r;
+}
+
 int store_image_get(struct store *s, const char *id, struct store_image **ret, struct berr **err)
 {
 	if (!digest_valid(id))
 		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
-	char name[DIGEST_STR_MAX + 8];
-	snprintf(name, sizeof(name), "%s.json", digest_hex(id));
 	int taken;
 	int r = meta_enter(s, 0, &taken, err);
 	if (r < 0)
 		return r;
-	r = image_load(s, name, ret, err);
+	r = image_get_unlocked(s, id, ret, err);
 	meta_leave(s, taken);
 	if (r == -ENOENT)
 		return berr_set(err, ENOENT, "No such image: %s", id);
@@ -848,7 +1249,8 @@ static void names_free(char **names, size_t n)
 	free(names);
 }
 
-/* Names of the record files ("<hex>.json"), unlocked. */
+/* Names of the record files ("<hex>.json") on disk, unlocked: only for converting an old
+ * store and for gc (the index says which images exist). */
 static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr **err)
 {
 	int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -886,29 +1288,26 @@ static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr 
 static int image_list_unlocked(struct store *s, struct store_image ***ret, size_t *ret_n,
 			       struct berr **err)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int r = image_names(s, &names, &n, err);
+	json_t *idx;
+	int r = index_get(s, &idx, err);
 	if (r < 0)
 		return r;
+	json_t *imgs_j = index_images(s);
+	size_t n = json_object_size(imgs_j);
 	struct store_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
-	if (!imgs) {
-		names_free(names, n);
+	if (!imgs)
 		return berr_set(err, ENOMEM, "out of memory");
-	}
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		r = image_load(s, names[i], &imgs[k], err);
-		if (r == -ENOENT)
-			continue; /* removed since readdir */
+	const char *id;
+	json_t *v;
+	json_object_foreach(imgs_j, id, v) {
+		r = image_get_unlocked(s, id, &imgs[k], err);
 		if (r < 0) {
 			store_image_list_free(imgs, k);
-			names_free(names, n);
 			return r;
 		}
 		k++;
 	}
-	names_free(names, n);
 	*ret = imgs;
 	*ret_n = k;
 	return 0;
@@ -926,6 +1325,50 @@ int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
 	return r;
 }
 
+int store_image_summaries(struct store *s, struct store_image ***ret, size_t *ret_n,
+			  struct berr **err)
+{
+	int taken;
+	int r = meta_enter(s, 0, &taken, err);
+	if (r < 0)
+		return r;
+	json_t *idx;
+	r = index_get(s, &idx, err);
+	json_t *imgs_j = r == 0 ? index_images(s) : NULL;
+	size_t n = json_object_size(imgs_j), k = 0;
+	struct store_image **imgs = r == 0 ? calloc(n ? n : 1, sizeof(*imgs)) : NULL;
+	if (r == 0 && !imgs)
+		r = berr_set(err, ENOMEM, "out of memory");
+	const char *id;
+	json_t *v;
+	if (r == 0) {
+		json_object_foreach(imgs_j, id, v) {
+			struct store_image *img = calloc(1, sizeof(*img));
+			int bad = 0;
+			if (img) {
+				imgs[k++] = img;
+				img->id = strdup(id);
+				img->created = json_strdup(v, "created", 1, &bad);
+				img->parent = json_strdup(v, "parent", 1, &bad);
+				img->manifest_digest = json_strdup(v, "manifest_digest", 1, &bad);
+				img->size = json_u64(v, "size", &bad);
+			}
+			if (!img || !img->id || bad) {
+				r = berr_set(err, ENOMEM, "out of memory");
+				break;
+			}
+		}
+	}
+	meta_leave(s, taken);
+	if (r < 0) {
+		store_image_list_free(imgs, k);
+		return r;
+	}
+	*ret = imgs;
+	*ret_n = k;
+	return 0;
+}
+
 /* ---- references ---- */
 
 void store_refs_free(struct store_ref *refs, size_t n)
@@ -939,45 +1382,6 @@ void store_refs_free(struct store_ref *refs, size_t n)
 	free(refs);
 }
 
-/* refs.json as a JSON object name -> id (a new reference), unlocked. */
-static int refs_load(struct store *s, json_t **ret, struct berr **err)
-{
-	_cleanup_free_ char *data = NULL;
-	int r = fs_read_all_at(s->root_fd, "refs.json", STORE_JSON_MAX, &data, NULL);
-	if (r == -ENOENT) {
-		*ret = json_object();
-		return *ret ? 0 : berr_set(err, ENOMEM, "out of memory");
-	}
-	if (r < 0)
-		return berr_errno(err, r, "read '%s/refs.json'", s->root);
-	json_error_t je;
-	_cleanup_json_ json_t *j = json_loads(data, 0, &je);
-	json_t *refs = j ? json_object_get(j, "refs") : NULL;
-	if (!json_is_object(refs))
-		return berr_set(err, EBADMSG, "'%s/refs.json' is corrupt", s->root);
-	const char *k;
-	json_t *v;
-	json_object_foreach(refs, k, v) {
-		if (!json_is_string(v) || !digest_valid(json_string_value(v)))
-			return berr_set(err, EBADMSG, "'%s/refs.json' is corrupt: bad id for '%.200s'",
-					s->root, k);
-	}
-	*ret = json_incref(refs);
-	return 0;
-}
-
-static int refs_save(struct store *s, json_t *refs, struct berr **err)
-{
-	_cleanup_json_ json_t *j = json_pack("{sO}", "refs", refs);
-	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1)) : NULL;
-	if (!text)
-		return berr_set(err, ENOMEM, "out of memory");
-	int r = store_write_atomic(s, s->root_fd, "refs.json", text, strlen(text), 0600);
-	if (r < 0)
-		return berr_errno(err, r, "write '%s/refs.json'", s->root);
-	return 0;
-}
-
 static int ref_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct store_ref *)a)->name, ((const struct store_ref *)b)->name);
@@ -989,8 +1393,10 @@ int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, stru
 	int r = meta_enter(s, 0, &taken, err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *refs = NULL;
-	r = refs_load(s, &refs, err);
+	json_t *idx;
+	r = index_get(s, &idx, err);
+	/* Our own reference: the cache goes with the lock. */
+	_cleanup_json_ json_t *refs = r == 0 ? json_incref(index_refs(s)) : NULL;
 	meta_leave(s, taken);
 	if (r < 0)
 		return r;
@@ -1017,7 +1423,7 @@ int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, stru
 }
 
 /* A stored name: what ref_string() makes. Only the basic shape is checked here, so that
- * nothing odd (control characters, huge strings) lands in refs.json. */
+ * nothing odd (control characters, huge strings) lands in the index. */
 static int ref_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
@@ -1027,14 +1433,6 @@ static int ref_name_ok(const char *name)
 		if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 0x7f)
 			return 0;
 	return 1;
-}
-
-static int image_exists(struct store *s, const char *id)
-{
-	char path[DIGEST_STR_MAX + 16];
-	snprintf(path, sizeof(path), "images/%s.json", digest_hex(id));
-	struct stat st;
-	return fstatat(s->root_fd, path, &st, 0) == 0;
 }
 
 int store_ref_set(struct store *s, const char *name, const char *id, struct berr **err)
@@ -1047,18 +1445,19 @@ int store_ref_set(struct store *s, const char *name, const char *id, struct berr
 	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *refs = NULL;
-	if (!image_exists(s, id))
+	json_t *idx;
+	r = index_get(s, &idx, err);
+	if (r == 0 && !json_object_get(index_images(s), id))
 		r = berr_set(err, ENOENT, "No such image: %s", id);
-	else
-		r = refs_load(s, &refs, err);
 	if (r == 0) {
-		json_t *old = json_object_get(refs, name);
+		json_t *old = json_object_get(index_refs(s), name);
 		if (!old || !streq(json_string_value(old), id)) {
-			if (json_object_set_new(refs, name, json_string(id)) < 0)
+			if (json_object_set_new(index_refs(s), name, json_string(id)) < 0)
 				r = berr_set(err, ENOMEM, "out of memory");
-			else
-				r = refs_save(s, refs, err);
+			else {
+				int64_t w = index_changed(s, err);
+				r = w < 0 ? (int)w : 0;
+			}
 		}
 	}
 	meta_leave(s, taken);
@@ -1071,19 +1470,21 @@ int store_ref_remove(struct store *s, const char *name, struct berr **err)
 	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *refs = NULL;
-	r = refs_load(s, &refs, err);
+	json_t *idx;
+	r = index_get(s, &idx, err);
 	if (r == 0) {
-		if (!name || json_object_del(refs, name) < 0)
+		if (!name || json_object_del(index_refs(s), name) < 0)
 			r = berr_set(err, ENOENT, "No such image: %.200s", name ? name : "");
-		else
-			r = refs_save(s, refs, err);
+		else {
+			int64_t w = index_changed(s, err);
+			r = w < 0 ? (int)w : 0;
+		}
 	}
 	meta_leave(s, taken);
 	return r;
 }
 
-int store_image_remove(struct store *s, const char *id, struct berr **err)
+static int64_t image_remove(struct store *s, const char *id, int purge, struct berr **err)
 {
 	if (!digest_valid(id))
 		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
@@ -1091,34 +1492,51 @@ int store_image_remove(struct store *s, const char *id, struct berr **err)
 	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
-	/* References first: a reference must never name a missing record. */
-	_cleanup_json_ json_t *refs = NULL;
-	r = refs_load(s, &refs, err);
+	struct store_image *img = NULL;
+	r = image_get_unlocked(s, id, &img, err);
+	if (r == -ENOENT)
+		r = berr_set(err, ENOENT, "No such image: %s", id);
+	struct store_image **nr = NULL;
+	int *np = NULL;
 	if (r == 0) {
-		int changed = 0;
+		nr = realloc(s->removed, (s->nremoved + 1) * sizeof(*nr));
+		if (nr)
+			s->removed = nr;
+		np = nr ? realloc(s->removed_purge, (s->nremoved + 1) * sizeof(*np)) : NULL;
+		if (np)
+			s->removed_purge = np;
+		if (!np)
+			r = berr_set(err, ENOMEM, "out of memory");
+	}
+	int64_t ret = r;
+	if (r == 0) {
+		/* A reference never names a missing record: they go in the same write. */
 		const char *k;
 		json_t *v;
 		void *tmp;
-		json_object_foreach_safe(refs, tmp, k, v) {
-			if (streq(json_string_value(v), id)) {
-				json_object_del(refs, k);
-				changed = 1;
-			}
+		json_object_foreach_safe(index_refs(s), tmp, k, v) {
+			if (streq(json_string_value(v), id))
+				json_object_del(index_refs(s), k);
 		}
-		if (changed)
-			r = refs_save(s, refs, err);
+		json_object_del(index_images(s), id);
+		s->removed[s->nremoved] = TAKE_PTR(img);
+		s->removed_purge[s->nremoved++] = purge;
+		ret = index_changed(s, err);
 	}
-	if (r == 0) {
-		char path[DIGEST_STR_MAX + 16];
-		snprintf(path, sizeof(path), "images/%s.json", digest_hex(id));
-		if (unlinkat(s->root_fd, path, 0) < 0)
-			r = errno == ENOENT ? berr_set(err, ENOENT, "No such image: %s", id)
-					    : berr_errno(err, errno, "remove image %s", id);
-		else
-			fs_fsync_dir_at(s->root_fd, "images");
-	}
+	store_image_free(img);
 	meta_leave(s, taken);
-	return r;
+	return ret;
+}
+
+int store_image_remove(struct store *s, const char *id, struct berr **err)
+{
+	int64_t r = image_remove(s, id, 0, err);
+	return r < 0 ? (int)r : 0;
+}
+
+int64_t store_image_purge(struct store *s, const char *id, struct berr **err)
+{
+	return image_remove(s, id, 1, err);
 }
 
 /* ---- resolve ---- */
@@ -1126,36 +1544,31 @@ int store_image_remove(struct store *s, const char *id, struct berr **err)
 /* Image ids whose hex starts with prefix (lowercase hex, 1..128 chars). */
 static int match_prefix(struct store *s, const char *prefix, char **ret_id, struct berr **err)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int r = image_names(s, &names, &n, err);
-	if (r < 0)
-		return r;
 	size_t pl = strlen(prefix);
 	const char *found = NULL;
 	int count = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (strncmp(names[i], prefix, pl) == 0) {
-			found = names[i];
+	const char *id;
+	json_t *v;
+	json_object_foreach(index_images(s), id, v) {
+		if (strncmp(digest_hex(id), prefix, pl) == 0) {
+			found = id;
 			count++;
 		}
 	}
-	if (count == 1) {
-		size_t hl = strlen(found) - strlen(".json");
-		if (asprintf(ret_id, "%s:%.*s", hl == 128 ? "sha512" : "sha256", (int)hl, found) < 0)
-			r = berr_set(err, ENOMEM, "out of memory");
-	}
-	names_free(names, n);
-	if (r < 0)
-		return r;
 	if (count > 1)
 		return berr_set(err, EINVAL, "multiple IDs found with provided prefix: %s", prefix);
+	if (count == 1 && !(*ret_id = strdup(found)))
+		return berr_set(err, ENOMEM, "out of memory");
 	return count;
 }
 
 static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
 			    struct berr **err)
 {
+	json_t *idx;
+	int r = index_get(s, &idx, err);
+	if (r < 0)
+		return r;
 	size_t len = strlen(input);
 	const char *hex = input;
 	if (strncmp(input, "sha256:", 7) == 0)
@@ -1169,7 +1582,7 @@ static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
 			snprintf(id, sizeof(id), "sha256:%s", hex);
 		else
 			snprintf(id, sizeof(id), "%s", input);
-		if (!image_exists(s, id))
+		if (!json_object_get(index_images(s), id))
 			return -ENOENT;
 		*ret_id = strdup(id);
 		return *ret_id ? 0 : berr_set(err, ENOMEM, "out of memory");
@@ -1178,37 +1591,34 @@ static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
 	struct ref ref = {0};
 	if (hex == input && ref_parse(input, 0, &ref, NULL) == 0) {
 		_cleanup_free_ char *full = ref_string(&ref);
-		_cleanup_json_ json_t *refs = NULL;
-		int r = full ? refs_load(s, &refs, err) : berr_set(err, ENOMEM, "out of memory");
-		json_t *v = r == 0 ? json_object_get(refs, full) : NULL;
+		const char *found = NULL;
+		if (!full)
+			r = berr_set(err, ENOMEM, "out of memory");
+		json_t *v = r == 0 ? json_object_get(index_refs(s), full) : NULL;
+		if (v)
+			found = json_string_value(v);
 		if (r == 0 && !v && ref.digest) {
 			/* name@digest: any image whose manifest has that digest. */
-			struct store_image **imgs = NULL;
-			size_t n = 0;
-			r = image_list_unlocked(s, &imgs, &n, err);
-			for (size_t i = 0; r == 0 && i < n; i++) {
-				if (imgs[i]->manifest_digest &&
-				    streq(imgs[i]->manifest_digest, ref.digest)) {
-					*ret_id = strdup(imgs[i]->id);
-					r = *ret_id ? 1 : berr_set(err, ENOMEM, "out of memory");
-				}
+			const char *id;
+			json_t *sum;
+			json_object_foreach(index_images(s), id, sum) {
+				json_t *md = json_object_get(sum, "manifest_digest");
+				if (json_is_string(md) && streq(json_string_value(md), ref.digest))
+					found = id;
 			}
-			store_image_list_free(imgs, n);
 		}
 		ref_free(&ref);
 		if (r < 0)
 			return r;
-		if (r == 1)
-			return 0;
-		if (v) {
-			*ret_id = strdup(json_string_value(v));
+		if (found) {
+			*ret_id = strdup(found);
 			return *ret_id ? 0 : berr_set(err, ENOMEM, "out of memory");
 		}
 	}
 
 	if (hl == 0 || hl > 128 || !is_lower_hex(hex, hl) || len > 7 + 128)
 		return -ENOENT;
-	int r = match_prefix(s, hex, ret_id, err);
+	r = match_prefix(s, hex, ret_id, err);
 	if (r < 0)
 		return r;
 	return r == 1 ? 0 : -ENOENT;
@@ -1321,19 +1731,23 @@ int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_i
 	int r;
 	if (expected_diff_id && digest_parse(expected_diff_id, &expected, err) < 0)
 		return berr_wrap(err, "unpack layer");
+	/* Held (and the pin file made) before the parent is looked at: that pins it. */
+	r = store_gc_hold(s, err);
+	if (r < 0)
+		return r;
 	if (parent_chain_id && raw_size == UINT64_MAX) {
 		r = store_layer_get(s, parent_chain_id, &info, err);
 		if (r < 0)
 			return berr_wrap(err, "unpack layer: parent");
 	}
-	r = store_gc_hold(s, err);
-	if (r < 0)
-		return r;
 
 	/* With the diff id known in advance, an existing layer is only read through. */
 	int no_extract = 0;
 	if (expected_diff_id) {
 		store_chain_id(parent_chain_id, expected_diff_id, info.chain_id);
+		r = pin(s, info.chain_id);
+		if (r < 0)
+			return berr_errno(err, r, "unpack layer");
 		no_extract = layer_exists(s, info.chain_id);
 	}
 
@@ -1418,6 +1832,11 @@ int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_i
 
 	if (!no_extract) {
 		close(TAKE_FD(dfd));
+		r = pin(s, info.chain_id);
+		if (r < 0) {
+			berr_errno(err, r, "unpack layer");
+			goto fail;
+		}
 		r = layer_commit(s, tmpname, parent_chain_id, &info, err);
 		if (r < 0)
 			goto fail;
@@ -1457,6 +1876,21 @@ static int sorted_has(const struct strv *v, const char *key)
 	return 0;
 }
 
+/* Remove a blob, or a layer directory: renamed into tmp/ first, so that a kill halfway
+ * through never leaves a layer with part of its files under its name. */
+static int remove_entry(struct store *s, int dfd, const char *name, int is_dir)
+{
+	if (!is_dir)
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	char tmp[STORE_TMP_NAME_MAX];
+	int r = store_tmp_name(tmp);
+	if (r < 0)
+		return r;
+	if (renameat(dfd, name, s->tmp_fd, tmp) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return fs_rm_rf_at(s->tmp_fd, tmp);
+}
+
 /* Remove the entries of dir (below the root) named by lowercase hex of 64 or 128 digits
  * that are not in keep (sorted); add their sizes to *freed. */
 static int sweep(struct store *s, const char *dir, const struct strv *keep, uint64_t *freed)
@@ -1483,7 +1917,7 @@ static int sweep(struct store *s, const char *dir, const struct strv *keep, uint
 		if (S_ISDIR(st.st_mode) && fs_tree_size_at(dfd, de->d_name, &size) < 0)
 			size = 0;
 		log_debug("store: gc removes %s/%s", dir, de->d_name);
-		int r = fs_rm_rf_at(dfd, de->d_name);
+		int r = remove_entry(s, dfd, de->d_name, S_ISDIR(st.st_mode));
 		if (r < 0) {
 			if (ret == 0)
 				ret = r;
@@ -1497,6 +1931,139 @@ static int sweep(struct store *s, const char *dir, const struct strv *keep, uint
 static int mark_digest(struct strv *v, const char *digest)
 {
 	return digest ? strv_push(v, digest_hex(digest)) : 0;
+}
+
+/* Record files the index does not name: written by a writer killed before its index
+ * write, or left by one killed after removing an image from the index. Meta: exclusive. */
+static int sweep_records(struct store *s)
+{
+	char **names = NULL;
+	size_t n = 0;
+	json_t *idx;
+	int r = index_get(s, &idx, NULL);
+	if (r == 0)
+		r = image_names(s, &names, &n, NULL);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char id[DIGEST_STR_MAX], path[DIGEST_STR_MAX + 16];
+		size_t hl = strlen(names[i]) - 5;
+		snprintf(id, sizeof(id), "%s:%.*s", hl == 128 ? "sha512" : "sha256", (int)hl,
+			 names[i]);
+		if (json_object_get(index_images(s), id))
+			continue;
+		log_debug("store: gc removes images/%s", names[i]);
+		snprintf(path, sizeof(path), "images/%s", names[i]);
+		if (unlinkat(s->root_fd, path, 0) < 0 && errno != ENOENT)
+			r = -errno;
+	}
+	names_free(names, n);
+	return r;
+}
+
+/* The blobs (sha256 and sha512 hex) and layers every record uses. */
+static int mark_all(struct store *s, struct strv *blobs, struct strv *layers, struct berr **err)
+{
+	struct store_image **imgs = NULL;
+	size_t n = 0;
+	int r = image_list_unlocked(s, &imgs, &n, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct store_image *img = imgs[i];
+		r = mark_digest(blobs, img->id);
+		if (r == 0)
+			r = mark_digest(blobs, img->manifest_digest);
+		for (size_t k = 0; r == 0 && k < img->nlayers; k++) {
+			r = mark_digest(blobs, img->layers[k].digest);
+			if (r == 0)
+				r = mark_digest(layers, img->layers[k].chain_id);
+		}
+		if (r < 0)
+			r = berr_set(err, ENOMEM, "out of memory");
+	}
+	store_image_list_free(imgs, n);
+	if (r == 0) {
+		strv_sort(blobs);
+		strv_sort(layers);
+	}
+	return r;
+}
+
+/* What live writers pinned (hex digests, sorted). */
+static int read_pins(struct store *s, struct strv *ret)
+{
+	int dfd = openat(s->pins_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		/* Our own pins do not count: the caller knows what it still uses. */
+		if (de->d_name[0] == '.' || (s->pin_fd >= 0 && streq(de->d_name, s->pin_name)) ||
+		    tmp_entry_dead(s->pins_fd, de->d_name))
+			continue;
+		_cleanup_free_ char *data = NULL;
+		if (fs_read_all_at(s->pins_fd, de->d_name, 64u << 20, &data, NULL) < 0)
+			continue; /* gone: its writer closed */
+		for (char *line = data, *nl; r == 0 && (nl = strchr(line, '\n')); line = nl + 1) {
+			*nl = '\0';
+			r = strv_push(ret, line);
+		}
+	}
+	strv_sort(ret);
+	return r;
+}
+
+struct purge_marks {
+	struct strv blobs, layers, pins;
+	uint64_t freed;
+};
+
+static void purge_one(struct store *s, struct purge_marks *m, const char *digest, int is_layer)
+{
+	char path[DIGEST_STR_MAX + 32];
+	const char *hex = digest ? digest_hex(digest) : NULL;
+	if (!hex || sorted_has(is_layer ? &m->layers : &m->blobs, hex) || sorted_has(&m->pins, hex))
+		return;
+	if (is_layer)
+		snprintf(path, sizeof(path), "layers/%s", hex);
+	else if (blob_path(digest, path, sizeof(path), NULL) < 0)
+		return;
+	struct stat st;
+	if (fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	uint64_t size = (uint64_t)st.st_size;
+	if (is_layer && fs_tree_size_at(s->root_fd, path, &size) < 0)
+		size = 0;
+	log_debug("store: purge removes %s", path);
+	if (remove_entry(s, s->root_fd, path, is_layer) == 0)
+		m->freed += size;
+}
+
+/* The content of removed records that nothing uses any more: not a remaining record, not
+ * a live writer's pin. Meta: exclusive (held by the caller). Best effort: what fails here
+ * stays for store_gc(). Returns the bytes freed. */
+static int64_t purge_content(struct store *s, struct store_image *const *imgs, size_t n)
+{
+	struct purge_marks m = {STRV_INIT, STRV_INIT, STRV_INIT, 0};
+	if (mark_all(s, &m.blobs, &m.layers, NULL) == 0 && read_pins(s, &m.pins) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			const struct store_image *img = imgs[i];
+			/* Layers from the top (a layer's parent is below it), then the blobs. */
+			for (size_t k = img->nlayers; k-- > 0;) {
+				purge_one(s, &m, img->layers[k].chain_id, 1);
+				purge_one(s, &m, img->layers[k].digest, 0);
+			}
+			purge_one(s, &m, img->manifest_digest, 0);
+			purge_one(s, &m, img->id, 0);
+		}
+	}
+	strv_free(&m.blobs);
+	strv_free(&m.layers);
+	strv_free(&m.pins);
+	return (int64_t)m.freed;
 }
 
 int64_t store_gc(struct store *s, struct berr **err)
@@ -1514,36 +2081,20 @@ int64_t store_gc(struct store *s, struct berr **err)
 		return r;
 	}
 
-	struct store_image **imgs = NULL;
-	size_t n = 0;
 	_cleanup_strv_ struct strv blobs = STRV_INIT;
 	_cleanup_strv_ struct strv layers = STRV_INIT;
-	r = image_list_unlocked(s, &imgs, &n, err);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct store_image *img = imgs[i];
-		r = mark_digest(&blobs, img->id);
-		if (r == 0)
-			r = mark_digest(&blobs, img->manifest_digest);
-		for (size_t k = 0; r == 0 && k < img->nlayers; k++) {
-			r = mark_digest(&blobs, img->layers[k].digest);
-			if (r == 0)
-				r = mark_digest(&layers, img->layers[k].chain_id);
-		}
-		if (r < 0)
-			r = berr_set(err, ENOMEM, "out of memory");
-	}
-	store_image_list_free(imgs, n);
-
+	r = mark_all(s, &blobs, &layers, err);
 	uint64_t freed = 0;
 	if (r == 0) {
-		strv_sort(&blobs);
-		strv_sort(&layers);
 		r = sweep(s, "layers", &layers, &freed);
 		int r2 = sweep(s, "blobs/sha256", &blobs, &freed);
 		int r3 = sweep(s, "blobs/sha512", &blobs, &freed);
 		int r4 = clean_tmp(s);
+		int r5 = sweep_records(s);
+		if (r4 > 0)
+			r4 = 0;
 		if (r == 0)
-			r = r2 ? r2 : r3 ? r3 : r4;
+			r = r2 ? r2 : r3 ? r3 : r4 ? r4 : r5;
 		if (r < 0)
 			r = berr_errno(err, r, "gc '%s'", s->root);
 	}

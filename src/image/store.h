@@ -36,6 +36,11 @@ struct store;
  * caller; store_close() drops its locks. Cleans tmp/ of dead writers when nobody holds the
  * gc lock. */
 int store_open(const char *root, struct store **ret, struct berr **err);
+/* Open an existing store for reading only (`images`): no directories made, tmp/ not
+ * cleaned, no gc lock; the meta lock can only be taken shared (-EROFS otherwise) and
+ * writing functions fail. Falls back to store_open() when the store or its index is
+ * missing. */
+int store_open_ro(const char *root, struct store **ret, struct berr **err);
 void store_close(struct store *s);
 static inline void store_closep(struct store **s)
 {
@@ -51,8 +56,22 @@ const char *store_root(const struct store *s);
  * mode is a no-op. Released by store_unlock_meta() or store_close(). */
 int store_lock_meta(struct store *s, int exclusive, struct berr **err);
 void store_unlock_meta(struct store *s);
-/* Take the gc lock shared for the rest of this store handle's life. */
+/* Take the gc lock shared for the rest of this store handle's life. It also makes the
+ * handle a writer: every blob and layer it writes or looks at from then on is pinned (kept
+ * from store_image_purge() in other processes) until store_close(). */
 int store_gc_hold(struct store *s, struct berr **err);
+
+/* ---- batches: several changes to records and references as one ---- */
+/* Records and references live in one index file (index.json) whose atomic rename commits
+ * every change. Between store_batch_begin() and store_batch_commit() the changes of
+ * store_image_put/remove/purge and store_ref_set/remove collect in memory and the commit
+ * writes them in one rename: another process, or this one after a kill, sees all of them
+ * or none (records written meanwhile are not visible without the index naming them).
+ * begin needs the meta lock held exclusive (-EDEADLK); unlocking it or closing the handle
+ * aborts the batch, as does store_batch_abort(). */
+int store_batch_begin(struct store *s, struct berr **err);
+int store_batch_commit(struct store *s, struct berr **err);
+void store_batch_abort(struct store *s);
 
 /* ---- blobs ---- */
 /* 1 when the blob exists, 0 when not. */
@@ -171,9 +190,18 @@ int store_image_get(struct store *s, const char *id, struct store_image **ret, s
  * (store_image_list_free). Meta: shared. */
 int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
 		     struct berr **err);
+/* The same from the index alone (one file read): only id, created, parent, manifest_digest
+ * and size are set, layers is NULL. Meta: shared. */
+int store_image_summaries(struct store *s, struct store_image ***ret, size_t *ret_n,
+			  struct berr **err);
 /* Remove a record and every reference pointing to it (a reference never names a missing
  * record); blobs and layers stay until store_gc(). -ENOENT when missing. Meta: exclusive. */
 int store_image_remove(struct store *s, const char *id, struct berr **err);
+/* store_image_remove(), then at once delete the image's blobs and layers that no other
+ * record uses and no live writer (another handle) has pinned (store_gc_hold), whatever else
+ * runs. Returns the
+ * bytes freed (in a batch: 0, the deletion happens at the commit). Meta: exclusive. */
+int64_t store_image_purge(struct store *s, const char *id, struct berr **err);
 void store_image_free(struct store_image *img);
 void store_image_list_free(struct store_image **imgs, size_t n);
 

@@ -317,16 +317,124 @@ static void test_refs(void **state)
 	FAILS(-EDEADLK, "exclusive", store_ref_set(f->s, "docker.io/library/b:1", id2, err));
 	store_unlock_meta(f->s);
 
-	/* refs.json is written sorted, readable by anyone with jq. */
+	/* index.json holds the references and the images' summaries, readable with jq. */
 	OK(store_ref_set(f->s, "docker.io/library/b:1", id2, err));
 	char p[256];
-	snprintf(p, sizeof(p), "%s/refs.json", f->root);
+	snprintf(p, sizeof(p), "%s/index.json", f->root);
 	char *text = NULL;
 	assert_int_equal(fs_read_all_at(AT_FDCWD, p, 1 << 20, &text, NULL), 0);
-	assert_non_null(strstr(text, "\"refs\""));
-	assert_non_null(strstr(text, "\"docker.io/library/b:1\""));
+	assert_non_null(strstr(text, "\"refs\":{\"docker.io/library/b:1\":\""));
+	assert_non_null(strstr(text, "\"created\":\"2024-01-02T03:04:05Z\""));
 	free(text);
 }
+
+/* Several puts and references in a batch: nothing is visible to others until the commit,
+ * nothing at all after an abort or a kill, and gc removes the records written meanwhile. */
+static void test_batch(void **state)
+{
+	struct fixture *f = *state;
+	char id1[DIGEST_STR_MAX], id2[DIGEST_STR_MAX];
+	FAILS(-EDEADLK, "exclusive", store_batch_begin(f->s, err));
+
+	/* Aborted. */
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_batch_begin(f->s, err));
+	put_image(f, "{\"b\":1}", id1);
+	OK(store_ref_set(f->s, "docker.io/library/b:1", id1, err));
+	struct store_image *img = NULL;
+	OK(store_image_get(f->s, id1, &img, err)); /* the batch sees its own changes */
+	store_image_free(img);
+	store_batch_abort(f->s);
+	store_unlock_meta(f->s);
+	FAILS(-ENOENT, "No such image", store_image_get(f->s, id1, &img, err));
+	assert_int_equal(count_in(f, "images"), 1); /* the record file, not visible */
+	OK(store_gc(f->s, err));
+	assert_int_equal(count_in(f, "images"), 0);
+
+	/* Killed in the middle: a child puts two images and a name, and dies before the
+	 * commit. (Our handle gets a fresh start: as a writer it would hold off cleaning.) */
+	store_close(f->s);
+	OK(store_open(f->root, &f->s, err));
+	int blobs = count_in(f, "blobs/sha256");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		char a[DIGEST_STR_MAX], m[DIGEST_STR_MAX];
+		if (store_open(f->root, &s, NULL) < 0 || store_lock_meta(s, 1, NULL) < 0 ||
+		    store_batch_begin(s, NULL) < 0 || store_blob_put(s, "{\"k\":1}", 7, a, NULL) < 0 ||
+		    store_blob_put(s, "{}", 2, m, NULL) < 0)
+			_exit(1);
+		struct store_image i = {.id = a, .manifest_digest = m};
+		if (store_image_put(s, &i, NULL) < 0 || store_ref_set(s, "x:1", a, NULL) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	struct store_image **imgs = NULL;
+	size_t n = 9;
+	OK(store_image_list(f->s, &imgs, &n, err));
+	assert_int_equal(n, 0);
+	store_image_list_free(imgs, n);
+	/* The next full open sees the dead writer and collects its blobs and record. */
+	struct store *s2 = NULL;
+	OK(store_open(f->root, &s2, err));
+	store_close(s2);
+	assert_int_equal(count_in(f, "images"), 0);
+	assert_int_equal(count_in(f, "pins"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), blobs);
+
+	/* Committed: both images and both names at once. */
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_batch_begin(f->s, err));
+	put_image(f, "{\"b\":1}", id1);
+	put_image(f, "{\"b\":2}", id2);
+	OK(store_ref_set(f->s, "docker.io/library/b:1", id1, err));
+	OK(store_ref_set(f->s, "docker.io/library/b:2", id2, err));
+	OK(store_batch_commit(f->s, err));
+	store_unlock_meta(f->s);
+	struct store_ref *refs = NULL;
+	OK(store_refs_list(f->s, &refs, &n, err));
+	assert_int_equal(n, 2);
+	store_refs_free(refs, n);
+	OK(store_image_summaries(f->s, &imgs, &n, err));
+	assert_int_equal(n, 2);
+	assert_string_equal(imgs[0]->created, "2024-01-02T03:04:05Z");
+	assert_null(imgs[0]->layers);
+	store_image_list_free(imgs, n);
+}
+
+/* An older store (records and refs.json, no index) is converted by the next open. */
+static void test_index_migrate(void **state)
+{
+	struct fixture *f = *state;
+	char id[DIGEST_STR_MAX], p[256], refs[512];
+	put_image(f, "{\"m\":1}", id);
+	snprintf(p, sizeof(p), "%s/index.json", f->root);
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/refs.json", f->root);
+	snprintf(refs, sizeof(refs),
+		 "{\"refs\":{\"docker.io/library/m:1\":\"%s\",\"docker.io/library/gone:1\":"
+		 "\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}}",
+		 id);
+	assert_int_equal(fs_write_atomic_at(AT_FDCWD, p, refs, strlen(refs), 0600), 0);
+	store_close(f->s);
+	OK(store_open(f->root, &f->s, err));
+	assert_int_equal(access(p, F_OK), -1);
+	struct store_ref *r = NULL;
+	size_t n = 0;
+	OK(store_refs_list(f->s, &r, &n, err));
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].name, "docker.io/library/m:1");
+	assert_string_equal(r[0].id, id);
+	store_refs_free(r, n);
+}
+
+/* A purge deletes the image's content at once, except what a live writer pinned. */
+static void test_purge(void **state);
 
 static void test_resolve(void **state)
 {
@@ -756,6 +864,57 @@ static void test_gc(void **state)
 	assert_int_equal(store_gc(f->s, NULL), 0);
 }
 
+static void test_purge(void **state)
+{
+	struct fixture *f = *state;
+	char a_id[DIGEST_STR_MAX], b_id[DIGEST_STR_MAX];
+	struct store_layer_info a, b;
+	put_layered_image(f, "a", a_id, &a);
+	put_layered_image(f, "b", b_id, &b);
+	/* Another writer (a load that found b's layer blob and will use it) holds gc. */
+	int ready[2], done[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		char c;
+		if (store_open(f->root, &s, NULL) < 0 || store_gc_hold(s, NULL) < 0 ||
+		    store_blob_has(s, b.blob_digest) != 1)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	close(ready[1]); /* a child that fails gives EOF here */
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	int blobs = count_in(f, "blobs/sha256");
+	int64_t freed = store_image_purge(f->s, a_id, NULL);
+	assert_true(freed > (int64_t)(a.blob_size + a.size));
+	/* Config, manifest and layer blob of a; its layer. */
+	assert_int_equal(count_in(f, "blobs/sha256"), blobs - 3);
+	assert_int_equal(count_in(f, "layers"), 1);
+	assert_int_equal(store_blob_has(f->s, a.blob_digest), 0);
+	/* b: all but the pinned blob. */
+	OK(store_image_purge(f->s, b_id, err));
+	assert_int_equal(count_in(f, "blobs/sha256"), 1);
+	assert_int_equal(store_blob_has(f->s, b.blob_digest), 1);
+	assert_int_equal(count_in(f, "layers"), 0);
+	assert_int_equal(count_in(f, "images"), 0);
+	assert_int_equal(write(done[1], "d", 1), 1);
+	int status;
+	waitpid(pid, &status, 0);
+	assert_int_equal(status, 0);
+	close(ready[0]);
+	close(done[0]);
+	close(done[1]);
+	/* The writer is gone: gc takes the rest. */
+	assert_true(store_gc(f->s, NULL) > 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 0);
+}
+
 /* ---- leftovers ---- */
 
 static void test_dead_writer_leftovers(void **state)
@@ -836,6 +995,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_put_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_corrupt_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_compressions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_keep_uncompressed_and_chain, setup, teardown),
@@ -843,6 +1004,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layer_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_with_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_writer_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_skips_cleanup_while_held, setup, teardown),
 	};
