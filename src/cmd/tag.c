@@ -96,10 +96,15 @@ int cmd_tag(struct berth_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "Error: No such image: %s\n", source);
 		return 1;
 	}
+	/* The name and the record's tag time in one index write. */
+	if (r == 0)
+		r = store_batch_begin(s, &err);
 	if (r == 0)
 		r = store_ref_set(s, name, id, &err);
 	if (r == 0)
 		r = touch_last_tag_time(s, id, &err);
+	if (r == 0)
+		r = store_batch_commit(s, &err);
 	store_unlock_meta(s);
 	if (r < 0) {
 		if (r == -EINVAL) {
