@@ -98,3 +98,62 @@ column_starts() {
 		echo "${#before}"
 	done
 }
+
+# store_files: what the store holds on disk, one line: blobs, unpacked layers, image
+# records, work in progress (tmp/) and writers' pin files. An empty store gives
+# "blobs=0 layers=0 images=0 tmp=0 pins=0".
+STORE_EMPTY="blobs=0 layers=0 images=0 tmp=0 pins=0"
+store_files() {
+	local d n out=
+	for d in blobs layers images tmp pins; do
+		case $d in
+		blobs) n=$(find "$BERTH_ROOT/blobs" -type f 2>/dev/null | wc -l) ;;
+		*) n=$(find "$BERTH_ROOT/$d" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) ;;
+		esac
+		out+="${out:+ }$d=$n"
+	done
+	echo "$out"
+}
+
+# load_kill_loop ARCHIVE SECONDS NAME...: for about SECONDS, start `berth load` of ARCHIVE
+# and kill it with SIGKILL at a random moment of its run; after each kill either every NAME
+# is listed or none is (a load is one transaction), and the next load gives all of them,
+# after which rmi leaves an empty store (the kill's leftovers were collected). Prints how
+# many kills fell before and after the commit to fd 3.
+load_kill_loop() {
+	local archive=$1 secs=$2
+	shift 2
+	local want got pid t0 full_ms delay n=0 all=0 none=0 end
+	want=$(printf '%s\n' "$@" | sort)
+	# How long a whole load takes here, to spread the kills over it.
+	t0=$(date +%s%N)
+	berth load -q -i "$archive" >/dev/null
+	full_ms=$((($(date +%s%N) - t0) / 1000000 + 1))
+	berth rmi "$@" >/dev/null
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+	end=$((SECONDS + secs))
+	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 3 ]; do
+		"$BERTH" load -q -i "$archive" >/dev/null 2>&1 &
+		pid=$!
+		delay=$((RANDOM % (full_ms + full_ms / 4 + 1)))
+		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		got=$(berth images --format '{{.Repository}}:{{.Tag}}' | sort)
+		if [ -z "$got" ]; then
+			none=$((none + 1))
+		elif [ "$got" = "$want" ]; then
+			all=$((all + 1))
+		else
+			die "kill $n after ${delay} ms left part of the archive loaded: $got"
+		fi
+		berth load -q -i "$archive" >/dev/null
+		got=$(berth images --format '{{.Repository}}:{{.Tag}}' | sort)
+		assert_equal "$got" "$want"
+		berth rmi "$@" >/dev/null
+		got=$(store_files)
+		[ "$got" = "$STORE_EMPTY" ] || die "kill $n after ${delay} ms: left $got"
+		n=$((n + 1))
+	done
+	echo "# $n kills (a load takes ${full_ms} ms): $none before the commit, $all after" >&3
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# The store as a whole: a load of several images is one transaction (kill -9 at random
+# moments), rmi deletes an image's content at once (also while another writer runs), and
+# concurrent load, rmi, images, import and image prune are safe together.
+
+load helpers.images
+
+# Three images in one berth save archive: each has its own top layer on a shared base.
+make_three() {
+	make_file_tar "$TEST_DIR/base.tar" 300000 base
+	local i
+	for i in 1 2 3; do
+		make_file_tar "$TEST_DIR/top$i.tar" $((200000 * i)) "top$i"
+		make_save_archive "$TEST_DIR/img$i.tar" "three:$i" \
+			"{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2024-01-0${i}T00:00:00Z\"}" \
+			"$TEST_DIR/base.tar" "$TEST_DIR/top$i.tar"
+		berth load -q -i "$TEST_DIR/img$i.tar" >/dev/null
+	done
+	berth save -o "$TEST_DIR/three.tar" three:1 three:2 three:3
+	berth rmi three:1 three:2 three:3 >/dev/null
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
+@test "load: an archive of three images is one transaction, killed at any moment" {
+	make_three
+	load_kill_loop "$TEST_DIR/three.tar" 12 three:1 three:2 three:3
+}
+
+@test "rmi: the last image using a blob takes it and its layers at once, nothing is left" {
+	berth images >/dev/null # makes the store
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+	make_file_tar "$TEST_DIR/a.tar" 100000
+	run_berth import "$TEST_DIR/a.tar" a:1
+	# Same layer, another config: shares the layer blob and the layer.
+	run_berth import -c 'CMD ["/x"]' "$TEST_DIR/a.tar" a:2
+	local b
+	b=$(import_image b:1 5000)
+	# a:1 and a:2: 2 configs, 2 manifests, 1 layer blob; b: 3 blobs. Two layers.
+	assert_equal "$(store_files)" "blobs=8 layers=2 images=3 tmp=0 pins=0"
+	run_berth rmi a:1
+	assert_equal "$(store_files)" "blobs=6 layers=2 images=2 tmp=0 pins=0"
+	run_berth rmi a:2
+	assert_equal "$(store_files)" "blobs=3 layers=1 images=1 tmp=0 pins=0"
+	run_berth image prune -af
+	assert_contains "$output" "$b"
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
+@test "rmi: content goes at once while a load holds the store, and the load's stays" {
+	make_three
+	# A load that has started (it holds the gc lock and has a pin file) and waits for data.
+	mkfifo "$TEST_DIR/fifo"
+	exec 7<>"$TEST_DIR/fifo"
+	"$BERTH" load -i "$TEST_DIR/fifo" >"$TEST_DIR/load.out" 2>&1 &
+	local loader=$! i
+	for i in $(seq 1 100); do
+		[ "$(find "$BERTH_ROOT/pins" -mindepth 1 2>/dev/null | wc -l)" = 1 ] && break
+		sleep 0.05
+	done
+	assert_equal "$(store_files)" "blobs=0 layers=0 images=0 tmp=0 pins=1"
+	local x
+	x=$(import_image x:1 50000)
+	assert_equal "$(store_files)" "blobs=3 layers=1 images=1 tmp=0 pins=1"
+	run_berth rmi x:1
+	assert_contains "$output" "Deleted: $x"
+	assert_equal "$(store_files)" "blobs=0 layers=0 images=0 tmp=0 pins=1"
+	# The load gets the archive now and completes.
+	cat "$TEST_DIR/three.tar" >&7
+	exec 7>&-
+	wait "$loader"
+	assert_contains "$(cat "$TEST_DIR/load.out")" "Loaded image: three:3"
+	run_berth images --format '{{.Repository}}:{{.Tag}}'
+	assert_equal "$(sort <<<"$output")" "three:1
+three:2
+three:3"
+	run_berth rmi three:1 three:2 three:3
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
+@test "two loads of overlapping archives at once, repeatedly: both work, nothing is left" {
+	make_three
+	berth load -q -i "$TEST_DIR/img1.tar" >/dev/null
+	berth load -q -i "$TEST_DIR/img2.tar" >/dev/null
+	berth load -q -i "$TEST_DIR/img3.tar" >/dev/null
+	berth save -o "$TEST_DIR/12.tar" three:1 three:2
+	berth save -o "$TEST_DIR/23.tar" three:2 three:3
+	berth rmi three:1 three:2 three:3 >/dev/null
+	local i p1 p2
+	for i in 1 2 3 4 5; do
+		"$BERTH" load -q -i "$TEST_DIR/12.tar" >"$TEST_DIR/l1.out" 2>&1 &
+		p1=$!
+		"$BERTH" load -q -i "$TEST_DIR/23.tar" >"$TEST_DIR/l2.out" 2>&1 &
+		p2=$!
+		wait "$p1" || die "load 12 failed: $(cat "$TEST_DIR/l1.out")"
+		wait "$p2" || die "load 23 failed: $(cat "$TEST_DIR/l2.out")"
+		run_berth images --format '{{.Repository}}:{{.Tag}}'
+		assert_equal "$(sort <<<"$output")" "three:1
+three:2
+three:3"
+		# Every image is whole: its files are there.
+		run_berth image inspect -f '{{.RootFS.Layers}}' three:2
+		run_berth rmi three:1 three:2 three:3
+		assert_equal "$(store_files)" "$STORE_EMPTY"
+	done
+}
+
+@test "images during loads and rmi shows all of an archive or none of it" {
+	make_three
+	local errors=$TEST_DIR/errors
+	: >"$errors"
+	(
+		for i in $(seq 1 6); do
+			berth load -q -i "$TEST_DIR/three.tar" >/dev/null || echo "load $i failed" >>"$errors"
+			berth rmi three:1 three:2 three:3 >/dev/null || echo "rmi $i failed" >>"$errors"
+		done
+	) &
+	local churner=$! n=0 out count
+	while kill -0 "$churner" 2>/dev/null; do
+		out=$(berth images --format '{{.Repository}}:{{.Tag}}') || echo "images failed: $out" >>"$errors"
+		count=$(grep -c '^three:' <<<"$out" || true)
+		case $count in
+		0 | 3) ;;
+		*) echo "half a load or rmi listed: $out" >>"$errors" ;;
+		esac
+		n=$((n + 1))
+	done
+	wait "$churner"
+	[ "$n" -gt 0 ] || die "the listing never ran"
+	[ ! -s "$errors" ] || die "$(cat "$errors")"
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
+@test "import during image prune -a: every import works, prune leaves nothing behind" {
+	berth images >/dev/null
+	local errors=$TEST_DIR/errors
+	: >"$errors"
+	(
+		for i in $(seq 1 15); do
+			berth image prune -af >/dev/null || echo "prune $i failed" >>"$errors"
+		done
+	) &
+	local pruner=$! i
+	for i in $(seq 1 8); do
+		import_image "imp:$i" 20000 >/dev/null || echo "import $i failed" >>"$errors"
+	done
+	wait "$pruner"
+	[ ! -s "$errors" ] || die "$(cat "$errors")"
+	# What prune did not take is whole.
+	local ref
+	for ref in $(berth images --format '{{.Repository}}:{{.Tag}}'); do
+		run_berth image inspect "$ref"
+	done
+	run_berth image prune -af
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
