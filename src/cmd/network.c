@@ -621,7 +621,7 @@ int cmd_network_inspect(struct berth_ctx *ctx, int argc, char **argv)
 /* ---- rm, prune ---- */
 
 static const struct cmd_help rm_help = {
-    .usage = "berth network rm NETWORK [NETWORK...]",
+    .usage = "berth network rm [OPTIONS] NETWORK [NETWORK...]",
     .summary = "Remove one or more networks",
     .aliases = "berth network rm, berth network remove",
 };
@@ -652,7 +652,10 @@ static int remove_network(struct berth_ctx *ctx, const struct netinfo *ni, struc
 int cmd_network_rm(struct berth_ctx *ctx, int argc, char **argv);
 int cmd_network_rm(struct berth_ctx *ctx, int argc, char **argv)
 {
-	const struct opt opts[] = {{0}};
+	int force = 0;
+	const struct opt opts[] = {
+	    {OPT_BOOL, 'f', "force", &force, NULL, "Do not error if the network does not exist"},
+	    {0}};
 	int first, rc;
 	if (cmd_parse(ctx, &rm_help, opts, 0, argc, argv, &first, &rc) < 0)
 		return rc;
@@ -671,7 +674,9 @@ int cmd_network_rm(struct berth_ctx *ctx, int argc, char **argv)
 	for (int i = first; i < argc; i++) {
 		struct netinfo *ni = find(v, n, argv[i]);
 		berr_freep(&err);
-		if (!ni) {
+		if (!ni && force) {
+			continue; /* Docker's --force: a missing network is no error */
+		} else if (!ni) {
 			fprintf(stderr, "Error response from daemon: network %s not found\n",
 				argv[i]);
 			status = 1;

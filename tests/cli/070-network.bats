@@ -74,6 +74,14 @@ load helpers.network
 	assert_equal "$output" "front"
 	run_berth network ls --format '{{.Name}}'
 	assert_equal "$output" "$(printf 'bridge\nhost\nnone')"
+	# Gone: an error, unless --force (Docker's: a missing network is no error).
+	run_berth 1 network rm front
+	assert_contains "$output" "network front not found"
+	run_berth network rm -f front
+	assert_equal "$output" ""
+	run_berth 1 network rm -f front bridge
+	assert_contains "$output" "bridge is a pre-defined network and cannot be removed"
+	[[ "$output" != *front* ]] || die "a missing network reported under --force: $output"
 	# Its bridge went with it.
 	run ip link show "${PFX}u1"
 	[ "$status" -ne 0 ]
