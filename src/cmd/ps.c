@@ -24,14 +24,14 @@
 #include "banned.h"
 
 static const struct cmd_help ps_help = {
-	.usage = "berth ps [OPTIONS]",
-	.summary = "List containers",
-	.aliases = "berth container ls, berth container list, berth container ps, berth ps",
+    .usage = "berth ps [OPTIONS]",
+    .summary = "List containers",
+    .aliases = "berth container ls, berth container list, berth container ps, berth ps",
 };
 
-static const char *const ps_filters[] = {"id",	   "name",   "label", "label!", "status",
-					 "exited", "ancestor", "before", "since", "network",
-					 NULL};
+static const char *const ps_filters[] = {"id",	    "name",	"label",  "label!", "status",
+					 "exited",  "ancestor", "before", "since",  "network",
+					 "publish", "expose",	NULL};
 
 static const char *const statuses[] = {"created", "restarting", "running", "removing",
 				       "paused",  "exited",	"dead"};
@@ -96,11 +96,10 @@ static char *command_of(const struct ctr *c, int no_trunc)
 	buf_puts(&cmd, json_is_string(path) ? json_string_value(path) : "");
 	size_t i;
 	json_t *a;
-	json_array_foreach(args, i, a)
-		if (json_is_string(a))
-			buf_printf(&cmd, " %s", json_string_value(a));
-	_cleanup_free_ char *shown = no_trunc ? strdup(cmd.data ? cmd.data : "")
-					      : ellipsis(cmd.data ? cmd.data : "", 20);
+	json_array_foreach(args, i, a) if (json_is_string(a))
+	    buf_printf(&cmd, " %s", json_string_value(a));
+	_cleanup_free_ char *shown =
+	    no_trunc ? strdup(cmd.data ? cmd.data : "") : ellipsis(cmd.data ? cmd.data : "", 20);
 	if (!shown || go_quote(&q, shown) < 0)
 		return NULL;
 	return buf_steal(&q);
@@ -115,9 +114,7 @@ static char *labels_of(const struct ctr *c)
 	/* Sorted, as Go's map order is random and docker's output should not be. */
 	_cleanup_strv_ struct strv keys = STRV_INIT;
 	if (json_is_object(l))
-		json_object_foreach(l, k, v)
-			if (strv_push(&keys, k) < 0)
-				return NULL;
+		json_object_foreach(l, k, v) if (strv_push(&keys, k) < 0) return NULL;
 	strv_sort(&keys);
 	for (size_t i = 0; i < keys.n; i++) {
 		json_t *x = json_object_get(l, keys.v[i]);
@@ -133,7 +130,8 @@ static char *mounts_of(const struct ctr *c)
 	_cleanup_buf_ struct buf b = BUF_INIT;
 	size_t i;
 	json_t *x;
-	json_array_foreach(m, i, x) {
+	json_array_foreach(m, i, x)
+	{
 		json_t *s = json_object_get(x, "Source");
 		const char *src = json_is_string(s) ? json_string_value(s) : "";
 		_cleanup_free_ char *e = ellipsis(src, 15);
@@ -198,9 +196,126 @@ static int any_match(const struct strv *values, const char *s, int prefix)
 	return 0;
 }
 
+/* A publish= or expose= value: a port or a range, and a protocol (tcp by default). */
+struct port_filter {
+	unsigned lo, hi;
+	char proto[8];
+};
+
+struct port_filters {
+	struct port_filter *v;
+	size_t n;
+};
+
+static int parse_port_num(const char *s, size_t len, unsigned *ret)
+{
+	unsigned v = 0;
+	if (len == 0 || len > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Docker's forms: PORT[/PROTO] or START-END[/PROTO]. */
+static int port_filters_parse(const char *key, const struct strv *values, struct port_filters *ret)
+{
+	for (size_t i = 0; values && i < values->n; i++) {
+		const char *v = values->v[i];
+		if (strchr(v, ':')) {
+			fprintf(stderr, "Error: filter for '%s' should not contain ':': %s\n", key,
+				v);
+			return -EINVAL;
+		}
+		struct port_filter pf = {.proto = "tcp"};
+		const char *slash = strchr(v, '/');
+		size_t plen = slash ? (size_t)(slash - v) : strlen(v);
+		if (slash && (!slash[1] || strlen(slash + 1) >= sizeof(pf.proto))) {
+			fprintf(stderr, "Error: error while looking up for %s %s: invalid proto\n",
+				key, v);
+			return -EINVAL;
+		}
+		if (slash)
+			snprintf(pf.proto, sizeof(pf.proto), "%s", slash + 1);
+		const char *dash = memchr(v, '-', plen);
+		int r = dash ? parse_port_num(v, (size_t)(dash - v), &pf.lo)
+			     : parse_port_num(v, plen, &pf.lo);
+		if (r == 0)
+			r = dash ? parse_port_num(dash + 1, plen - (size_t)(dash + 1 - v), &pf.hi)
+				 : (pf.hi = pf.lo, 0);
+		if (r < 0 || pf.hi < pf.lo) {
+			fprintf(stderr, "Error: error while looking up for %s %s: invalid port\n",
+				key, v);
+			return -EINVAL;
+		}
+		struct port_filter *nv = realloc(ret->v, (ret->n + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		ret->v = nv;
+		ret->v[ret->n++] = pf;
+	}
+	return 0;
+}
+
+/* Whether a key of ports ("80/tcp", as in HostConfig.PortBindings and
+ * Config.ExposedPorts) falls in one of pf. */
+static int ports_match(const struct port_filters *pf, json_t *ports)
+{
+	const char *k;
+	json_t *val;
+	json_object_foreach(ports, k, val)
+	{
+		const char *slash = strchr(k, '/');
+		unsigned port;
+		if (!slash || parse_port_num(k, (size_t)(slash - k), &port) < 0)
+			continue;
+		for (size_t i = 0; i < pf->n; i++)
+			if (port >= pf->v[i].lo && port <= pf->v[i].hi &&
+			    streq(slash + 1, pf->v[i].proto))
+				return 1;
+	}
+	return 0;
+}
+
+/* Docker's network filter: the network's name or (a prefix of) its id, among the
+ * container's networks (its network mode, or the networks it is attached to). */
+static int network_match(const struct strv *values, json_t *config)
+{
+	json_t *nm = json_object_get(json_object_get(config, "HostConfig"), "NetworkMode");
+	if (json_is_string(nm) && strv_contains(values, json_string_value(nm)))
+		return 1;
+	json_t *eps =
+	    json_object_get(json_object_get(config, "NetworkingConfig"), "EndpointsConfig");
+	const char *k;
+	json_t *ep;
+	json_object_foreach(eps, k, ep)
+	{
+		if (strv_contains(values, k))
+			return 1;
+		json_t *id = json_object_get(ep, "NetworkID");
+		for (size_t i = 0; json_is_string(id) && i < values->n; i++)
+			if (*values->v[i] &&
+			    strncmp(json_string_value(id), values->v[i], strlen(values->v[i])) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void port_filters_free(struct port_filters *p)
+{
+	free(p->v);
+}
+
 struct filter_ctx {
 	const struct imgcmd_filters *f;
-	struct strv ancestors; /* image ids */
+	struct port_filters publish, expose; /* borrowed */
+	struct strv ancestors;		     /* image ids */
 	int64_t before_ns, since_ns;
 	int have_before, have_since;
 };
@@ -232,11 +347,16 @@ static int keep(const struct filter_ctx *fc, const struct ctr *c)
 		if (!json_is_string(img) || !strv_contains(&fc->ancestors, json_string_value(img)))
 			return 0;
 	}
-	if ((v = imgcmd_filters_get(f, "network")) && !any_match(v, "none", 0)) {
-		json_t *nm = json_object_get(json_object_get(c->config, "HostConfig"), "NetworkMode");
-		if (!json_is_string(nm) || !strv_contains(v, json_string_value(nm)))
-			return 0;
-	}
+	if ((v = imgcmd_filters_get(f, "network")) && !network_match(v, c->config))
+		return 0;
+	if (fc->publish.n &&
+	    !ports_match(&fc->publish,
+			 json_object_get(json_object_get(c->config, "HostConfig"), "PortBindings")))
+		return 0;
+	if (fc->expose.n &&
+	    !ports_match(&fc->expose,
+			 json_object_get(json_object_get(c->config, "Config"), "ExposedPorts")))
+		return 0;
 	if (fc->have_before && c->created_ns >= fc->before_ns)
 		return 0;
 	if (fc->have_since && c->created_ns <= fc->since_ns)
@@ -244,8 +364,7 @@ static int keep(const struct filter_ctx *fc, const struct ctr *c)
 	return 1;
 }
 
-static int container_time(struct berth_ctx *ctx, const char *name, int64_t *ret,
-			  struct berr **err)
+static int container_time(struct berth_ctx *ctx, const char *name, int64_t *ret, struct berr **err)
 {
 	struct ctr c;
 	int r = ctr_lookup(ctx->root, name, &c, err);
@@ -279,7 +398,8 @@ static int print_rows(json_t *rows, const char *format, struct berr **err)
 	}
 	size_t i;
 	json_t *row;
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		if (r < 0)
 			break;
 		_cleanup_buf_ struct buf b = BUF_INIT;
@@ -309,26 +429,27 @@ int cmd_ps(struct berth_ctx *ctx, int argc, char **argv)
 	const char *format = NULL;
 	_cleanup_strv_ struct strv filter_args = STRV_INIT;
 	const struct opt opts[] = {
-		{OPT_BOOL, 'a', "all", &all, NULL, "Show all containers (default shows just running)"},
-		{OPT_LIST, 'f', "filter", &filter_args, "filter",
-		 "Filter output based on conditions provided"},
-		{OPT_STRING, 0, "format", &format, "string",
-		 "Format output: 'table', 'table TEMPLATE', 'json' or a Go template"},
-		{OPT_INT, 'n', "last", &last, "int",
-		 "Show n last created containers (includes all states)"},
-		{OPT_BOOL, 'l', "latest", &latest, NULL,
-		 "Show the latest created container (includes all states)"},
-		{OPT_BOOL, 0, "no-trunc", &no_trunc, NULL, "Don't truncate output"},
-		{OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only display container IDs"},
-		{OPT_BOOL, 's', "size", &size, NULL, "Display total file sizes"},
-		{0},
+	    {OPT_BOOL, 'a', "all", &all, NULL, "Show all containers (default shows just running)"},
+	    {OPT_LIST, 'f', "filter", &filter_args, "filter",
+	     "Filter output based on conditions provided"},
+	    {OPT_STRING, 0, "format", &format, "string",
+	     "Format output: 'table', 'table TEMPLATE', 'json' or a Go template"},
+	    {OPT_INT, 'n', "last", &last, "int",
+	     "Show n last created containers (includes all states)"},
+	    {OPT_BOOL, 'l', "latest", &latest, NULL,
+	     "Show the latest created container (includes all states)"},
+	    {OPT_BOOL, 0, "no-trunc", &no_trunc, NULL, "Don't truncate output"},
+	    {OPT_BOOL, 'q', "quiet", &quiet, NULL, "Only display container IDs"},
+	    {OPT_BOOL, 's', "size", &size, NULL, "Display total file sizes"},
+	    {0},
 	};
 	int first, rc;
 	if (cmd_parse(ctx, &ps_help, opts, 0, argc, argv, &first, &rc) < 0)
 		return rc;
 	if (first < argc) {
 		fprintf(stderr,
-			"\"berth %s\" accepts no arguments.\nSee 'berth %s --help'.\n\nUsage:  %s\n\n%s\n",
+			"\"berth %s\" accepts no arguments.\nSee 'berth %s --help'.\n\nUsage:  "
+			"%s\n\n%s\n",
 			ctx->cmd_name, ctx->cmd_name, ps_help.usage, ps_help.summary);
 		return 1;
 	}
@@ -368,7 +489,11 @@ int cmd_ps(struct berth_ctx *ctx, int argc, char **argv)
 	if (last > 0 || sv || ev)
 		all = 1;
 
-	struct filter_ctx fc = {.f = &filters};
+	_cleanup_(port_filters_free) struct port_filters publish = {0}, expose = {0};
+	if (port_filters_parse("publish", imgcmd_filters_get(&filters, "publish"), &publish) < 0 ||
+	    port_filters_parse("expose", imgcmd_filters_get(&filters, "expose"), &expose) < 0)
+		return 1;
+	struct filter_ctx fc = {.f = &filters, .publish = publish, .expose = expose};
 	const struct strv *bv = imgcmd_filters_get(&filters, "before");
 	const struct strv *snc = imgcmd_filters_get(&filters, "since");
 	if ((bv && container_time(ctx, bv->v[0], &fc.before_ns, &err) < 0) ||
@@ -447,15 +572,15 @@ int cmd_ps(struct berth_ctx *ctx, int argc, char **argv)
 		size_t i;
 		json_t *row;
 		json_array_foreach(rows, i, row)
-			imgcmd_print_json(stdout, row, JSON_COMPACT | JSON_SORT_KEYS);
+		    imgcmd_print_json(stdout, row, JSON_COMPACT | JSON_SORT_KEYS);
 		return 0;
 	}
-	const char *tpl = default_table
-				  ? (size ? "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}"
-					    "\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}\\t{{.Size}}"
-					  : "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}"
-					    "\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}")
-				  : format;
+	const char *tpl =
+	    default_table ? (size ? "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}"
+				    "\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}\\t{{.Size}}"
+				  : "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}"
+				    "\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}")
+			  : format;
 	if (print_rows(rows, tpl, &err) < 0) {
 		fprintf(stderr, "%s\n", err->msg);
 		return 1;

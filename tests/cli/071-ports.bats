@@ -175,6 +175,23 @@ httpd() {
 	assert_contains "$output" "invalid proto: icmp"
 	run_berth ps -a --format '{{.Names}}'
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "all long some "
+	# ps filters: publish= matches -p's container ports, expose= the exposed ones (tcp
+	# unless said; a range is START-END), network= a network's name or id prefix.
+	names() { run_berth ps "$@" --format '{{.Names}}'; echo "$output" | sort | tr '\n' ' '; }
+	assert_equal "$(names --filter publish=80)" "long "
+	assert_equal "$(names --filter publish=79-81/tcp)" "long "
+	assert_equal "$(names --filter publish=80/udp)" " "
+	assert_equal "$(names --filter expose=7000)" "all "
+	assert_equal "$(names --filter expose=5000-5400/udp)" "all some "
+	assert_equal "$(names --filter expose=80 --filter name=^some)" "some "
+	assert_equal "$(names --filter network=bridge)" "all long some "
+	nid=$(berth network inspect -f '{{.Id}}' bridge)
+	assert_equal "$(names --filter "network=${nid:0:12}")" "all long some "
+	assert_equal "$(names --filter network=none)" " "
+	run_berth 1 ps --filter publish=8080:80
+	assert_contains "$output" "filter for 'publish' should not contain ':'"
+	run_berth 1 ps --filter expose=80a
+	assert_contains "$output" "expose 80a"
 }
 
 @test "a container reaches its own published port through the host (hairpin)" {
