@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # berth's archives against the real docker (dockerd 20.10 from Debian): what berth saves,
-# docker loads and runs; what docker imports and saves, berth loads with the same ids.
+# docker loads and runs; what docker imports and saves, berth loads with the same ids, and
+# as one transaction when killed.
 
-load helpers
+load helpers.images
 load helpers.docker
 
 setup_file() {
@@ -89,4 +90,17 @@ teardown_file() {
 	assert_equal "$output" "$did"
 	run docker run --rm --network none round:1 /bin/echo back
 	assert_equal "$output" "back"
+}
+
+@test "interop: a docker save of three images loads as one transaction, killed at any moment" {
+	require_dockerd
+	make_busybox_tar "$TEST_DIR/bb.tar"
+	docker import "$TEST_DIR/bb.tar" dkill:1 >/dev/null
+	docker import -c 'CMD ["/bin/sh"]' "$TEST_DIR/bb.tar" dkill:2 >/dev/null
+	make_file_tar "$TEST_DIR/other.tar" 400000
+	docker import "$TEST_DIR/other.tar" dkill:3 >/dev/null
+	docker save -o "$TEST_DIR/d.tar" dkill:1 dkill:2 dkill:3
+	docker rmi dkill:1 dkill:2 dkill:3 >/dev/null
+	berth images >/dev/null # makes the store
+	load_kill_loop "$TEST_DIR/d.tar" 8 dkill:1 dkill:2 dkill:3
 }
