@@ -51,9 +51,25 @@ dist_teardown() {
 setup() { dist_setup; }
 teardown() { dist_teardown; }
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+# free_port: a TCP port on 127.0.0.1 nobody uses right now, below the kernel's ephemeral
+# range: a port the kernel handed out for port 0 may be taken by any outgoing connection
+# (of a parallel test) before the server binds it.
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(20000, max(low, 20001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+'
 }
 
 # wait_http URL: until URL answers at all (any status), for up to 10 s.
