@@ -4,7 +4,10 @@
 #   - wrk on GET /v2/ and on GET of a manifest by tag (requests per second);
 #   - a 200 MB blob pulled with curl, and pushed with POST + PUT (the monolithic flow that
 #     both support), each the best of BENCH_ROUNDS (MB/s);
-#   - memory (RSS) of each server after all that, and the size of each binary.
+#   - 8 such pushes at once (8 different blobs), then 8 pulls at once: aggregate MB/s, the
+#     best of BENCH_ROUNDS;
+#   - memory (RSS): idle (right after start), the peak (VmHWM, reached during the parallel
+#     transfers), and after all that; the size of each binary.
 # Both servers log nothing (berth -q; distribution's access log off and level error), both
 # listen on 127.0.0.1 and both get the same requests. Ratios are printed as "berth is Nx".
 #
@@ -90,6 +93,12 @@ B=http://127.0.0.1:$BP
 D=http://127.0.0.1:$DP
 wait_http "$B/v2/"
 wait_http "$D/v2/"
+sleep 1
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+declare -A res
+res[berth.idle]=$(awk -v k="$(rss_kb "$BERTH_PID")" 'BEGIN { printf "%.1f", k / 1024 }')
+res[distribution.idle]=$(awk -v k="$(rss_kb "$DIST_PID")" 'BEGIN { printf "%.1f", k / 1024 }')
 
 # ---- content: a small image, and big blobs ----
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$DIR/config.json"
@@ -108,7 +117,26 @@ push_blob() {
 	case $loc in http*) ;; *) loc=$1$loc ;; esac
 	case $loc in *\?*) loc="$loc&digest=$4" ;; *) loc="$loc?digest=$4" ;; esac
 	curl -sf -o /dev/null -w '%{time_total}' -X PUT -H 'Content-Type: application/octet-stream' \
-		--data-binary @"$3" "$loc" || die "push to $1 failed"
+		-T "$3" "$loc" || die "push to $1 failed"
+}
+
+# parallel_secs URL FIRST push|pull: 8 transfers of big.FIRST.. at once; prints seconds.
+parallel_secs() {
+	local t0 t1 i pids=()
+	t0=$(date +%s.%N)
+	for i in $(seq "$2" $(($2 + 7))); do
+		if [ "$3" = push ]; then
+			push_blob "$1" bench/par "$DIR/big.$i" "${BIG[$i]}" >/dev/null &
+		else
+			curl -sf -o /dev/null "$1/v2/bench/par/blobs/${BIG[$i]}" &
+		fi
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i" || die "a parallel $3 to $1 failed"
+	done
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 
 for url in "$B" "$D"; do
@@ -118,10 +146,13 @@ for url in "$B" "$D"; do
 		--data-binary @"$DIR/manifest.json" "$url/v2/bench/app/manifests/latest" || die "manifest push to $url"
 done
 
-log "registry: making $ROUNDS blobs of $BLOB_MB MB"
+# Blobs 1..ROUNDS for the single transfers, then 8 per round for the parallel ones: all
+# different (a server may skip the work for a blob it has).
+NBIG=$((ROUNDS * 9))
+log "registry: making $NBIG blobs of $BLOB_MB MB"
 head -c $((BLOB_MB * 1024 * 1024)) /dev/urandom >"$DIR/big.base"
-for r in $(seq 1 "$ROUNDS"); do
-	{ printf 'round %d\n' "$r"; cat "$DIR/big.base"; } >"$DIR/big.$r"
+for r in $(seq 1 "$NBIG"); do
+	{ printf 'blob %d\n' "$r"; cat "$DIR/big.base"; } >"$DIR/big.$r"
 	BIG[$r]=$(digest "$DIR/big.$r")
 done
 rm -f "$DIR/big.base"
@@ -145,7 +176,6 @@ best_time() { # best of the given seconds
 mbps() { awk -v s="$1" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", mb / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-declare -A res
 accept='Accept: application/vnd.oci.image.manifest.v1+json'
 for who in berth distribution; do
 	url=$B
@@ -164,19 +194,30 @@ for who in berth distribution; do
 	done
 	res[$who.put]=$(mbps "$(best_time "${puts[@]}")")
 	res[$who.get]=$(mbps "$(best_time "${gets[@]}")")
+	log "registry: $who: 8 parallel PUTs, then GETs, of $BLOB_MB MB blobs"
+	puts=() gets=()
+	for r in $(seq 1 "$ROUNDS"); do
+		first=$((ROUNDS + 1 + (r - 1) * 8))
+		puts+=("$(parallel_secs "$url" "$first" push)")
+		gets+=("$(parallel_secs "$url" "$first" pull)")
+	done
+	res[$who.put8]=$(awk -v s="$(best_time "${puts[@]}")" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
+	res[$who.get8]=$(awk -v s="$(best_time "${gets[@]}")" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
 done
 # Check what came back is what went in, once each.
 for url in "$B" "$D"; do
 	got=$(curl -sf "$url/v2/bench/big/blobs/${BIG[1]}" | sha256sum | cut -d' ' -f1)
 	[ "sha256:$got" = "${BIG[1]}" ] || die "$url served a different blob"
 done
-res[berth.rss]=$(($(ps -o rss= -p "$BERTH_PID") / 1024))
-res[distribution.rss]=$(($(ps -o rss= -p "$DIST_PID") / 1024))
+res[berth.rss]=$(($(rss_kb "$BERTH_PID") / 1024))
+res[distribution.rss]=$(($(rss_kb "$DIST_PID") / 1024))
+res[berth.hwm]=$(($(hwm_kb "$BERTH_PID") / 1024))
+res[distribution.hwm]=$(($(hwm_kb "$DIST_PID") / 1024))
 res[berth.size]=$(($(stat -c %s "$(readlink -f "$BERTH")") / 1024))
 res[distribution.size]=$(($(stat -c %s "$(command -v docker-registry)") / 1024))
 
-printf '\n== registry: berth registry serve vs docker-registry %s (%d CPUs)\n' \
-	"$(docker-registry --version | awk '{print $3}')" "$(nproc)"
+printf '\n== registry: berth registry serve vs docker-registry %s (%d CPUs, load %s)\n' \
+	"$(docker-registry --version | awk '{print $3}')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-28s %14s %14s %8s\n' "" berth distribution ratio
 row() { # LABEL KEY UNIT HIGHER_IS_BETTER
 	local b=${res[berth.$2]} d=${res[distribution.$2]} r
@@ -189,6 +230,10 @@ row "GET /v2/" ping "/s" 1
 row "GET manifest" manifest "/s" 1
 row "GET ${BLOB_MB} MB blob" get MB/s 1
 row "PUT ${BLOB_MB} MB blob" put MB/s 1
+row "8 parallel PUTs" put8 MB/s 1
+row "8 parallel GETs" get8 MB/s 1
+row "memory idle (RSS)" idle MB 0
+row "memory peak (VmHWM)" hwm MB 0
 row "memory after the runs" rss MB 0
 row "binary size" size KB 0
 line="registry (berth is Nx docker-registry): ${RATIOS%, }"
