@@ -1142,6 +1142,19 @@ static int ports_of(json_t *config, struct net_ports *ret, struct berr **err)
 	return 0;
 }
 
+/* Replace name in dirfd by data unless it holds exactly that already (as resolv.conf
+ * often does: the runtime wrote the same at create time, or the last start did): a
+ * rewrite costs two fsyncs. */
+static int write_if_changed(int dirfd, const char *name, const char *data, size_t len)
+{
+	_cleanup_free_ char *old = NULL;
+	size_t old_len = 0;
+	if (fs_read_all_at(dirfd, name, len + 1, &old, &old_len) == 0 && old_len == len &&
+	    memcmp(old, data, len) == 0)
+		return 0;
+	return fs_write_atomic_at(dirfd, name, data, len, 0644);
+}
+
 /* /etc/hosts and /etc/resolv.conf of the container, before it starts (so a rename over
  * the old files is fine: nothing has them mounted yet). */
 static int write_etc(int dirfd, const struct ctr *c, const char *ip, const char *gateway,
@@ -1180,10 +1193,10 @@ static int write_etc(int dirfd, const struct ctr *c, const char *ip, const char 
 	if ((r = net_resolv_read_host(NULL, &host_text, err)) < 0 ||
 	    (r = net_resolv_render(host_text, &ro, &resolv, err)) < 0)
 		return r;
-	if ((r = fs_write_atomic_at(dirfd, "hosts", hosts.data, hosts.len, 0644)) < 0)
+	if ((r = write_if_changed(dirfd, "hosts", hosts.data, hosts.len)) < 0)
 		return berr_errno(err, r, "write hosts");
-	if ((r = fs_write_atomic_at(dirfd, "resolv.conf", resolv.data ? resolv.data : "",
-				    resolv.len, 0644)) < 0)
+	if ((r = write_if_changed(dirfd, "resolv.conf", resolv.data ? resolv.data : "",
+				  resolv.len)) < 0)
 		return berr_errno(err, r, "write resolv.conf");
 	return 0;
 }
