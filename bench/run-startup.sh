@@ -86,17 +86,21 @@ hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$json" "${ar
 	cat "$json.log" >&2
 	bench_die "hyperfine failed"
 }
-printf '%-8s %10s %10s %10s %10s\n' engine mean "± σ" min max
-jq -r '.results[] | [.command, .mean, .stddev, .min, .max] | @tsv' "$json" |
-	while IFS=$'\t' read -r name mean sd min max; do
-		printf '%-8s %10s %10s %10s %10s\n' "$name" "$(bench_fmt_time "$mean")" \
-			"$(bench_fmt_time "${sd:-0}")" "$(bench_fmt_time "$min")" "$(bench_fmt_time "$max")"
+# The median beside the mean: on a shared machine a few runs that wait for a CPU pull the
+# mean up; the ratio line is given for both.
+printf '%-8s %10s %10s %10s %10s %10s\n' engine mean "± σ" median min max
+jq -r '.results[] | [.command, .mean, .stddev, .median, .min, .max] | @tsv' "$json" |
+	while IFS=$'\t' read -r name mean sd med min max; do
+		printf '%-8s %10s %10s %10s %10s %10s\n' "$name" "$(bench_fmt_time "$mean")" \
+			"$(bench_fmt_time "${sd:-0}")" "$(bench_fmt_time "$med")" \
+			"$(bench_fmt_time "$min")" "$(bench_fmt_time "$max")"
 	done
 ratios=$(jq -r '
-	(.results[] | select(.command == "berth") | .mean) as $b
+	(.results[] | select(.command == "berth")) as $b
 	| [.results[] | select(.command != "berth")
-	   | "\(.command) \((.mean / $b * 100 | round) / 100)x"] | join(", ")
-	| "berth run --rm: " + . + " (time of each relative to berth)"' "$json")
+	   | "\(.command) \((.mean / $b.mean * 100 | round) / 100)x"
+	     + " (median \((.median / $b.median * 100 | round) / 100)x)"] | join(", ")
+	| "berth run --rm: " + . + " (time of each relative to berth, means and medians)"' "$json")
 echo "$ratios"
 [ -z "${BENCH_RESULTS:-}" ] || echo "$ratios" >>"$BENCH_RESULTS"
 echo

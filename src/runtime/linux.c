@@ -39,7 +39,10 @@ int rt_linux_overlay_mount2;
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Messages on the sync socket (SOCK_SEQPACKET, so one send is one message):
- *   parent -> child  'G'                  go on (the child then joins its cgroup itself)
+ *   parent -> child  'G'                  go on, after the parent moved the child into the
+ *                                         cgroup2 directory (only when the kernel refused
+ *                                         CLONE_INTO_CGROUP: otherwise the child does not
+ *                                         wait, it joins its cgroup itself)
  *   child -> parent  'P' + SCM_RIGHTS     the pty master
  *   child -> parent  'E' + struct failure the setup or execve failed; the child exits
  * End of stream without 'E' means the execve succeeded (the socket is O_CLOEXEC). */
@@ -57,6 +60,7 @@ struct child {
 	int sync;
 	struct rt_seccomp_bpf seccomp; /* prepared in the parent; len 0: none */
 	const struct rt_cgroup_join *cgj; /* NULL without a cgroup */
+	int wait_go;			  /* wait for 'G' (see the messages above) */
 };
 
 /* ---- small helpers ---- */
@@ -826,7 +830,10 @@ static _Noreturn void child_main(struct child *c)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	/* Die with the runtime while still being set up; reset before execve. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (recv(sync, &go, 1, 0) != 1 || go != 'G')
+	/* A parent gone before the prctl: its end of the socket reads as end of stream. */
+	if (!c->wait_go && recv(sync, &go, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		_exit(RT_EXIT_SETUP);
+	if (c->wait_go && (recv(sync, &go, 1, 0) != 1 || go != 'G'))
 		_exit(RT_EXIT_SETUP);
 	/* Into the cgroup before anything else, by ourselves (see rt_cgroup_join_self). */
 	const char *cgdir = NULL;
@@ -980,7 +987,10 @@ static _Noreturn void child_main(struct child *c)
 
 /* cgroup_fd >= 0: create the child in that cgroup2 directory (CLONE_INTO_CGROUP); when
  * the kernel refuses that, *ret_in_cgroup says 0 and the caller moves the child. */
-static pid_t clone_child(unsigned long flags, int cgroup_fd, int *ret_pidfd, int *ret_in_cgroup)
+/* *wait_go is set to 1 before the plain clone after a refused CLONE_INTO_CGROUP: the child,
+ * a copy of our memory, then waits for the parent to move it. */
+static pid_t clone_child(unsigned long flags, int cgroup_fd, int *ret_pidfd, int *ret_in_cgroup,
+			 int *wait_go)
 {
 	int pidfd = -1;
 	struct clone_args args = {
@@ -1003,6 +1013,7 @@ static pid_t clone_child(unsigned long flags, int cgroup_fd, int *ret_pidfd, int
 		}
 		/* Before Linux 5.7, or a cgroup the kernel refuses (the caller's write gives
 		 * the error message then): the plain way. */
+		*wait_go = 1;
 	}
 	/* A raw clone (no glibc wrapper exists for clone3): the child runs on a copy of our
 	 * stack like after fork(), but glibc does not know about it, so the child must not
@@ -1069,7 +1080,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	    (spec->namespaces | CLONE_NEWNS) &
 	    (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
 	int pidfd = -1, in_cgroup = 0;
-	pid_t pid = clone_child(flags, cgj.v2_fd, &pidfd, &in_cgroup);
+	pid_t pid = clone_child(flags, cgj.v2_fd, &pidfd, &in_cgroup, &c.wait_go);
 	if (pid == 0) {
 		close(sv[0]);
 		c.sync = sv[1];
@@ -1089,7 +1100,7 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 		berr_wrap(err, "cgroup");
 		goto out;
 	}
-	if (send(sync, "G", 1, MSG_NOSIGNAL) != 1) {
+	if (c.wait_go && send(sync, "G", 1, MSG_NOSIGNAL) != 1) {
 		r = berr_errno(err, errno, "start the container's init");
 		kill(pid, SIGKILL);
 		reap(pid);

@@ -30,9 +30,14 @@ no_leftovers() {
 	assert_equal "$output" ""
 	# A --rm container's monitor deletes its directory (hidden as .rm-<id> before `run`
 	# got the exit code) and exits just after: give the last one a moment.
+	# (test_pids reads every process's fds: only polled once the directory is gone.)
 	local i
 	for ((i = 0; i < 100; i++)); do
-		[ -z "$(ls -A "$BERTH_ROOT/containers")" ] && [ -z "$(test_pids)" ] && break
+		[ -z "$(ls -A "$BERTH_ROOT/containers")" ] && break
+		sleep 0.1
+	done
+	for ((i = 0; i < 20; i++)); do
+		[ -z "$(test_pids)" ] && break
 		sleep 0.1
 	done
 	assert_equal "$(ls -A "$BERTH_ROOT/containers")" ""
