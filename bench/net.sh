@@ -16,8 +16,12 @@
 # docker-proxy serves the published port, as on a default install for 127.0.0.1), podman a
 # network definition in a config dir of its own. Everything is removed on exit.
 #
+# On a shared machine the load moves between one command's runs and the next's: berth's
+# bridge and none runs are also timed in alternation (the median of the paired
+# differences), and wrk goes round the targets BENCH_WRK_ROUNDS times (medians).
+#
 # Environment: BERTH, BENCH_RUNS (default 20), BENCH_WRK_SECONDS (default 10),
-# BENCH_WRK_CONNECTIONS (default 32), BENCH_KEEP.
+# BENCH_WRK_CONNECTIONS (default 32), BENCH_WRK_ROUNDS (default 1), BENCH_KEEP.
 set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +30,7 @@ bench_init
 RUNS=${BENCH_RUNS:-20}
 WRK_S=${BENCH_WRK_SECONDS:-10}
 WRK_C=${BENCH_WRK_CONNECTIONS:-32}
+WRK_R=${BENCH_WRK_ROUNDS:-1}
 D=$BENCH_DIR
 command -v wrk >/dev/null || bench_die "wrk not installed (scripts/deps.sh)"
 [ -f "$DOCKER_CONFIG/config.json" ] || echo '{}' >"$DOCKER_CONFIG/config.json"
@@ -189,6 +194,28 @@ ratios=$(jq -r '
 	  + (if length > 0 then join(", ") + " (time relative to berth)" else "berth alone" end)' "$json")
 echo "$ratios"
 [ -z "${BENCH_RESULTS:-}" ] || echo "$ratios" >>"$BENCH_RESULTS"
+
+# The same for berth in alternation: bridge, none, bridge, none...
+pairs=$D/out/pairs.txt
+: >"$pairs"
+for ((i = 0; i < RUNS; i++)); do
+	t0=$(date +%s%N)
+	"$BERTH" run --rm bench-net true || bench_die "berth run failed"
+	t1=$(date +%s%N)
+	"$BERTH" run --rm --network none bench-net true || bench_die "berth run failed"
+	t2=$(date +%s%N)
+	echo "$(((t1 - t0) / 1000)) $(((t2 - t1) / 1000))" >>"$pairs"
+done
+ratios=$(sort -n -k1,1 "$pairs" | awk '{ b[NR] = $1 } END { print b[int((NR + 1) / 2)] }')
+ratios=$(awk -v mb="$ratios" '{ n[NR] = $2; d[NR] = $1 - $2 }
+	function med(a, k,   i, j, t) {
+		for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return a[int((k + 1) / 2)]
+	}
+	END { printf "berth in alternation, medians of %d pairs: bridge %.1f ms, none %.1f ms, bridge - none %.1f ms\n",
+		NR, mb / 1000, med(n, NR) / 1000, med(d, NR) / 1000 }' "$pairs")
+echo "$ratios"
+[ -z "${BENCH_RESULTS:-}" ] || echo "$ratios" >>"$BENCH_RESULTS"
 echo
 
 # ---- 2. a published port under load ----
@@ -225,19 +252,34 @@ if [ "$HAVE_PODMAN" = 1 ]; then
 		tnames+=("podman 127.0.0.1 (netavark DNAT)") && targets+=("http://127.0.0.1:$p/")
 fi
 
-echo "== wrk -t2 -c$WRK_C -d${WRK_S}s through a published port (http-ok, keep-alive)"
+echo "== wrk -t2 -c$WRK_C -d${WRK_S}s through a published port (http-ok, keep-alive), $WRK_R round(s)"
 printf '%-34s %12s %12s %12s\n' path "requests/s" "latency avg" "p99"
 res=$D/out/wrk.tsv
+all=$D/out/wrk-rounds.tsv
 : >"$res"
+: >"$all"
+ok=()
 for i in "${!targets[@]}"; do
-	wait_http "${targets[$i]}" || continue
-	out=$(wrk -t2 -c"$WRK_C" -d"${WRK_S}s" --latency "${targets[$i]}" 2>&1)
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	lat=$(awk '$1 == "Latency" {print $2; exit}' <<<"$out")
-	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-	errs=$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ' | tr '\n' ' ')
-	printf '%-34s %12s %12s %12s %s\n' "${tnames[$i]}" "${rps:-?}" "${lat:-?}" "${p99:-?}" "$errs"
-	printf '%s\t%s\n' "${tnames[$i]}" "${rps:-0}" >>"$res"
+	wait_http "${targets[$i]}" && ok+=("$i")
+done
+for ((round = 1; round <= WRK_R; round++)); do
+	for i in "${ok[@]}"; do
+		out=$(wrk -t2 -c"$WRK_C" -d"${WRK_S}s" --latency "${targets[$i]}" 2>&1)
+		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+		lat=$(awk '$1 == "Latency" {print $2; exit}' <<<"$out")
+		p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+		errs=$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ' | tr '\n' ' ')
+		[ "$WRK_R" = 1 ] || printf '%-34s %12s %12s %12s %s\n' "${tnames[$i]} ($round)" "${rps:-?}" "${lat:-?}" "${p99:-?}" "$errs"
+		[ "$WRK_R" != 1 ] || printf '%-34s %12s %12s %12s %s\n' "${tnames[$i]}" "${rps:-?}" "${lat:-?}" "${p99:-?}" "$errs"
+		printf '%s\t%s\n' "${tnames[$i]}" "${rps:-0}" >>"$all"
+	done
+done
+# The median of each target's rounds.
+for i in "${ok[@]}"; do
+	med=$(awk -F'\t' -v t="${tnames[$i]}" '$1 == t { print $2 }' "$all" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	[ "$WRK_R" = 1 ] || printf '%-34s %12s (median)\n' "${tnames[$i]}" "$med"
+	printf '%s\t%s\n' "${tnames[$i]}" "${med:-0}" >>"$res"
 done
 ratios=$(awk -F'\t' '
 	{ r[$1] = $2; order[n++] = $1 }
