@@ -486,9 +486,14 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	/* The record goes in last: until then everything written is garbage for store_gc. */
 	if ((r = store_lock_meta(s, 1, err)) < 0)
 		goto out;
-	r = store_image_put(s, &rec, err);
+	/* The image and its name in one store batch. */
+	r = store_batch_begin(s, err);
+	if (r >= 0)
+		r = store_image_put(s, &rec, err);
 	if (r >= 0 && o->name)
 		r = store_ref_set(s, o->name, id, err);
+	if (r >= 0)
+		r = store_batch_commit(s, err);
 	store_unlock_meta(s);
 	if (r < 0)
 		goto out;

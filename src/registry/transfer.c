@@ -645,7 +645,8 @@ static int pull_record(struct store *s, struct pull_ctx *P, const struct imgarch
 	size_t nrefs = 0;
 	const char *main_name = tag_name ? tag_name : digest_name;
 	*ret_up_to_date = 0;
-	if ((r = store_refs_list(s, &refs, &nrefs, err)) < 0)
+	/* The record and both names in one store batch: all of them or none. */
+	if ((r = store_batch_begin(s, err)) < 0 || (r = store_refs_list(s, &refs, &nrefs, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < nrefs; i++)
 		if (streq(refs[i].name, main_name) && streq(refs[i].id, id))
@@ -690,9 +691,11 @@ static int pull_record(struct store *s, struct pull_ctx *P, const struct imgarch
 		r = store_ref_set(s, tag_name, id, err);
 	if (r >= 0)
 		r = store_ref_set(s, digest_name, id, err);
+	if (r >= 0)
+		r = store_batch_commit(s, err);
 out:
 	store_refs_free(refs, nrefs);
-	store_unlock_meta(s);
+	store_unlock_meta(s); /* aborts the batch when it was not committed */
 	return r;
 }
 
