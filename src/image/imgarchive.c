@@ -1784,6 +1784,10 @@ static int save_prepare(struct store *s, struct save_image *si, struct berr **er
 	if (!streq(si->man.config.digest, si->id))
 		return berr_set(err, EBADMSG, "manifest %s describes config %s", si->manifest_digest,
 				si->man.config.digest);
+	/* Asked under the meta lock, with the gc lock held: this pins every blob written
+	 * later, so that an rmi meanwhile (store_image_purge) leaves them to us. */
+	if (store_blob_has(s, si->id) != 1)
+		return berr_set(err, ENOENT, "config blob %s is not in the store", si->id);
 	for (size_t i = 0; i < si->man.nlayers; i++)
 		if (store_blob_has(s, si->man.layers[i].digest) != 1)
 			return berr_set(err, ENOENT, "layer blob %s is not in the store",

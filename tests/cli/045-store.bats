@@ -51,7 +51,7 @@ make_three() {
 	# A load that has started (it holds the gc lock and has a pin file) and waits for data.
 	mkfifo "$TEST_DIR/fifo"
 	exec 7<>"$TEST_DIR/fifo"
-	"$BERTH" load -i "$TEST_DIR/fifo" >"$TEST_DIR/load.out" 2>&1 &
+	"$BERTH" load -i "$TEST_DIR/fifo" >"$TEST_DIR/load.out" 2>&1 3>&- 7>&- &
 	local loader=$! i
 	for i in $(seq 1 100); do
 		[ "$(find "$BERTH_ROOT/pins" -mindepth 1 2>/dev/null | wc -l)" = 1 ] && break
@@ -152,4 +152,37 @@ three:3"
 	done
 	run_berth image prune -af
 	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
+@test "rmi during a save: the save gets every blob it needs, gc takes them after" {
+	make_three
+	berth load -q -i "$TEST_DIR/three.tar" >/dev/null
+	mkfifo "$TEST_DIR/fifo"
+	exec 7<>"$TEST_DIR/fifo"
+	# The save blocks once the pipe is full, in the middle of the archive.
+	"$BERTH" save three:1 three:2 three:3 >"$TEST_DIR/fifo" 2>"$TEST_DIR/save.err" 3>&- 7>&- &
+	local saver=$! i
+	for i in $(seq 1 100); do
+		[ "$(find "$BERTH_ROOT/pins" -mindepth 1 2>/dev/null | wc -l)" = 1 ] && break
+		sleep 0.05
+	done
+	sleep 0.2
+	run_berth rmi three:1 three:2 three:3
+	assert_contains "$output" "Deleted:"
+	cat "$TEST_DIR/fifo" >"$TEST_DIR/saved.tar" 3>&- 7>&- &
+	local reader=$!
+	wait "$saver" || die "save failed: $(cat "$TEST_DIR/save.err")"
+	# With our read-write end closed too, the reader sees the end.
+	exec 7>&-
+	wait "$reader"
+	# The store kept what the save had pinned: the 10 blobs (3 configs, 3 manifests, 4
+	# layer tars) and the base layer, whose chain id is its uncompressed tar's digest. The
+	# three top layers are gone. gc takes the rest now that the save is done.
+	assert_equal "$(store_files)" "blobs=10 layers=1 images=0 tmp=0 pins=0"
+	run_berth image prune -af
+	run_berth images -q
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+	export BERTH_ROOT=$TEST_DIR/root2
+	run_berth load -i "$TEST_DIR/saved.tar"
+	assert_contains "$output" "Loaded image: three:3"
 }
