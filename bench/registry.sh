@@ -6,8 +6,11 @@
 #     both support), each the best of BENCH_ROUNDS (MB/s);
 #   - 8 such pushes at once (8 different blobs), then 8 pulls at once: aggregate MB/s, the
 #     best of BENCH_ROUNDS;
+#   - the servers' CPU time per GB of single PUTs (user + system), which, unlike the
+#     rates, the load of a shared machine does not change;
 #   - memory (RSS): idle (right after start), the peak (VmHWM, reached during the parallel
 #     transfers), and after all that; the size of each binary.
+# The blob rounds alternate between the servers (berth, distribution, berth, ...).
 # Both servers log nothing (berth -q; distribution's access log off and level error), both
 # listen on 127.0.0.1 and both get the same requests. Ratios are printed as "berth is Nx".
 #
@@ -184,25 +187,36 @@ for who in berth distribution; do
 	res[$who.ping]=$(rps "$url/v2/")
 	log "registry: $who: GET manifest"
 	res[$who.manifest]=$(rps "$url/v2/bench/app/manifests/latest" "$accept")
-	log "registry: $who: PUT and GET of $BLOB_MB MB blobs"
-	puts=() gets=()
-	for r in $(seq 1 "$ROUNDS"); do
-		puts+=("$(push_blob "$url" bench/big "$DIR/big.$r" "${BIG[$r]}")")
-	done
-	for r in $(seq 1 "$ROUNDS"); do
-		gets+=("$(curl -sf -o /dev/null -w '%{time_total}' "$url/v2/bench/big/blobs/${BIG[$r]}")")
-	done
-	res[$who.put]=$(mbps "$(best_time "${puts[@]}")")
-	res[$who.get]=$(mbps "$(best_time "${gets[@]}")")
-	log "registry: $who: 8 parallel PUTs, then GETs, of $BLOB_MB MB blobs"
-	puts=() gets=()
-	for r in $(seq 1 "$ROUNDS"); do
+done
+# The blob transfers, round by round, the two servers one after the other in each round:
+# the load of a shared machine changes by the minute, and must not favour either.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+declare -A puts gets puts8 gets8 ticks
+for r in $(seq 1 "$ROUNDS"); do
+	for who in berth distribution; do
+		url=$B pid=$BERTH_PID
+		[ "$who" = distribution ] && url=$D pid=$DIST_PID
+		log "registry: round $r: $who: PUT and GET of a $BLOB_MB MB blob, then 8 at once"
+		t0=$(cpu_ticks "$pid")
+		puts[$who]+="$(push_blob "$url" bench/big "$DIR/big.$r" "${BIG[$r]}") "
+		ticks[$who]=$((${ticks[$who]:-0} + $(cpu_ticks "$pid") - t0))
+		gets[$who]+="$(curl -sf -o /dev/null -w '%{time_total}' "$url/v2/bench/big/blobs/${BIG[$r]}") "
 		first=$((ROUNDS + 1 + (r - 1) * 8))
-		puts+=("$(parallel_secs "$url" "$first" push)")
-		gets+=("$(parallel_secs "$url" "$first" pull)")
+		puts8[$who]+="$(parallel_secs "$url" "$first" push) "
+		gets8[$who]+="$(parallel_secs "$url" "$first" pull) "
 	done
-	res[$who.put8]=$(awk -v s="$(best_time "${puts[@]}")" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
-	res[$who.get8]=$(awk -v s="$(best_time "${gets[@]}")" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
+done
+for who in berth distribution; do
+	# shellcheck disable=SC2086 # the lists are words
+	{
+		res[$who.put]=$(mbps "$(best_time ${puts[$who]})")
+		res[$who.get]=$(mbps "$(best_time ${gets[$who]})")
+		res[$who.put8]=$(awk -v s="$(best_time ${puts8[$who]})" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
+		res[$who.get8]=$(awk -v s="$(best_time ${gets8[$who]})" -v mb="$BLOB_MB" 'BEGIN { printf "%.0f", 8 * mb / s }')
+	}
+	# The server's CPU time per GB of single PUTs: what the load of the machine does not change.
+	res[$who.putcpu]=$(awk -v t="${ticks[$who]}" -v hz="$(getconf CLK_TCK)" -v mb="$((ROUNDS * BLOB_MB))" \
+		'BEGIN { printf "%.2f", t / hz / (mb / 1024) }')
 done
 # Check what came back is what went in, once each.
 for url in "$B" "$D"; do
@@ -231,6 +245,7 @@ row "GET manifest" manifest "/s" 1
 row "GET ${BLOB_MB} MB blob" get MB/s 1
 row "PUT ${BLOB_MB} MB blob" put MB/s 1
 row "8 parallel PUTs" put8 MB/s 1
+row "server CPU per GB PUT" putcpu s 0
 row "8 parallel GETs" get8 MB/s 1
 row "memory idle (RSS)" idle MB 0
 row "memory peak (VmHWM)" hwm MB 0
