@@ -943,6 +943,83 @@ static void test_network_up_idempotent(void **state)
 	json_decref(cfg);
 }
 
+/* The network's rules follow its definition: a changed one replaces them (another hash in
+ * their comments), an unchanged one leaves them alone (same handles: nothing committed). */
+static void test_network_rules_follow_config(void **state)
+{
+	NEED_ROOT();
+	struct live *l = *state;
+	struct berr *err = NULL;
+	char *argv[] = {"nft", "-a", "list", "table", "inet", l->tag, NULL};
+	if (net_network_up(&l->env, &l->nc, &err) < 0)
+		fail_msg("%s", err->msg);
+	char *before = capture(argv);
+	assert_non_null(before);
+	assert_non_null(strstr(before, "@bridges drop"));
+	if (net_network_up(&l->env, &l->nc, &err) < 0)
+		fail_msg("%s", err->msg);
+	char *again = capture(argv);
+	assert_non_null(again);
+	assert_string_equal(before, again);
+	free(again);
+
+	l->nc.internal = 1;
+	if (net_network_up(&l->env, &l->nc, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_int_equal(net_nft_count(l->tag, NULL, l->tag, NULL), 5);
+	char *internal = capture(argv);
+	assert_non_null(internal);
+	assert_null(strstr(internal, "@bridges drop"));
+	char want[96];
+	snprintf(want, sizeof(want), "oifname \"%s\" iifname != \"%s\" drop", l->tag, l->tag);
+	if (!strstr(internal, want))
+		fail_msg("no '%s' in:\n%s", want, internal);
+	free(internal);
+
+	l->nc.internal = 0;
+	if (net_network_up(&l->env, &l->nc, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_int_equal(net_nft_count(l->tag, NULL, l->tag, NULL), 5);
+	char *back = capture(argv);
+	assert_non_null(back);
+	assert_non_null(strstr(back, "@bridges drop"));
+	assert_string_not_equal(before, back); /* new handles */
+	free(back);
+	free(before);
+}
+
+/* net_detach_nowait: the veth, its peer and the address are gone on return; the child that
+ * finishes the deletion in the kernel exits 0. */
+static void test_detach_nowait(void **state)
+{
+	NEED_ROOT();
+	struct live *l = *state;
+	int a = ns_new(l);
+	struct net_endpoint ep;
+	attach(l, a, CID_A, &ep);
+	assert_true(if_nametoindex(ep.host_ifname) > 0);
+	pid_t child = 0;
+	struct berr *err = NULL;
+	if (net_detach_nowait(&l->env, &l->nc, CID_A, &child, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_int_equal(if_nametoindex(ep.host_ifname), 0);
+	assert_int_equal(in_ns(l->nsfd[a], check_no_eth0, NULL), 0);
+	struct net_ipam_entry *v;
+	size_t n;
+	assert_int_equal(net_ipam_list(l->root, &l->nc, &v, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	net_ipam_entries_free(v, n);
+	if (child > 0) {
+		int st = -1;
+		assert_int_equal(waitpid(child, &st, 0), child);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	/* Nothing left: success, no child. */
+	assert_int_equal(net_detach_nowait(&l->env, &l->nc, CID_A, &child, NULL), 0);
+	assert_int_equal(child, -1);
+}
+
 /*
  * The proxy alone (no namespaces needed): bulk data both ways through splice, half close
  * passed on, a refused backend seen by the client.
@@ -1141,6 +1218,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_network_up_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_rules_follow_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_detach_nowait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_namespaces_ping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_published_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_rule_replaced, setup, teardown),
