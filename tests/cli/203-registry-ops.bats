@@ -422,3 +422,35 @@ EOF
 	assert_equal "$(req_count PUT blob_upload_chunk 201)" 20
 	assert_equal "$(req_count PATCH blob_upload_chunk 202)" 20
 }
+
+@test "the connection limit is clamped to what the open-file limit allows, and said so" {
+	# Hard limit 1000: two descriptors per connection after 192 kept, (1000 - 192) / 2.
+	(ulimit -n 1000 && exec "$BERTH" registry serve --addr 127.0.0.1:0 --root "$REG_ROOT" \
+		--debug-addr 127.0.0.1:0 --max-connections 5000) 2>"$TEST_DIR/registry.log" &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		grep -q 'debug listener' "$TEST_DIR/registry.log" && break
+		sleep 0.05
+	done
+	assert_contains "$(cat "$TEST_DIR/registry.log")" "serving at most 404 connections"
+	p=$(sed -n 's/.*debug listener on .* (port \([0-9]*\)).*/\1/p' "$TEST_DIR/registry.log")
+	DBG_URL=http://127.0.0.1:$p
+	scrape
+	assert_equal "$(metric registry_http_connection_limit)" 404
+	assert_equal "$(metric process_max_fds)" 1000
+	stop_registry
+	# Without a limit given, the default follows the raised soft limit: the hard one.
+	(ulimit -Sn 300 && ulimit -Hn 1000 && exec "$BERTH" registry serve --addr 127.0.0.1:0 \
+		--root "$REG_ROOT" --debug-addr 127.0.0.1:0) 2>"$TEST_DIR/registry.log" &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		grep -q 'debug listener' "$TEST_DIR/registry.log" && break
+		sleep 0.05
+	done
+	! grep -q "serving at most" "$TEST_DIR/registry.log"
+	p=$(sed -n 's/.*debug listener on .* (port \([0-9]*\)).*/\1/p' "$TEST_DIR/registry.log")
+	DBG_URL=http://127.0.0.1:$p
+	scrape
+	assert_equal "$(metric process_max_fds)" 1000
+	assert_equal "$(metric registry_http_connection_limit)" 404
+}
