@@ -17,6 +17,10 @@
 #include "unpack.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -118,21 +122,113 @@ static int gz_write(struct gz *g, const void *data, size_t len, int finish, stru
 	return 0;
 }
 
-/* ---- the layer: walk -> tar -> (gzip blob, socket to the unpacker) ---- */
+/* ---- the layer: walk -> tar -> (gzip blob, unpacker) ---- */
+
+/* A tar up to this size stays in memory and is unpacked from there once complete, all in
+ * this thread; a bigger one is streamed to an unpacker thread from this size on, so that
+ * extraction runs while the walk and the compression go on. A small change then costs no
+ * thread, no socket and no hand-over between threads, which is what a commit on a busy
+ * machine waits for most. */
+#define LAYER_MEM_MAX (4u << 20)
+
+/* The unpacker thread: store_layer_unpack() on the socket's read end. It uses the store
+ * handle while this thread only writes the blob writer (its temp fd and hash, never the
+ * store): no concurrent use of the handle (store.h: one thread per handle). */
+struct unpacker {
+	pthread_t thread;
+	struct store *s;
+	const char *parent_chain;
+	int fd;
+	int r;
+	struct berr *err;
+	struct store_layer_info info;
+};
+
+static void *unpacker_main(void *arg)
+{
+	struct unpacker *u = arg;
+	u->r = store_layer_unpack(u->s, u->fd, u->parent_chain, NULL, STORE_KEEP_NONE, &u->info,
+				  &u->err);
+	/* A sender blocked on a full socket gets EPIPE rather than waiting forever. */
+	close(u->fd);
+	u->fd = -1;
+	return NULL;
+}
 
 struct layer_job {
 	int upperfd;
-	int sock;
+	struct store *s;
+	const char *parent_chain;
 	struct gz gz;
 	struct berr *gz_err; /* a failure inside the write callback */
 	struct layerdiff_stats stats;
+	unsigned char *mem; /* the tar so far while it is small */
+	size_t len, cap;
+	int sock; /* the unpacker's socket once the tar outgrew memory, else -1 */
+	struct unpacker *u;
 };
+
+/* Move to streaming: start the unpacker thread and send it what is in memory. */
+static int spill(struct layer_job *j)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	struct unpacker *u = calloc(1, sizeof(*u));
+	if (!u) {
+		close(sv[0]);
+		close(sv[1]);
+		return -ENOMEM;
+	}
+	*u = (struct unpacker){.s = j->s, .parent_chain = j->parent_chain, .fd = sv[0]};
+	shutdown(sv[0], SHUT_WR);
+	/* The thread takes no signals: they stay with the caller's thread and its mask. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&u->thread, NULL, unpacker_main, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(u);
+		return -r;
+	}
+	j->u = u;
+	j->sock = sv[1];
+	r = imgarchive_send_all(j->sock, j->mem, j->len);
+	free(j->mem);
+	j->mem = NULL;
+	j->len = j->cap = 0;
+	return r;
+}
 
 static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, size_t len)
 {
 	struct layer_job *j = opaque;
-	/* The unpacker first, so that it works while we compress. */
-	int r = imgarchive_send_all(j->sock, buf, len);
+	int r = 0;
+	if (j->sock < 0 && j->len + len <= LAYER_MEM_MAX) {
+		if (j->len + len > j->cap) {
+			size_t cap = j->cap ? j->cap : 64 * 1024;
+			while (cap < j->len + len)
+				cap *= 2;
+			unsigned char *m = realloc(j->mem, cap);
+			if (!m) {
+				archive_set_error(a, ENOMEM, "out of memory");
+				return -1;
+			}
+			j->mem = m;
+			j->cap = cap;
+		}
+		memcpy(j->mem + j->len, buf, len);
+		j->len += len;
+	} else {
+		if (j->sock < 0)
+			r = spill(j);
+		/* The unpacker first, so that it works while we compress. */
+		if (r == 0)
+			r = imgarchive_send_all(j->sock, buf, len);
+	}
 	if (r < 0) {
 		archive_set_error(a, -r, "send to the unpacker: %s", strerror(-r));
 		return -1;
@@ -144,11 +240,10 @@ static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, si
 	return (la_ssize_t)len;
 }
 
-static int produce_layer(void *opaque, int out_fd, struct berr **err)
+/* The tar of the upper dir into tee_write, then the end of the gzip stream. */
+static int produce_layer(struct layer_job *j, struct berr **err)
 {
-	struct layer_job *j = opaque;
 	_cleanup_archive_write_ struct archive *a = archive_write_new();
-	j->sock = out_fd;
 	if (!a)
 		return berr_set(err, ENOMEM, "out of memory");
 	/* pax for xattrs and long names, restricted so that plain entries stay ustar; no
@@ -181,6 +276,31 @@ static int produce_layer(void *opaque, int out_fd, struct berr **err)
 	return gz_write(&j->gz, NULL, 0, 1, err);
 }
 
+/* store_layer_unpack() of the tar held in memory, through a memfd. */
+static int unpack_mem(struct layer_job *j, struct store_layer_info *ret, struct berr **err)
+{
+	_cleanup_close_ int fd = memfd_create("berth-layer", MFD_CLOEXEC);
+	if (fd < 0)
+		return berr_errno(err, errno, "memfd");
+	for (size_t off = 0; off < j->len;) {
+		ssize_t n = write(fd, j->mem + off, j->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return berr_errno(err, errno, "memfd");
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return berr_errno(err, errno, "memfd");
+	/* The diff id known in advance: a layer the store already has (the same change
+	 * committed again) is only read through, not extracted and synced a second time. */
+	struct digest d;
+	char diff_id[DIGEST_STR_MAX];
+	digest_buffer(DIGEST_SHA256, j->mem, j->len, &d);
+	digest_format(&d, diff_id);
+	return store_layer_unpack(j->s, fd, j->parent_chain, diff_id, STORE_KEEP_NONE, ret, err);
+}
+
 /* 1 when the directory has an entry, 0 when empty. */
 static int dir_has_entries(int fd)
 {
@@ -208,11 +328,9 @@ struct new_layer {
 static int make_layer(struct store *s, int upperfd, const char *parent_chain, struct new_layer *ret,
 		      struct berr **err)
 {
-	struct layer_job j = {.upperfd = upperfd, .sock = -1};
+	struct layer_job j = {.upperfd = upperfd, .s = s, .parent_chain = parent_chain, .sock = -1};
 	struct blob_writer *w = NULL;
-	struct imgarchive_producer *prod = NULL;
 	struct berr *perr = NULL;
-	int fd = -1;
 	int r = store_blob_writer_new(s, NULL, &w, err);
 	if (r < 0)
 		return r;
@@ -220,31 +338,36 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 		r = berr_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	/* The blob writer is used by the producer thread while this thread unpacks through the
-	 * same store handle: blob_writer_write touches only the writer (its temp fd and hash),
-	 * never the store, so this is no concurrent use of the handle. */
-	r = imgarchive_producer_start(produce_layer, &j, &fd, &prod, err);
-	if (r < 0)
-		goto out;
-	struct berr *uerr = NULL;
-	int ru = store_layer_unpack(s, fd, parent_chain, NULL, STORE_KEEP_NONE, &ret->info, &uerr);
-	close(fd); /* a producer blocked on a full socket gets EPIPE */
-	int rp = imgarchive_producer_finish(TAKE_PTR(prod), &perr);
-	/* The producer's error is the cause unless it only saw the unpacker go away. */
-	if (rp < 0 && rp != -EPIPE) {
-		if (err && !*err)
+	int rp = produce_layer(&j, &perr);
+	if (!j.u) {
+		r = rp < 0 ? rp : unpack_mem(&j, &ret->info, err);
+		if (rp < 0 && err && !*err)
 			*err = TAKE_PTR(perr);
-		r = berr_wrap(err, "read the container's changes");
-	} else if (ru < 0) {
-		if (err && !*err)
-			*err = TAKE_PTR(uerr);
-		r = ru;
-	} else if (rp < 0) {
-		if (err && !*err)
-			*err = TAKE_PTR(perr);
-		r = rp;
+		if (rp < 0)
+			berr_wrap(err, "read the container's changes");
+	} else {
+		close(j.sock); /* EOF for the unpacker */
+		j.sock = -1;
+		pthread_join(j.u->thread, NULL);
+		/* The producer's error is the cause unless it only saw the unpacker go away. */
+		if (rp < 0 && rp != -EPIPE) {
+			if (err && !*err)
+				*err = TAKE_PTR(perr);
+			r = berr_wrap(err, "read the container's changes");
+		} else if (j.u->r < 0) {
+			if (err && !*err)
+				*err = TAKE_PTR(j.u->err);
+			r = j.u->r;
+		} else if (rp < 0) {
+			if (err && !*err)
+				*err = TAKE_PTR(perr);
+			r = rp;
+		} else {
+			ret->info = j.u->info;
+		}
+		berr_free(j.u->err);
+		free(j.u);
 	}
-	berr_free(uerr);
 	if (r < 0)
 		goto out;
 	r = blob_writer_commit(TAKE_PTR(w), ret->info.blob_digest, &ret->info.blob_size, err);
@@ -257,6 +380,7 @@ out:
 	berr_free(perr);
 	gz_free(&j.gz);
 	berr_free(j.gz_err);
+	free(j.mem);
 	return r;
 }
 
@@ -416,6 +540,9 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	 * gc lock so that a concurrent gc does not sweep them first. */
 	if ((r = store_gc_hold(s, err)) < 0)
 		goto out;
+	/* The renames of the layer and the three blobs need their directories synced once,
+	 * before the record: store_sync_dirs() below. */
+	store_defer_dir_sync(s);
 	if (o->upperfd >= 0) {
 		r = dir_has_entries(o->upperfd);
 		if (r < 0) {
@@ -484,7 +611,7 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 		goto out;
 	}
 	/* The record goes in last: until then everything written is garbage for store_gc. */
-	if ((r = store_lock_meta(s, 1, err)) < 0)
+	if ((r = store_sync_dirs(s, err)) < 0 || (r = store_lock_meta(s, 1, err)) < 0)
 		goto out;
 	/* The image and its name in one store batch. */
 	r = store_batch_begin(s, err);

@@ -57,7 +57,45 @@ struct store {
 	struct store_image **removed;
 	size_t nremoved;
 	int *removed_purge;
+	/* store_defer_dir_sync(): the directories renamed into and not yet fsynced */
+	int defer_dir_sync, dirty_dirs;
 };
+
+/* Bits of dirty_dirs, in the order of dirty_dir_names. */
+static const char *const dirty_dir_names[] = {"blobs/sha256", "blobs/sha512", "layers"};
+
+/* fsync the directory path (relative to the root) now, or later with the handle's other
+ * renames when deferred. */
+static void sync_dir(struct store *s, const char *path)
+{
+	if (s->defer_dir_sync) {
+		for (size_t i = 0; i < ARRAY_SIZE(dirty_dir_names); i++)
+			if (streq(path, dirty_dir_names[i])) {
+				s->dirty_dirs |= 1 << i;
+				return;
+			}
+	}
+	if (fs_fsync_dir_at(s->root_fd, path) < 0)
+		log_debug("store: fsync %s: %s", path, strerror(errno));
+}
+
+void store_defer_dir_sync(struct store *s)
+{
+	s->defer_dir_sync = 1;
+}
+
+int store_sync_dirs(struct store *s, struct berr **err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(dirty_dir_names); i++) {
+		if (!(s->dirty_dirs & (1 << i)))
+			continue;
+		int r = fs_fsync_dir_at(s->root_fd, dirty_dir_names[i]);
+		if (r < 0)
+			return berr_errno(err, r, "store: fsync %s", dirty_dir_names[i]);
+		s->dirty_dirs &= ~(1 << i);
+	}
+	return 0;
+}
 
 static const char *const store_dirs[] = {
 	"blobs", "blobs/sha256", "blobs/sha512", "layers", "images", "tmp", "locks", "pins",
@@ -334,6 +372,8 @@ void store_close(struct store *s)
 	}
 	if (s->pins_fd >= 0)
 		close(s->pins_fd);
+	if (s->dirty_dirs)
+		store_sync_dirs(s, NULL);
 	/* Closing the lock files drops their flocks. */
 	if (s->gc_fd >= 0)
 		close(s->gc_fd);
@@ -615,6 +655,17 @@ int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_si
 		r = berr_errno(err, r, "store blob %s", got_s);
 		goto fail;
 	}
+	struct stat have;
+	if (fstatat(w->s->root_fd, path, &have, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(have.st_mode) &&
+	    (uint64_t)have.st_size == w->size) {
+		/* The store has it: whoever renamed it there synced it first. Its directory is
+		 * synced before anything refers to it, as for a blob written now. */
+		unlinkat(w->s->tmp_fd, w->tmp, 0);
+		char *sl = strrchr(path, '/');
+		*sl = '\0';
+		sync_dir(w->s, path);
+		goto done;
+	}
 	if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0 ||
 	    renameat(w->s->tmp_fd, w->tmp, w->s->root_fd, path) < 0) {
 		r = berr_errno(err, errno, "store blob %s", got_s);
@@ -622,8 +673,8 @@ int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_si
 	}
 	char *slash = strrchr(path, '/');
 	*slash = '\0';
-	if (fs_fsync_dir_at(w->s->root_fd, path) < 0)
-		log_debug("store: fsync %s: %s", path, strerror(errno));
+	sync_dir(w->s, path);
+done:
 	if (ret_digest)
 		memcpy(ret_digest, got_s, strlen(got_s) + 1);
 	if (ret_size)
@@ -1675,6 +1726,49 @@ static int layer_exists(struct store *s, const char *chain_id)
 	return fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Open every regular file and directory below dirfd into fds (*n of them so far, at most
+ * max): -E2BIG when there are more. */
+static int open_tree(int dirfd, int *fds, size_t *n, size_t max)
+{
+	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_DIR)
+			continue; /* links and devices are metadata: the directory's fsync */
+		if (*n == max) {
+			r = -E2BIG;
+			break;
+		}
+		int fd = openat(dirfd, de->d_name,
+				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		fds[(*n)++] = fd;
+		if (de->d_type == DT_DIR)
+			r = open_tree(fd, fds, n, max);
+	}
+	closedir(d);
+	return r;
+}
+
+/* A layer of at most this many nodes (regular files and directories) is synced file by
+ * file, the fsyncs run side by side (fs_fsync_all): a syncfs would also write out whatever
+ * else is dirty on the file system, which on a busy machine costs far more than the few
+ * fsyncs of a small change. */
+#define LAYER_FSYNC_NODES 64
+
 /* tmp/<name>/info.json, then syncfs and rename tmp/<name> to layers/<chain hex>. Returns
  * 1 when another writer had put the same layer there first (ours is then removed). */
 static int layer_commit(struct store *s, const char *tmpname, const char *parent,
@@ -1694,13 +1788,26 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 	_cleanup_close_ int dfd = openat(s->tmp_fd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_errno(err, errno, "layer %s", info->chain_id);
-	r = fs_write_atomic_at(dfd, "info.json", text, strlen(text), 0600);
+	/* No fsync of its own: the sync below covers it. */
+	r = fs_write_atomic_nosync_at(dfd, "info.json", text, strlen(text), 0600);
 	if (r < 0)
 		return berr_errno(err, r, "layer %s: write info.json", info->chain_id);
-	/* One syncfs instead of an fsync per extracted file: the rename below must not
-	 * publish a layer whose files are not on disk yet. */
-	if (syncfs(dfd) < 0)
-		return berr_errno(err, errno, "layer %s: sync", info->chain_id);
+	/* The rename below must not publish a layer whose files are not on disk yet: an fsync
+	 * of each node of a small layer, else one syncfs instead of an fsync per file. */
+	int fds[LAYER_FSYNC_NODES + 1];
+	size_t n = 0;
+	r = open_tree(dfd, fds, &n, LAYER_FSYNC_NODES);
+	if (r == 0) {
+		fds[n++] = dfd;
+		r = fs_fsync_all(fds, n);
+		n--;
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	if (r == -E2BIG)
+		r = syncfs(dfd) < 0 ? -errno : 0;
+	if (r < 0)
+		return berr_errno(err, r, "layer %s: sync", info->chain_id);
 	snprintf(path, sizeof(path), "layers/%s", digest_hex(info->chain_id));
 	if (renameat2(s->tmp_fd, tmpname, s->root_fd, path, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST || errno == ENOTEMPTY) {
@@ -1710,7 +1817,7 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 		}
 		return berr_errno(err, errno, "layer %s: rename into place", info->chain_id);
 	}
-	fs_fsync_dir_at(s->root_fd, "layers");
+	sync_dir(s, "layers");
 	return 0;
 }
 

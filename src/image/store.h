@@ -72,6 +72,13 @@ int store_gc_hold(struct store *s, struct berr **err);
 int store_batch_begin(struct store *s, struct berr **err);
 int store_batch_commit(struct store *s, struct berr **err);
 void store_batch_abort(struct store *s);
+/* Defer the directory fsyncs after blob and layer renames on this handle until
+ * store_sync_dirs() (or store_close()): for a writer that puts several blobs and a layer
+ * before the record that names them, one fsync per directory instead of one per rename.
+ * The content of each is still synced before its rename; the caller must call
+ * store_sync_dirs() before writing anything that refers to them. */
+void store_defer_dir_sync(struct store *s);
+int store_sync_dirs(struct store *s, struct berr **err);
 
 /* ---- blobs ---- */
 /* 1 when the blob exists, 0 when not. */

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,4 +401,57 @@ int fs_tree_size_at(int dirfd, const char *name, uint64_t *ret)
 		return r;
 	*ret = sum;
 	return 0;
+}
+
+/* ---- fsync of many files at once ---- */
+
+#define FSYNC_THREADS 8
+
+struct fsync_job {
+	const int *fds;
+	size_t n, next;
+	pthread_mutex_t lock;
+	int err;
+};
+
+static void *fsync_worker(void *arg)
+{
+	struct fsync_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t i = j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->n)
+			return NULL;
+		if (fsync(j->fds[i]) < 0) {
+			int e = errno;
+			pthread_mutex_lock(&j->lock);
+			if (!j->err)
+				j->err = e;
+			pthread_mutex_unlock(&j->lock);
+		}
+	}
+}
+
+int fs_fsync_all(const int *fds, size_t n)
+{
+	struct fsync_job j = {.fds = fds, .n = n};
+	pthread_t t[FSYNC_THREADS];
+	size_t nt = 0;
+	if (n == 0)
+		return 0;
+	pthread_mutex_init(&j.lock, NULL);
+	/* The helpers take no signals; this thread does its share too. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; nt + 1 < n && nt < FSYNC_THREADS; nt++)
+		if (pthread_create(&t[nt], NULL, fsync_worker, &j) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	fsync_worker(&j);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	return -j.err;
 }

@@ -10,6 +10,10 @@
 /* Write data to dirfd/name atomically: a temp file in the same directory, fsync, rename,
  * fsync of the directory. A reader sees the old content or the new, never a mix. */
 int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* fsync every fd, several at a time from helper threads: the disk's cache flushes of
+ * concurrent fsyncs coalesce, so n files cost about one flush instead of n. 0, or the
+ * first failure's -errno (all are still attempted). */
+int fs_fsync_all(const int *fds, size_t n);
 
 /* The same without the two fsyncs: still atomic for readers and across a kill -9 (a reader
  * sees the old content or the new), but a power loss may bring back the old content.
