@@ -4,7 +4,8 @@
 # once after a 100 MB change (one file of random data). Every engine pauses the container
 # during its commit (the default of all three). What is measured is the whole command: the
 # diff of the container's layer, compressing it, storing layer, config, manifest and name.
-# Each run commits the same change again under the same name.
+# Each run commits the same change again under the same name; a third comparison makes a new
+# 1-byte change before each run.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -65,6 +66,16 @@ done
 
 bench_compare "commit (1 byte)" "running container of a ${IMAGE_MB} MB image, one 1-byte file changed" \
 	--runs "$RUNS" -- \
+	"$BERTH commit small bench/small:1" "docker commit small bench/small:1" \
+	"$PODMAN commit -q small bench/small:1"
+
+# The same, with a new 1-byte change before each run (not timed): the runs above commit the
+# same change again, whose layer the store then already has.
+p_berth=$(bench_script prep-berth "\"$BERTH\" exec small sh -c 'head -c1 /dev/urandom >/one-byte'")
+p_docker=$(bench_script prep-docker "docker exec small sh -c 'head -c1 /dev/urandom >/one-byte'")
+p_podman=$(bench_script prep-podman "$PODMAN exec small sh -c 'head -c1 /dev/urandom >/one-byte'")
+bench_compare "commit (new 1-byte change)" "as above, the 1-byte file rewritten before each run" \
+	--prepare-each "$p_berth" "$p_docker" "$p_podman" --runs "$RUNS" -- \
 	"$BERTH commit small bench/small:1" "docker commit small bench/small:1" \
 	"$PODMAN commit -q small bench/small:1"
 
