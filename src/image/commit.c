@@ -323,6 +323,7 @@ static int dir_has_entries(int fd)
 struct new_layer {
 	struct store_layer_info info;
 	int empty;
+	struct blob_writer *w; /* the gzip blob, named but not committed yet */
 };
 
 static int make_layer(struct store *s, int upperfd, const char *parent_chain, struct new_layer *ret,
@@ -370,9 +371,9 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 	}
 	if (r < 0)
 		goto out;
-	r = blob_writer_commit(TAKE_PTR(w), ret->info.blob_digest, &ret->info.blob_size, err);
-	if (r < 0)
-		goto out;
+	/* Committed with the config and manifest, their fsyncs side by side. */
+	blob_writer_digest(w, ret->info.blob_digest, &ret->info.blob_size);
+	ret->w = TAKE_PTR(w);
 	ret->info.blob_media_type = unpack_media_type(UNPACK_GZIP);
 	ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
 out:
@@ -501,9 +502,26 @@ static json_t *desc(const char *mt, const char *digest, uint64_t size)
 			 (json_int_t)size);
 }
 
+/* text into a blob writer, named (ret_digest) but not committed. */
+static int stage_blob(struct store *s, const char *text, char *ret_digest,
+		      struct blob_writer **ret_w, struct berr **err)
+{
+	struct blob_writer *w = NULL;
+	int r = store_blob_writer_new(s, NULL, &w, err);
+	if (r < 0)
+		return r;
+	if ((r = blob_writer_write(w, text, strlen(text), err)) < 0) {
+		blob_writer_abort(w);
+		return r;
+	}
+	blob_writer_digest(w, ret_digest, NULL);
+	*ret_w = w;
+	return 0;
+}
+
 static int put_manifest(struct store *s, const struct store_image_layer *layers, size_t n,
 			const char *config_digest, size_t config_len, char *ret_digest,
-			struct berr **err)
+			struct blob_writer **ret_w, struct berr **err)
 {
 	_cleanup_json_ json_t *arr = json_array();
 	if (!arr)
@@ -518,13 +536,14 @@ static int put_manifest(struct store *s, const struct store_image_layer *layers,
 	_cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	if (!text)
 		return berr_set(err, ENOMEM, "out of memory");
-	return store_blob_put(s, text, strlen(text), ret_digest, err);
+	return stage_blob(s, text, ret_digest, ret_w, err);
 }
 
 int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, struct berr **err)
 {
 	struct base b = {0};
 	struct new_layer nl = {.empty = 1};
+	struct blob_writer *bw[3] = {NULL, NULL, NULL};
 	_cleanup_json_ json_t *cfg = NULL;
 	_cleanup_free_ char *created = NULL, *text = NULL, *tag_time = NULL, *id_copy = NULL;
 	_cleanup_free_ struct store_image_layer *layers = NULL;
@@ -562,7 +581,7 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	}
 	if ((r = build_config(o, &b, cfg, &nl, created, &text, err)) < 0)
 		goto out;
-	if ((r = store_blob_put(s, text, strlen(text), id, err)) < 0)
+	if ((r = stage_blob(s, text, id, &bw[1], err)) < 0)
 		goto out;
 
 	size_t nbase = b.img ? b.img->nlayers : 0, n = nbase + (nl.empty ? 0 : 1);
@@ -587,8 +606,17 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 		};
 		size += nl.info.size;
 	}
-	if ((r = put_manifest(s, layers, n, id, strlen(text), mdigest, err)) < 0)
+	if ((r = put_manifest(s, layers, n, id, strlen(text), mdigest, &bw[2], err)) < 0)
 		goto out;
+	/* The three blobs at once: the gzip blob (when there is a layer), config, manifest. */
+	if (!nl.empty)
+		bw[0] = TAKE_PTR(nl.w);
+	{
+		char d[3][DIGEST_STR_MAX];
+		size_t first = bw[0] ? 0 : 1;
+		if ((r = blob_writers_commit(bw + first, 3 - first, d + first, NULL, err)) < 0)
+			goto out;
+	}
 	tag_time = o->name ? imgconfig_now() : NULL;
 	if (o->name && !tag_time) {
 		r = berr_set(err, ENOMEM, "out of memory");
@@ -627,6 +655,9 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	*ret_id = TAKE_PTR(id_copy);
 	r = 0;
 out:
+	for (size_t i = 0; i < 3; i++)
+		blob_writer_abort(bw[i]);
+	blob_writer_abort(nl.w);
 	base_clear(&b);
 	return r < 0 ? r : 0;
 }

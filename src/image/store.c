@@ -86,15 +86,26 @@ void store_defer_dir_sync(struct store *s)
 
 int store_sync_dirs(struct store *s, struct berr **err)
 {
+	int fds[ARRAY_SIZE(dirty_dir_names)];
+	size_t n = 0;
+	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(dirty_dir_names); i++) {
 		if (!(s->dirty_dirs & (1 << i)))
 			continue;
-		int r = fs_fsync_dir_at(s->root_fd, dirty_dir_names[i]);
-		if (r < 0)
-			return berr_errno(err, r, "store: fsync %s", dirty_dir_names[i]);
-		s->dirty_dirs &= ~(1 << i);
+		fds[n] = openat(s->root_fd, dirty_dir_names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			r = berr_errno(err, errno, "store: open %s", dirty_dir_names[i]);
+			break;
+		}
+		n++;
 	}
-	return 0;
+	if (r == 0 && (r = fs_fsync_all(fds, n)) < 0)
+		r = berr_errno(err, r, "store: fsync the blob and layer directories");
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	if (r == 0)
+		s->dirty_dirs = 0;
+	return r;
 }
 
 static const char *const store_dirs[] = {
@@ -570,7 +581,22 @@ struct blob_writer {
 	int has_expected;
 	struct digest expected;
 	uint64_t size;
+	int finished; /* got is final (blob_writer_digest) */
+	struct digest got;
 };
+
+int blob_writer_digest(struct blob_writer *w, char *ret_digest, uint64_t *ret_size)
+{
+	if (!w->finished) {
+		digester_final(w->h, &w->got);
+		w->finished = 1;
+	}
+	if (ret_digest)
+		digest_format(&w->got, ret_digest);
+	if (ret_size)
+		*ret_size = w->size;
+	return 0;
+}
 
 int store_blob_writer_new(struct store *s, const char *expected_digest, struct blob_writer **ret,
 			  struct berr **err)
@@ -636,56 +662,91 @@ void blob_writer_abort(struct blob_writer *w)
 	free(w);
 }
 
+int blob_writers_commit(struct blob_writer **ws, size_t n, char (*ret_digests)[DIGEST_STR_MAX],
+			uint64_t *ret_sizes, struct berr **err)
+{
+	char(*paths)[DIGEST_STR_MAX + 32] = calloc(n ? n : 1, sizeof(*paths));
+	int *fds = calloc(n ? n : 1, sizeof(int));
+	char *have = calloc(n ? n : 1, 1);
+	int r = 0;
+	size_t nfd = 0;
+	if (!paths || !fds || !have) {
+		r = berr_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct blob_writer *w = ws[i];
+		blob_writer_digest(w, ret_digests[i], NULL);
+		if (w->has_expected && !digest_equal(&w->got, &w->expected)) {
+			char want_s[DIGEST_STR_MAX];
+			r = berr_set(err, EBADMSG, "digest mismatch: expected %s, got %s",
+				     digest_format(&w->expected, want_s), ret_digests[i]);
+			goto out;
+		}
+		blob_path(ret_digests[i], paths[i], sizeof(paths[i]), NULL);
+		if ((r = pin(w->s, ret_digests[i])) < 0) {
+			r = berr_errno(err, r, "store blob %s", ret_digests[i]);
+			goto out;
+		}
+		/* The store has it: whoever renamed it there synced it first. Its directory is
+		 * synced before anything refers to it, as for a blob written now. */
+		struct stat st;
+		have[i] = fstatat(w->s->root_fd, paths[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			  S_ISREG(st.st_mode) && (uint64_t)st.st_size == w->size;
+		if (have[i])
+			continue;
+		if (fchmod(w->fd, 0444) < 0) {
+			r = berr_errno(err, errno, "store blob %s", ret_digests[i]);
+			goto out;
+		}
+		fds[nfd++] = w->fd;
+	}
+	/* Side by side: the disk's flushes of concurrent fsyncs coalesce. */
+	if ((r = fs_fsync_all(fds, nfd)) < 0) {
+		r = berr_errno(err, r, "store blobs: fsync");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct blob_writer *w = ws[i];
+		if (have[i])
+			unlinkat(w->s->tmp_fd, w->tmp, 0);
+		else if (renameat(w->s->tmp_fd, w->tmp, w->s->root_fd, paths[i]) < 0) {
+			r = berr_errno(err, errno, "store blob %s", ret_digests[i]);
+			goto out;
+		}
+		*strrchr(paths[i], '/') = '\0';
+		sync_dir(w->s, paths[i]);
+		if (ret_sizes)
+			ret_sizes[i] = w->size;
+		close(w->fd);
+		digester_free(w->h);
+		free(w);
+		ws[i] = NULL;
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		blob_writer_abort(ws[i]);
+		ws[i] = NULL;
+	}
+	free(paths);
+	free(fds);
+	free(have);
+	return r;
+}
+
 int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_size,
 		       struct berr **err)
 {
-	struct digest got;
-	char got_s[DIGEST_STR_MAX], path[DIGEST_STR_MAX + 32];
-	int r;
-	digester_final(w->h, &got);
-	digest_format(&got, got_s);
-	if (w->has_expected && !digest_equal(&got, &w->expected)) {
-		char want_s[DIGEST_STR_MAX];
-		r = berr_set(err, EBADMSG, "digest mismatch: expected %s, got %s",
-			     digest_format(&w->expected, want_s), got_s);
-		goto fail;
-	}
-	blob_path(got_s, path, sizeof(path), NULL);
-	if ((r = pin(w->s, got_s)) < 0) {
-		r = berr_errno(err, r, "store blob %s", got_s);
-		goto fail;
-	}
-	struct stat have;
-	if (fstatat(w->s->root_fd, path, &have, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(have.st_mode) &&
-	    (uint64_t)have.st_size == w->size) {
-		/* The store has it: whoever renamed it there synced it first. Its directory is
-		 * synced before anything refers to it, as for a blob written now. */
-		unlinkat(w->s->tmp_fd, w->tmp, 0);
-		char *sl = strrchr(path, '/');
-		*sl = '\0';
-		sync_dir(w->s, path);
-		goto done;
-	}
-	if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0 ||
-	    renameat(w->s->tmp_fd, w->tmp, w->s->root_fd, path) < 0) {
-		r = berr_errno(err, errno, "store blob %s", got_s);
-		goto fail;
-	}
-	char *slash = strrchr(path, '/');
-	*slash = '\0';
-	sync_dir(w->s, path);
-done:
+	char d[1][DIGEST_STR_MAX];
+	uint64_t size;
+	int r = blob_writers_commit(&w, 1, d, &size, err);
+	if (r < 0)
+		return r;
 	if (ret_digest)
-		memcpy(ret_digest, got_s, strlen(got_s) + 1);
+		memcpy(ret_digest, d[0], strlen(d[0]) + 1);
 	if (ret_size)
-		*ret_size = w->size;
-	close(w->fd);
-	digester_free(w->h);
-	free(w);
+		*ret_size = size;
 	return 0;
-fail:
-	blob_writer_abort(w);
-	return r;
 }
 
 int store_blob_put(struct store *s, const void *data, size_t len, char *ret_digest,

@@ -106,6 +106,14 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
  * expected digest gives -EBADMSG and stores nothing. The writer is freed either way. */
 int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_size,
 		       struct berr **err);
+/* The digest and length of what was written, final: no more writes after it. For a caller
+ * that must name the blob before committing it (blob_writers_commit). */
+int blob_writer_digest(struct blob_writer *w, char *ret_digest, uint64_t *ret_size);
+/* blob_writer_commit() of n writers at once, their fsyncs side by side (fs_fsync_all):
+ * ret_digests[i] and ret_sizes[i] (may be NULL) for ws[i]. All writers are freed and set to
+ * NULL either way; on failure some blobs may be stored (as garbage until referenced). */
+int blob_writers_commit(struct blob_writer **ws, size_t n, char (*ret_digests)[DIGEST_STR_MAX],
+			uint64_t *ret_sizes, struct berr **err);
 /* Throw away the temp file and free the writer. NULL is fine. */
 void blob_writer_abort(struct blob_writer *w);
 

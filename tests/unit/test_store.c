@@ -200,6 +200,56 @@ static void test_blob_writer(void **state)
 	FAILS(-EINVAL, "invalid digest", store_blob_writer_new(f->s, "md5:abc", &w, err));
 }
 
+/* Several writers committed at once: digests, sizes, blobs in place, temps gone, a blob the
+ * store had left as it was; a mismatch in one stores none of the ones after it. */
+static void test_blob_writers_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct blob_writer *ws[3] = {NULL, NULL, NULL};
+	char d[3][DIGEST_STR_MAX], had[DIGEST_STR_MAX];
+	uint64_t sizes[3];
+	OK(store_blob_put(f->s, "abc", 3, had, err));
+	store_defer_dir_sync(f->s);
+	static const char *const text[] = {"one", "abc", "three!"};
+	for (int i = 0; i < 3; i++) {
+		OK(store_blob_writer_new(f->s, NULL, &ws[i], err));
+		OK(blob_writer_write(ws[i], text[i], strlen(text[i]), err));
+	}
+	/* Named before the commit, as the commit names them. */
+	char named[DIGEST_STR_MAX];
+	uint64_t nsize = 0;
+	blob_writer_digest(ws[2], named, &nsize);
+	assert_int_equal(nsize, 6);
+	assert_int_equal(count_in(f, "tmp"), 3);
+	OK(blob_writers_commit(ws, 3, d, sizes, err));
+	OK(store_sync_dirs(f->s, err));
+	assert_string_equal(d[1], had);
+	assert_string_equal(d[2], named);
+	for (int i = 0; i < 3; i++) {
+		assert_null(ws[i]);
+		assert_int_equal(sizes[i], strlen(text[i]));
+		char *data = NULL;
+		size_t len;
+		OK(store_blob_read(f->s, d[i], 100, &data, &len, err));
+		assert_int_equal(len, strlen(text[i]));
+		assert_memory_equal(data, text[i], len);
+		free(data);
+	}
+	assert_int_equal(count_in(f, "tmp"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 3);
+
+	/* The second expects another digest: -EBADMSG, every writer freed, nothing new. */
+	OK(store_blob_writer_new(f->s, NULL, &ws[0], err));
+	OK(blob_writer_write(ws[0], "four", 4, err));
+	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &ws[1], err));
+	OK(blob_writer_write(ws[1], "abd", 3, err));
+	FAILS(-EBADMSG, "digest mismatch", blob_writers_commit(ws, 2, d, NULL, err));
+	assert_null(ws[0]);
+	assert_null(ws[1]);
+	assert_int_equal(count_in(f, "tmp"), 0);
+	assert_int_equal(count_in(f, "blobs/sha256"), 3);
+}
+
 /* ---- images and refs ---- */
 
 /* A layer-less image whose config is cfg; returns its id in ret (DIGEST_STR_MAX). */
@@ -992,6 +1042,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_put_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_corrupt_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_writers_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_put_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_corrupt_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
