@@ -476,8 +476,8 @@ int store_gc_hold(struct store *s, struct berr **err)
 	if (r < 0)
 		return berr_errno(err, r, "lock store '%s'", s->root);
 	/* Made after the lock: a cleaner that saw the lock free is done before this exists. */
-	s->pin_fd = openat(s->pins_fd, s->pin_name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-			   0600);
+	s->pin_fd = openat(s->pins_fd, s->pin_name,
+			   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->pin_fd < 0) {
 		r = berr_errno(err, errno, "lock store '%s': create pins/%s", s->root, s->pin_name);
 		flock(s->gc_fd, LOCK_UN);
