@@ -246,8 +246,9 @@ static int tmp_entry_dead(int tmpfd, const char *name)
 	return started >= 0 && started > (int64_t)st.st_mtime + 2;
 }
 
-/* Remove the entries of dir whose writer is gone; returns how many or -errno. */
-static int clean_dead(int dirfd)
+/* Remove the entries of dir whose writer is gone (only count them with dry_run); returns
+ * how many or -errno. */
+static int clean_dead(int dirfd, int dry_run)
 {
 	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -264,8 +265,10 @@ static int clean_dead(int dirfd)
 			continue;
 		if (!tmp_entry_dead(dirfd, de->d_name))
 			continue;
-		log_debug("store: removing leftover %s", de->d_name);
 		dead++;
+		if (dry_run)
+			continue;
+		log_debug("store: removing leftover %s", de->d_name);
 		int r = fs_rm_rf_at(dirfd, de->d_name);
 		if (r < 0 && ret == 0)
 			ret = r;
@@ -277,8 +280,8 @@ static int clean_dead(int dirfd)
  * files (a writer was killed) or -errno. */
 static int clean_tmp(struct store *s)
 {
-	int r = clean_dead(s->tmp_fd);
-	int writers = clean_dead(s->pins_fd);
+	int r = clean_dead(s->tmp_fd, 0);
+	int writers = clean_dead(s->pins_fd, 0);
 	return r < 0 ? r : writers;
 }
 
@@ -334,13 +337,18 @@ int store_open(const char *root, struct store **ret, struct berr **err)
 	/* Leftovers can only be removed while no live writer may be using tmp/: that is
 	 * exactly when the gc lock is free. Otherwise the next open or gc will do it. */
 	if (flock(s->gc_fd, LOCK_EX | LOCK_NB) == 0) {
-		r = clean_tmp(s);
-		if (r < 0)
-			log_debug("store: cleaning tmp/: %s", strerror(-r));
-		flock(s->gc_fd, LOCK_UN);
 		/* A writer was killed (its pin file was left): what it committed before its
-		 * record is garbage now, so this command collects it. */
-		if (r > 0 && store_gc(s, NULL) < 0)
+		 * record is garbage now, so this command collects it with a gc, which cleans
+		 * tmp/ and pins/ too. When another writer comes first, the pin file stays for
+		 * the next command. */
+		int killed = clean_dead(s->pins_fd, 1);
+		if (killed <= 0) {
+			r = clean_tmp(s);
+			if (r < 0)
+				log_debug("store: cleaning tmp/: %s", strerror(-r));
+		}
+		flock(s->gc_fd, LOCK_UN);
+		if (killed > 0 && store_gc(s, NULL) < 0)
 			log_debug("store: gc after a dead writer failed");
 	}
 	*ret = TAKE_PTR(s);
