@@ -516,8 +516,6 @@ static void *producer_main(void *arg)
 	return NULL;
 }
 
-#define PRODUCER_SOCKBUF (16 << 20)
-
 int imgarchive_producer_start(imgarchive_produce_fn fn, void *opaque, int *ret_fd,
 			      struct imgarchive_producer **ret, struct berr **err)
 {
@@ -537,12 +535,6 @@ int imgarchive_producer_start(imgarchive_produce_fn fn, void *opaque, int *ret_f
 	p->opaque = opaque;
 	p->fd = sv[1];
 	shutdown(sv[0], SHUT_WR);
-	/* A deep buffer: with the default 208 KiB the two threads hand over every 208 KiB,
-	 * and on a busy machine each hand-over waits for a time slice (a 200 MB layer took
-	 * three times as long under load). Above wmem_max only with CAP_NET_ADMIN (FORCE). */
-	int sz = PRODUCER_SOCKBUF;
-	if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	int r = pthread_create(&p->thread, NULL, producer_main, p);
 	if (r != 0) {
 		close(sv[0]);
