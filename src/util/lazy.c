@@ -26,7 +26,7 @@ static void *lazy_handle(struct berth_lazy *lib)
 		return h;
 	/* Two threads may get here at once: dlopen() of the same library returns the same handle
 	 * (counted twice, never closed), so the race is harmless. */
-	h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+	h = dlopen(lib->soname, RTLD_LAZY | RTLD_LOCAL);
 	if (h)
 		__atomic_store_n(&lib->handle, h, __ATOMIC_RELEASE);
 	return h;
