@@ -275,7 +275,9 @@ int cmd_image_prune(struct berth_ctx *ctx, int argc, char **argv)
 	have_until = u != NULL;
 
 	_cleanup_store_ struct store *s = NULL;
-	if (store_open(ctx->root, &s, &err) < 0 || store_lock_meta(s, 1, &err) < 0) {
+	/* A writer, as rmi is: a kill halfway leaves its pin file for the next command. */
+	if (store_open(ctx->root, &s, &err) < 0 || store_gc_hold(s, &err) < 0 ||
+	    store_lock_meta(s, 1, &err) < 0) {
 		cmd_error(ctx, err);
 		return EXIT_ENGINE;
 	}

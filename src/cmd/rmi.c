@@ -36,7 +36,9 @@ int cmd_rmi(struct berth_ctx *ctx, int argc, char **argv)
 
 	_cleanup_berr_ struct berr *err = NULL;
 	_cleanup_store_ struct store *s = NULL;
-	if (store_open(ctx->root, &s, &err) < 0) {
+	/* As a writer (gc lock shared, a pin file): killed halfway through deleting, this
+	 * leaves the pin file, and the next command collects what was not deleted yet. */
+	if (store_open(ctx->root, &s, &err) < 0 || store_gc_hold(s, &err) < 0) {
 		cmd_error(ctx, err);
 		return EXIT_ENGINE;
 	}
@@ -51,7 +53,21 @@ int cmd_rmi(struct berth_ctx *ctx, int argc, char **argv)
 	int fatal = 0, any_error = 0, engine = 0;
 	for (int i = first; i < argc; i++) {
 		struct imgcmd_dels dels = {0};
-		int r = imgcmd_delete(s, argv[i], force, !no_prune, &dels, &err);
+		/* Each argument is one step: untagging, deleting the image and its untagged
+		 * parents are one index write (a kill leaves all of it done or none). What a
+		 * failed delete had done already is kept, as docker keeps it. */
+		int r = store_batch_begin(s, &err);
+		if (r == 0) {
+			r = imgcmd_delete(s, argv[i], force, !no_prune, &dels, &err);
+			struct berr *cerr = NULL;
+			int c = store_batch_commit(s, &cerr);
+			if (c < 0) {
+				imgcmd_dels_free(&dels);
+				berr_freep(&err);
+				err = cerr;
+				r = c;
+			}
+		}
 		for (size_t k = 0; k < dels.n; k++) {
 			if (dels.v[k].deleted)
 				printf("Deleted: %s\n", dels.v[k].deleted);

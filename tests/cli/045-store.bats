@@ -186,3 +186,33 @@ three:3"
 	run_berth load -i "$TEST_DIR/saved.tar"
 	assert_contains "$output" "Loaded image: three:3"
 }
+
+@test "rmi killed at any moment: each image goes whole or stays whole, nothing is left after" {
+	make_three
+	local n=0 midway=0 pid delay left end=$((SECONDS + 8)) ref
+	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 3 ]; do
+		berth load -q -i "$TEST_DIR/three.tar" >/dev/null
+		"$BERTH" rmi three:1 three:2 three:3 >/dev/null 2>&1 3>&- &
+		pid=$!
+		delay=$((RANDOM % 60))
+		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		# Each name went with its image or not at all (no untagged image is left), what
+		# is still listed is whole, and removing it leaves an empty store.
+		left=$(berth images --format '{{.Repository}}:{{.Tag}}')
+		[[ $left != *"<none>"* ]] || die "rmi killed after ${delay} ms left: $left"
+		for ref in $left; do
+			run_berth image inspect -f '{{.Id}}' "$ref"
+		done
+		case $(wc -w <<<"$left") in
+		1 | 2) midway=$((midway + 1)) ;;
+		esac
+		[ -z "$left" ] || berth rmi $left >/dev/null
+		berth image prune -af >/dev/null
+		left=$(store_files)
+		[ "$left" = "$STORE_EMPTY" ] || die "rmi killed after ${delay} ms: left $left"
+		n=$((n + 1))
+	done
+	echo "# $n kills, $midway between two of the three names" >&3
+}
