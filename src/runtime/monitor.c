@@ -1372,17 +1372,19 @@ int rt_monitor_start(const struct rt_monitor_opts *o, int *ret_conn, struct rt_m
 	}
 	close(sv[1]);
 	_cleanup_close_ int conn = sv[0];
-	int status = 0;
-	while (waitpid(a, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return berr_set(err, ECHILD, "could not start the container monitor");
-
+	/* The answer first, then the intermediate child (long gone by then, or it failed and
+	 * its exit closed the socket): one wake-up instead of two on the way to the answer,
+	 * which counts on a loaded machine. */
 	unsigned char buf[1 + 4 + 2048 + 1];
 	ssize_t n;
 	do
 		n = recv(conn, buf, sizeof(buf) - 1, 0);
 	while (n < 0 && errno == EINTR);
+	int status = 0;
+	while (waitpid(a, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n <= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		return berr_set(err, ECHILD, "could not start the container monitor");
 	if (n >= 9 && buf[0] == RT_MSG_STARTED) {
 		int32_t pids[2];
 		memcpy(pids, buf + 1, 8);
