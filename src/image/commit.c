@@ -182,11 +182,6 @@ static int spill(struct layer_job *j)
 	}
 	*u = (struct unpacker){.s = j->s, .parent_chain = j->parent_chain, .fd = sv[0]};
 	shutdown(sv[0], SHUT_WR);
-	/* A deep buffer, as imgarchive_producer_start() makes: fewer hand-overs between the
-	 * two threads, each a wait for a time slice on a busy machine. */
-	int sz = 16 << 20;
-	if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	/* The thread takes no signals: they stay with the caller's thread and its mask. */
 	sigset_t all, old;
 	sigfillset(&all);
