@@ -50,8 +50,12 @@ load helpers.containers
 	true
 }
 
+logs_say() { "$BERTH" logs "$1" 2>/dev/null | grep -qx "$2"; }
+
 @test "kill: a signal to the container's init; errors for stopped containers" {
-	run_berth run -d --name k1 $IMG sh -c 'trap "echo usr1; exit 3" USR1; while :; do sleep 0.1; done'
+	run_berth run -d --name k1 $IMG sh -c 'trap "echo usr1; exit 3" USR1; echo ready; while :; do sleep 0.1; done'
+	# The container's init ignores a signal it has no handler for: send it once the trap is set.
+	wait_until 10 logs_say k1 ready
 	run_berth kill -s USR1 k1
 	assert_equal "$output" "k1"
 	wait_until 5 is_status k1 exited
