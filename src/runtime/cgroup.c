@@ -775,9 +775,9 @@ int rt_cgroup_join_prepare(struct rt_cgroup *cg, struct rt_cgroup_join *j, struc
 		int v2 = cg->dir[i].ctl == CTL_UNIFIED;
 		char p[PATH_MAX];
 		int r = join(p, sizeof(p), dir, v2 ? "." : "tasks");
-		int fd = r < 0 ? r
-			       : open(p, v2 ? O_RDONLY | O_DIRECTORY | O_CLOEXEC
-					    : O_WRONLY | O_CLOEXEC);
+		int fd =
+		    r < 0 ? r
+			  : open(p, v2 ? O_RDONLY | O_DIRECTORY | O_CLOEXEC : O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
 			r = r < 0 ? r : -errno;
 			rt_cgroup_join_close(j);

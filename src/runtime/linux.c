@@ -58,7 +58,7 @@ struct child {
 	const struct rt_spec *spec;
 	const struct rt_stdio *io;
 	int sync;
-	struct rt_seccomp_bpf seccomp; /* prepared in the parent; len 0: none */
+	struct rt_seccomp_bpf seccomp;	  /* prepared in the parent; len 0: none */
 	const struct rt_cgroup_join *cgj; /* NULL without a cgroup */
 	int wait_go;			  /* wait for 'G' (see the messages above) */
 };
@@ -1060,7 +1060,8 @@ int rt_linux_start(const struct rt_spec *spec, const struct rt_stdio *io, struct
 	struct child c = {.spec = spec, .io = io};
 	_cleanup_close_ int sync = -1;
 	struct rt_cgroup_join cgj = {.v2_fd = -1};
-	if ((r = rt_seccomp_mode_bpf(spec->seccomp, spec->seccomp_profile, spec->caps, &c.seccomp, err)) < 0)
+	if ((r = rt_seccomp_mode_bpf(spec->seccomp, spec->seccomp_profile, spec->caps, &c.seccomp,
+				     err)) < 0)
 		return berr_wrap(err, "seccomp");
 	if (cg) {
 		if ((r = rt_cgroup_join_prepare(cg, &cgj, err)) < 0) {

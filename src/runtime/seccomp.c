@@ -931,10 +931,10 @@ static int key_filter(struct buf *b, const struct rt_seccomp_filter *f)
 static int profile_key(const struct rt_seccomp_profile *p, const struct host *h, struct buf *b)
 {
 	const struct scmp_version *v = seccomp_version();
-	int r = buf_printf(b, "logic %d libseccomp %u.%u.%u api %u arch %u kernel %u.%u caps %llx\n",
-			   BPF_CACHE_LOGIC, v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0,
-			   seccomp_api_get(), h->native, h->kmajor, h->kminor,
-			   (unsigned long long)h->caps);
+	int r = buf_printf(
+	    b, "logic %d libseccomp %u.%u.%u api %u arch %u kernel %u.%u caps %llx\n",
+	    BPF_CACHE_LOGIC, v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0,
+	    seccomp_api_get(), h->native, h->kmajor, h->kminor, (unsigned long long)h->caps);
 	r |= buf_printf(b, "profile %d %x %d %d\n", p->disabled, p->default_action, p->log,
 			p->spec_allow);
 	r |= key_strv(b, p->architectures);
@@ -976,8 +976,8 @@ static int cache_read(int dirfd, const char *name, const struct buf *key,
 	if (n < sizeof(hd))
 		return -EINVAL;
 	memcpy(&hd, data, sizeof(hd));
-	if (memcmp(hd.magic, BPF_CACHE_MAGIC, 8) != 0 || hd.keylen != key->len ||
-	    hd.len == 0 || hd.len > BPF_MAX_INSNS ||
+	if (memcmp(hd.magic, BPF_CACHE_MAGIC, 8) != 0 || hd.keylen != key->len || hd.len == 0 ||
+	    hd.len > BPF_MAX_INSNS ||
 	    n != sizeof(hd) + hd.keylen + (size_t)hd.len * sizeof(struct sock_filter) ||
 	    memcmp(data + sizeof(hd), key->data, key->len) != 0 ||
 	    fnv1a(FNV_BASIS, data + sizeof(hd), n - sizeof(hd)) != hd.sum)
@@ -995,8 +995,8 @@ static void cache_write(int dirfd, const char *name, const struct buf *key,
 			const struct rt_seccomp_bpf *b)
 {
 	size_t bytes = b->len * sizeof(struct sock_filter);
-	struct bpf_head hd = {.keylen = (uint32_t)key->len, .len = (uint32_t)b->len,
-			      .flags = b->flags};
+	struct bpf_head hd = {
+	    .keylen = (uint32_t)key->len, .len = (uint32_t)b->len, .flags = b->flags};
 	memcpy(hd.magic, BPF_CACHE_MAGIC, 8);
 	_cleanup_buf_ struct buf out = BUF_INIT;
 	if (buf_append(&out, &hd, sizeof(hd)) < 0 || buf_append(&out, key->data, key->len) < 0 ||
@@ -1010,8 +1010,8 @@ static void cache_write(int dirfd, const char *name, const struct buf *key,
 }
 
 /* Compile and export: libseccomp 2.5 exports to an fd only. */
-static int export_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
-		      struct rt_seccomp_bpf *ret, struct berr **err)
+static int export_bpf(const struct rt_seccomp_profile *p, uint64_t caps, struct rt_seccomp_bpf *ret,
+		      struct berr **err)
 {
 	scmp_filter_ctx ctx = NULL;
 	int r = rt_seccomp_profile_compile(p, caps, &ctx, err);
@@ -1033,7 +1033,8 @@ static int export_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
 		r = r < 0 ? r : -errno;
 		goto out;
 	}
-	if (n == 0 || n % sizeof(struct sock_filter) || n / sizeof(struct sock_filter) > BPF_MAX_INSNS) {
+	if (n == 0 || n % sizeof(struct sock_filter) ||
+	    n / sizeof(struct sock_filter) > BPF_MAX_INSNS) {
 		r = berr_set(err, EINVAL, "seccomp: a filter of %zu bytes", n);
 		goto out;
 	}
@@ -1043,8 +1044,8 @@ static int export_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
 	v = 0;
 	if (seccomp_attr_get(ctx, SCMP_FLTATR_CTL_SSB, &v) == 0 && v)
 		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-	*ret = (struct rt_seccomp_bpf){.insns = data, .len = n / sizeof(struct sock_filter),
-				       .flags = flags};
+	*ret = (struct rt_seccomp_bpf){
+	    .insns = data, .len = n / sizeof(struct sock_filter), .flags = flags};
 	data = NULL;
 	r = 0;
 out:
@@ -1068,7 +1069,8 @@ int rt_seccomp_profile_bpf(const struct rt_seccomp_profile *p, uint64_t caps,
 			snprintf(name, sizeof(name), "%016llx.bpf",
 				 (unsigned long long)fnv1a(FNV_BASIS, key.data, key.len));
 			dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dirfd < 0 && errno == ENOENT && fs_mkdir_p_at(AT_FDCWD, cache_dir, 0700) == 0)
+			if (dirfd < 0 && errno == ENOENT &&
+			    fs_mkdir_p_at(AT_FDCWD, cache_dir, 0700) == 0)
 				dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		}
 		if (dirfd >= 0 && cache_read(dirfd, name, &key, ret) == 0)

@@ -63,8 +63,7 @@ void fs_batch_init(struct fs_batch *b, int dirfd)
 	b->n = 0;
 }
 
-int fs_batch_add(struct fs_batch *b, const char *name, const void *data, size_t len,
-		 mode_t mode)
+int fs_batch_add(struct fs_batch *b, const char *name, const void *data, size_t len, mode_t mode)
 {
 	if (b->n >= FS_BATCH_MAX)
 		return -E2BIG;

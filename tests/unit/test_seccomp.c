@@ -483,8 +483,8 @@ static int same_bpf(const struct rt_seccomp_bpf *a, const struct rt_seccomp_bpf 
 	       memcmp(a->insns, b->insns, a->len * 8) == 0;
 }
 
-/* Count the *.bpf files in dir; *ret gets the path of one whose path is not `not`. */
-static int bpf_files(const char *dir, const char *not, char *ret, size_t size)
+/* Count the *.bpf files in dir; *ret gets the path of one whose path is not `skip`. */
+static int bpf_files(const char *dir, const char *skip, char *ret, size_t size)
 {
 	DIR *d = opendir(dir);
 	assert_non_null(d);
@@ -496,7 +496,7 @@ static int bpf_files(const char *dir, const char *not, char *ret, size_t size)
 			continue;
 		n++;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (!not || strcmp(p, not) != 0)
+		if (!skip || strcmp(p, skip) != 0)
 			snprintf(ret, size, "%s", p);
 	}
 	closedir(d);
@@ -594,15 +594,15 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_profile),
-		cmocka_unit_test(test_default_profile_with_caps),
-		cmocka_unit_test(test_no_new_privs_is_callers),
-		cmocka_unit_test(test_profile_file),
-		cmocka_unit_test(test_profile_read_errors),
-		cmocka_unit_test(test_profile_parse_errors),
-		cmocka_unit_test(test_profile_empty_is_disabled),
-		cmocka_unit_test(test_profile_compile_variants),
-		cmocka_unit_test(test_bpf_cache),
+	    cmocka_unit_test(test_default_profile),
+	    cmocka_unit_test(test_default_profile_with_caps),
+	    cmocka_unit_test(test_no_new_privs_is_callers),
+	    cmocka_unit_test(test_profile_file),
+	    cmocka_unit_test(test_profile_read_errors),
+	    cmocka_unit_test(test_profile_parse_errors),
+	    cmocka_unit_test(test_profile_empty_is_disabled),
+	    cmocka_unit_test(test_profile_compile_variants),
+	    cmocka_unit_test(test_bpf_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,9 +284,10 @@ static void test_fs_batch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err_chain), cmocka_unit_test(test_buf),
-		cmocka_unit_test(test_strv),      cmocka_unit_test(test_opt_parse),
-		cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic), cmocka_unit_test(test_fs_batch),
+	    cmocka_unit_test(test_err_chain), cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_strv),      cmocka_unit_test(test_opt_parse),
+	    cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic),
+	    cmocka_unit_test(test_fs_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
