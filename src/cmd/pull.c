@@ -220,6 +220,23 @@ static const struct cmd_help pull_help = {
 };
 
 /* Pull one reference; prints docker's lines to out. 0, or 1 after printing the error. */
+/* The options of a pull for pull, run and create: the platform asked for, the
+ * configured parallelism, progress reported to prog. */
+static struct reg_pull_opts pull_opts(struct berth_ctx *ctx, const char *os, const char *arch,
+				      const char *variant, int platform_explicit,
+				      struct cmd_progress *prog)
+{
+	return (struct reg_pull_opts){
+	    .os = os,
+	    .arch = arch,
+	    .variant = variant,
+	    .platform_explicit = platform_explicit,
+	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
+	    .event = cmd_progress_event,
+	    .opaque = prog,
+	};
+}
+
 static int pull_one(struct berth_ctx *ctx, struct reg_client *c, struct store *s,
 		    const struct ref *r, const struct reg_pull_opts *po, FILE *out, int quiet,
 		    int *ret_newer)
@@ -293,15 +310,7 @@ int cmd_pull(struct berth_ctx *ctx, int argc, char **argv)
 		cmd_errorf(ctx, "out of memory");
 		return EXIT_ENGINE;
 	}
-	struct reg_pull_opts po = {
-	    .os = os,
-	    .arch = arch,
-	    .variant = variant,
-	    .platform_explicit = platform != NULL,
-	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
-	    .event = cmd_progress_event,
-	    .opaque = prog,
-	};
+	struct reg_pull_opts po = pull_opts(ctx, os, arch, variant, platform != NULL, prog);
 	_cleanup_strv_ struct strv tags = STRV_INIT;
 	if (all) {
 		if (reg_tags_list(c, r.path, &tags, &err) < 0) {
@@ -387,15 +396,7 @@ int cmd_pull_for_create(struct berth_ctx *ctx, const char *image, const char *pl
 		cmd_errorf(ctx, "out of memory");
 		return -1;
 	}
-	struct reg_pull_opts po = {
-	    .os = os,
-	    .arch = arch,
-	    .variant = variant,
-	    .platform_explicit = platform != NULL,
-	    .max_concurrent = (int)config_get_int(ctx->config, "max-concurrent-downloads", 3),
-	    .event = cmd_progress_event,
-	    .opaque = prog,
-	};
+	struct reg_pull_opts po = pull_opts(ctx, os, arch, variant, platform != NULL, prog);
 	struct store *s = NULL;
 	if (store_open(ctx->root, &s, &err) < 0) {
 		cmd_error(ctx, err);
