@@ -9,6 +9,8 @@
 #     (tests/helper/http-ok.c), reached at 127.0.0.1:PORT through berth's kernel DNAT,
 #     docker's userland docker-proxy and podman's netavark DNAT, plus berth at [::1]:PORT
 #     (the proxy in its monitor) and the container's own address (no NAT at all: the floor).
+#  3. A bulk transfer through the same published ports: curl fetches 1 GiB (GET /zero/N of
+#     http-ok) from each target, BENCH_BULK_ROUNDS times (medians, MB/s).
 #
 # Nothing of the host's is used or changed: berth gets its own bridge, subnet and nft tables
 # through its config, dockerd its own bridge (made here) with --iptables=false (so it neither
@@ -21,7 +23,8 @@
 # differences), and wrk goes round the targets BENCH_WRK_ROUNDS times (medians).
 #
 # Environment: BERTH, BENCH_RUNS (default 20), BENCH_WRK_SECONDS (default 10),
-# BENCH_WRK_CONNECTIONS (default 32), BENCH_WRK_ROUNDS (default 1), BENCH_KEEP.
+# BENCH_WRK_CONNECTIONS (default 32), BENCH_WRK_ROUNDS (default 1), BENCH_BULK_BYTES
+# (default 1 GiB), BENCH_BULK_ROUNDS (default 3), BENCH_KEEP.
 set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -295,3 +298,45 @@ ratios=$(awk -F'\t' '
 	}' "$res")
 echo "$ratios"
 [ -z "${BENCH_RESULTS:-}" ] || echo "$ratios" >>"$BENCH_RESULTS"
+
+# ---- 3. a bulk transfer through the published ports ----
+
+BULK=${BENCH_BULK_BYTES:-1073741824}
+BULK_R=${BENCH_BULK_ROUNDS:-3}
+echo
+echo "== curl of $((BULK / 1048576)) MiB through each path, $BULK_R round(s), MB/s"
+bulk=$D/out/bulk.tsv
+: >"$bulk"
+for ((round = 1; round <= BULK_R; round++)); do
+	for i in "${ok[@]}"; do
+		out=$(curl -s --max-time 120 -o /dev/null -w '%{size_download} %{speed_download}' \
+			"${targets[$i]}zero/$BULK")
+		size=${out% *}
+		speed=${out#* }
+		# A cut transfer is not a speed.
+		[ "$size" = "$BULK" ] || speed=0
+		printf '%s\t%s\n' "${tnames[$i]}" "$speed" >>"$bulk"
+	done
+done
+bulk_ratios=$(awk -F'\t' '
+	{ v[$1, ++n[$1]] = $2; if (n[$1] == 1) order[k++] = $1 }
+	END {
+		for (i = 0; i < k; i++) {
+			t = order[i]; m = n[t]
+			# the median of the rounds (insertion sort)
+			for (a = 1; a <= m; a++) s[a] = v[t, a]
+			for (a = 2; a <= m; a++) { x = s[a]; b = a - 1; while (b > 0 && s[b] > x) { s[b + 1] = s[b]; b-- } s[b + 1] = x }
+			med[t] = s[int((m + 1) / 2)]
+			printf "%-34s %10.0f MB/s (median)\n", t, med[t] / 1e6
+		}
+		base = med["berth 127.0.0.1 (DNAT)"]
+		if (!base) exit
+		r = "bulk transfer, MB/s relative to berth DNAT:"
+		for (i = 0; i < k; i++)
+			if (order[i] != "berth 127.0.0.1 (DNAT)")
+				r = r sprintf(" %s %.2fx,", order[i], med[order[i]] / base)
+		sub(/,$/, "", r)
+		print r
+	}' "$bulk")
+echo "$bulk_ratios"
+[ -z "${BENCH_RESULTS:-}" ] || echo "$bulk_ratios" | tail -n 1 >>"$BENCH_RESULTS"
