@@ -192,7 +192,7 @@ three:3"
 	local n=0 midway=0 pid delay left end=$((SECONDS + 8)) ref
 	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 3 ]; do
 		berth load -q -i "$TEST_DIR/three.tar" >/dev/null
-		"$BERTH" rmi three:1 three:2 three:3 >/dev/null 2>&1 3>&- &
+		ASAN_OPTIONS=$(killed_asan_options) "$BERTH" rmi three:1 three:2 three:3 >/dev/null 2>&1 3>&- &
 		pid=$!
 		delay=$((RANDOM % 60))
 		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"

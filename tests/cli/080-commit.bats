@@ -318,7 +318,7 @@ freezer_state() {
 	local before layers_before
 	before=$(berth images -aq --no-trunc | sort)
 	layers_before=$(ls "$BERTH_ROOT/layers" | sort)
-	"$BERTH" commit wr half:1 >/dev/null 2>&1 &
+	ASAN_OPTIONS=$(killed_asan_options) "$BERTH" commit wr half:1 >/dev/null 2>&1 &
 	local cpid=$!
 	wait_until 20 is_status wr paused
 	sleep 0.3

@@ -133,7 +133,7 @@ load_kill_loop() {
 	assert_equal "$(store_files)" "$STORE_EMPTY"
 	end=$((SECONDS + secs))
 	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 3 ]; do
-		"$BERTH" load -q -i "$archive" >/dev/null 2>&1 &
+		ASAN_OPTIONS=$(killed_asan_options) "$BERTH" load -q -i "$archive" >/dev/null 2>&1 &
 		pid=$!
 		delay=$((RANDOM % (full_ms + full_ms / 4 + 1)))
 		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
