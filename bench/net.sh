@@ -277,25 +277,34 @@ for ((round = 1; round <= WRK_R; round++)); do
 		printf '%s\t%s\n' "${tnames[$i]}" "${rps:-0}" >>"$all"
 	done
 done
+# median_of FILE NAME: the median of NAME's values in FILE (lines "name<TAB>value").
+median_of() {
+	awk -F'\t' -v t="$2" '$1 == t { print $2 }' "$1" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+# ratios_to_dnat TITLE FILE: one line, each target's value in FILE over berth's DNAT.
+ratios_to_dnat() {
+	awk -F'\t' -v title="$1" '
+		{ r[$1] = $2; order[n++] = $1 }
+		END {
+			b = r["berth 127.0.0.1 (DNAT)"]
+			if (!b) exit
+			s = title ":"
+			for (i = 0; i < n; i++)
+				if (order[i] != "berth 127.0.0.1 (DNAT)")
+					s = s sprintf(" %s %.2fx,", order[i], r[order[i]] / b)
+			sub(/,$/, "", s)
+			print s
+		}' "$2"
+}
+
 # The median of each target's rounds.
 for i in "${ok[@]}"; do
-	med=$(awk -F'\t' -v t="${tnames[$i]}" '$1 == t { print $2 }' "$all" | sort -g |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	med=$(median_of "$all" "${tnames[$i]}")
 	[ "$WRK_R" = 1 ] || printf '%-34s %12s (median)\n' "${tnames[$i]}" "$med"
 	printf '%s\t%s\n' "${tnames[$i]}" "${med:-0}" >>"$res"
 done
-ratios=$(awk -F'\t' '
-	{ r[$1] = $2; order[n++] = $1 }
-	END {
-		b = r["berth 127.0.0.1 (DNAT)"]
-		if (!b) exit
-		s = "published port, requests/s relative to berth DNAT:"
-		for (i = 0; i < n; i++)
-			if (order[i] != "berth 127.0.0.1 (DNAT)")
-				s = s sprintf(" %s %.2fx,", order[i], r[order[i]] / b)
-		sub(/,$/, "", s)
-		print s
-	}' "$res")
+ratios=$(ratios_to_dnat "published port, requests/s relative to berth DNAT" "$res")
 echo "$ratios"
 [ -z "${BENCH_RESULTS:-}" ] || echo "$ratios" >>"$BENCH_RESULTS"
 
@@ -318,25 +327,13 @@ for ((round = 1; round <= BULK_R; round++)); do
 		printf '%s\t%s\n' "${tnames[$i]}" "$speed" >>"$bulk"
 	done
 done
-bulk_ratios=$(awk -F'\t' '
-	{ v[$1, ++n[$1]] = $2; if (n[$1] == 1) order[k++] = $1 }
-	END {
-		for (i = 0; i < k; i++) {
-			t = order[i]; m = n[t]
-			# the median of the rounds (insertion sort)
-			for (a = 1; a <= m; a++) s[a] = v[t, a]
-			for (a = 2; a <= m; a++) { x = s[a]; b = a - 1; while (b > 0 && s[b] > x) { s[b + 1] = s[b]; b-- } s[b + 1] = x }
-			med[t] = s[int((m + 1) / 2)]
-			printf "%-34s %10.0f MB/s (median)\n", t, med[t] / 1e6
-		}
-		base = med["berth 127.0.0.1 (DNAT)"]
-		if (!base) exit
-		r = "bulk transfer, MB/s relative to berth DNAT:"
-		for (i = 0; i < k; i++)
-			if (order[i] != "berth 127.0.0.1 (DNAT)")
-				r = r sprintf(" %s %.2fx,", order[i], med[order[i]] / base)
-		sub(/,$/, "", r)
-		print r
-	}' "$bulk")
+bulk_med=$D/out/bulk-median.tsv
+: >"$bulk_med"
+for i in "${ok[@]}"; do
+	med=$(median_of "$bulk" "${tnames[$i]}")
+	printf '%-34s %10.0f MB/s (median)\n' "${tnames[$i]}" "$(awk -v v="${med:-0}" 'BEGIN { print v / 1e6 }')"
+	printf '%s\t%s\n' "${tnames[$i]}" "${med:-0}" >>"$bulk_med"
+done
+bulk_ratios=$(ratios_to_dnat "bulk transfer, MB/s relative to berth DNAT" "$bulk_med")
 echo "$bulk_ratios"
-[ -z "${BENCH_RESULTS:-}" ] || echo "$bulk_ratios" | tail -n 1 >>"$BENCH_RESULTS"
+[ -z "${BENCH_RESULTS:-}" ] || echo "$bulk_ratios" >>"$BENCH_RESULTS"
