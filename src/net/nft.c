@@ -285,18 +285,26 @@ static int put_delete(struct buf *b, const char *prefix, const struct rule *ru)
 	return buf_printf(b, "delete rule inet %s %s handle %lld\n", prefix, ru->chain, ru->handle);
 }
 
-/* Whether rs has the jumps into berth's chains (which imply the tables and those chains). */
-static int base_ok(const struct rules *rs)
+/* Which of the jumps into berth's chains rs has: BASE_PRE | BASE_OUT | BASE_FWD. */
+enum { BASE_PRE = 1, BASE_OUT = 2, BASE_FWD = 4, BASE_ALL = 7 };
+static int base_jumps(const struct rules *rs)
 {
-	int have_pre = 0, have_out = 0, have_fwd = 0;
+	int have = 0;
 	for (size_t i = 0; i < rs->n; i++) {
 		if (!streq(rs->v[i].comment, COMMENT_BASE))
 			continue;
-		have_pre |= streq(rs->v[i].chain, "prerouting");
-		have_out |= streq(rs->v[i].chain, "output");
-		have_fwd |= streq(rs->v[i].chain, "forward");
+		have |= streq(rs->v[i].chain, "prerouting") ? BASE_PRE
+			: streq(rs->v[i].chain, "output")   ? BASE_OUT
+			: streq(rs->v[i].chain, "forward")  ? BASE_FWD
+							    : 0;
 	}
-	return have_pre && have_out && have_fwd;
+	return have;
+}
+
+/* Whether rs has the jumps into berth's chains (which imply the tables and those chains). */
+static int base_ok(const struct rules *rs)
+{
+	return base_jumps(rs) == BASE_ALL;
 }
 
 /* Append to b the commands that make the tables, chains and the jumps into berth's chains
@@ -319,27 +327,20 @@ static int put_base(struct buf *b, const char *prefix, const struct rules *rs)
 	    "add chain inet %1$s forward { type filter hook forward priority filter; policy "
 	    "accept; }\n",
 	    prefix);
-	int have_pre = 0, have_out = 0, have_fwd = 0;
-	for (size_t i = 0; i < rs->n; i++) {
-		if (!streq(rs->v[i].comment, COMMENT_BASE))
-			continue;
-		have_pre |= streq(rs->v[i].chain, "prerouting");
-		have_out |= streq(rs->v[i].chain, "output");
-		have_fwd |= streq(rs->v[i].chain, "forward");
-	}
-	if (r >= 0 && !have_pre)
+	int have = base_jumps(rs);
+	if (r >= 0 && !(have & BASE_PRE))
 		r = buf_printf(b,
 			       "insert rule ip %s_nat prerouting fib daddr type local jump ports "
 			       "comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
-	if (r >= 0 && !have_out)
+	if (r >= 0 && !(have & BASE_OUT))
 		r = buf_printf(
 		    b,
 		    "insert rule ip %s_nat output fib daddr type local jump ports comment \"%s\"\n",
 		    prefix, COMMENT_BASE);
 	/* First in forward: traffic to a published port passes the isolation rules below
 	 * (a container of another network may use a published port, as from outside). */
-	if (r >= 0 && !have_fwd)
+	if (r >= 0 && !(have & BASE_FWD))
 		r = buf_printf(b,
 			       "insert rule inet %s forward ct status dnat accept comment \"%s\"\n",
 			       prefix, COMMENT_BASE);
