@@ -1819,10 +1819,16 @@ int ctr_stop(const char *root, const struct ctr *c, long timeout, struct berr **
 
 int ctr_remove(const char *root, const char *runroot, const struct ctr *c, struct berr **err)
 {
+	struct berr *e = NULL;
+	/* An exited container whose monitor is still cleaning up: the monitor writes its
+	 * last state into the directory, which would race the deletion. */
+	if (c->state.monitor_pid > 0 && ctr_wait_stopped(root, c->id, 30000, &e) < 0) {
+		log_warn("%s", e->msg);
+		berr_freep(&e);
+	}
 	/* What a killed monitor left behind: its cgroup and its socket directory. */
 	struct rt_spec spec;
 	struct rt_cgroup *cg = NULL;
-	struct berr *e = NULL;
 	if (ctr_spec(c, &spec, &e) == 0 &&
 	    rt_cgroup_open(spec.cgroup_parent ? spec.cgroup_parent : "berth", c->id, &cg, &e) ==
 		0) {

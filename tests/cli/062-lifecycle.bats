@@ -139,6 +139,22 @@ logs_say() { "$BERTH" logs "$1" 2>/dev/null | grep -qx "$2"; }
 	run_berth rm -v v1
 }
 
+@test "rm: a container seen exited while its monitor still cleans up is removed whole" {
+	# The monitor records the exit first and its last state afterwards: rm must not
+	# delete the directory under that write (it once failed 'Directory not empty').
+	local i
+	for ((i = 0; i < 30; i++)); do
+		run_berth run -d --name r$i $IMG true
+		until [ "$("$BERTH" inspect -f '{{.State.Status}}' r$i)" = exited ]; do :; done
+		run_berth rm r$i
+		assert_equal "$output" "r$i"
+	done
+	run_berth ps -aq
+	assert_equal "$output" ""
+	run ls -A "$BERTH_ROOT/containers"
+	assert_equal "$output" ""
+}
+
 @test "wait: blocks until the exit and prints the codes" {
 	run_berth run -d --name w1 $IMG sh -c 'sleep 0.5; exit 3'
 	run_berth run -d --name w2 $IMG sh -c 'exit 4'
