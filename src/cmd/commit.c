@@ -23,11 +23,16 @@
 #include "commit.h"
 #include "ctr.h"
 #include "ctrfs.h"
+#include "lazy.h"
 #include "ref.h"
 #include "state.h"
 #include "store.h"
 
 #include "banned.h"
+
+LAZY_LIB(crypto);
+LAZY_LIB(isal);
+LAZY_LIB(archive);
 
 static const struct cmd_help commit_help = {
     .usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
@@ -116,6 +121,12 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	if (cmd_check_args(ctx, &commit_help, argc - first, 1, 2) < 0)
 		return 1;
 	const char *input = argv[first], *target = argc - first > 1 ? argv[first + 1] : NULL;
+
+	/* Hashing, compression and the layer's tar: loaded while the container is looked up,
+	 * its root cloned and the container frozen. */
+	struct berth_lazy *const libs[] = {&berth_lazy_crypto, &berth_lazy_isal,
+					   &berth_lazy_archive};
+	berth_lazy_preload(libs, sizeof(libs) / sizeof(libs[0]));
 
 	_cleanup_berr_ struct berr *err = NULL;
 	_cleanup_free_ char *name = NULL;

@@ -139,9 +139,10 @@ static int state_write(int dirfd, struct fs_batch *batch, int sync, const struct
 	_cleanup_free_ char *s = state_json(st);
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	int r = batch  ? fs_batch_add(batch, "state.json", s, strlen(s), 0600)
-		: sync ? fs_write_atomic_at(dirfd, "state.json", s, strlen(s), 0600)
-		       : fs_write_atomic_nosync_at(dirfd, "state.json", s, strlen(s), 0600);
+	/* Every writer holds the state lock (rt_state_lock), as the shared spare needs. */
+	int r = batch ? fs_batch_add(batch, "state.json", s, strlen(s), 0600)
+		      : fs_write_swap_at(dirfd, "state.json", ".state.json.spare", s, strlen(s),
+					 0600, sync);
 	if (r < 0)
 		return berr_errno(err, r, "write state.json");
 	return 0;

@@ -161,6 +161,31 @@ static int write_atomic(int dirfd, const char *name, const void *data, size_t le
 	return fs_fsync_dir_at(dirfd, ".");
 }
 
+int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void *data, size_t len,
+		     mode_t mode, int sync)
+{
+	if (strchr(name, '/') || strchr(spare, '/'))
+		return -EINVAL;
+	_cleanup_close_ int fd = openat(dirfd, spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = openat(dirfd, spare, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && sync && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		return r;
+	/* The old file becomes the spare: no inode is freed, none allocated. */
+	if (renameat2(dirfd, spare, dirfd, name, RENAME_EXCHANGE) < 0) {
+		if (errno != ENOENT || renameat(dirfd, spare, dirfd, name) < 0)
+			return -errno;
+	}
+	return sync ? fs_fsync_dir_at(dirfd, ".") : 0;
+}
+
 int fs_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
 	size_t cap = 4096, len = 0;

@@ -21,6 +21,17 @@ int fs_fsync_all(const int *fds, size_t n);
 int fs_write_atomic_nosync_at(int dirfd, const char *name, const void *data, size_t len,
 			      mode_t mode);
 
+/* Replace dirfd/name atomically without allocating or freeing an inode: the data goes into
+ * the spare file (made on first use), which renameat2(RENAME_EXCHANGE) swaps with name, so
+ * the old content becomes the next spare. A reader sees the old content or the new; a
+ * crash leaves name whole (only the spare may be torn). On this kind of ext4 without a
+ * journal a file created right after others were deleted costs up to milliseconds (the
+ * allocator skips recently freed inodes one by one); a record rewritten on every state
+ * change then costs that each time. Writers must exclude each other (one spare for all):
+ * callers hold a lock. sync: fsync the file before and the directory after the swap. */
+int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void *data, size_t len,
+		     mode_t mode, int sync);
+
 /* Several files of one directory written atomically with one flush for all of them: each
  * is written to a temp file whose writeback starts at once (sync_file_range), then
  * fs_batch_commit() fsyncs them (the first fsync's journal commit carries the data of all:

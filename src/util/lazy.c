@@ -2,7 +2,10 @@
 #include "lazy.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,4 +51,53 @@ void *berth_lazy_resolve(struct berth_lazy *lib, unsigned idx)
 	}
 	__atomic_store_n(&lib->slots[idx], fn, __ATOMIC_RELEASE);
 	return fn;
+}
+
+#define PRELOAD_MAX 8
+
+static struct berth_lazy *preload_libs[PRELOAD_MAX];
+
+static void *preload_main(void *arg)
+{
+	size_t n = (size_t)(uintptr_t)arg;
+	for (size_t i = 0; i < n; i++) {
+		struct berth_lazy *lib = preload_libs[i];
+		void *h = lazy_handle(lib);
+		if (!h)
+			continue;
+		/* Every function too: dlsym() takes the loader's lock, so a first call in the
+		 * command's thread would otherwise wait for the next library's whole load. */
+		for (size_t k = 0; k < lib->count; k++) {
+			void *fn = dlsym(h, lib->names[k]);
+			if (fn)
+				__atomic_store_n(&lib->slots[k], fn, __ATOMIC_RELEASE);
+		}
+	}
+	return NULL;
+}
+
+void berth_lazy_preload(struct berth_lazy *const libs[], size_t n)
+{
+	static int started;
+	size_t k = 0;
+	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (size_t i = 0; i < n && k < PRELOAD_MAX; i++)
+		if (libs[i] && !__atomic_load_n(&libs[i]->handle, __ATOMIC_ACQUIRE))
+			preload_libs[k++] = libs[i];
+	if (!k)
+		return;
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* The thread takes no signals: they stay with the threads the command set up. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	/* Failing to start it only means loading on first use, as without it. */
+	(void)pthread_create(&t, &attr, preload_main, (void *)(uintptr_t)k);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 }

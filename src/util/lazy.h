@@ -28,3 +28,16 @@ struct berth_lazy {
 
 /* Called by the stubs only: the address of function IDX of LIB, loading LIB if needed. */
 void *berth_lazy_resolve(struct berth_lazy *lib, unsigned idx);
+
+/* LAZY_LIB(archive): declares berth_lazy_archive, the table of a library the stubs load, or a
+ * null address where that library is linked as usual (unit tests, -Dlazy_libs=disabled). */
+#define LAZY_LIB(name) extern struct berth_lazy berth_lazy_##name __attribute__((weak))
+
+/* Load these libraries (null entries skipped) in a detached thread, in this order, while the
+ * caller goes on: libarchive alone brings fourteen libraries (libstdc++, ICU, libxml2 among
+ * them) whose loading costs 1.5-2 ms, libcrypto another millisecond, and a command that knows
+ * it will need them can do its own system calls meanwhile. A stub reached before its library
+ * is loaded waits in dlopen() for the thread's load and gets the same handle. Only for
+ * commands whose forked children run nothing but system calls before exec or _exit: a fork
+ * during a load copies the loader's lock in its locked state. */
+void berth_lazy_preload(struct berth_lazy *const libs[], size_t n);

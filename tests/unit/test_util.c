@@ -281,13 +281,62 @@ static void test_fs_batch(void **state)
 	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
 }
 
+static ino_t inode_of(int dfd, const char *name)
+{
+	struct stat st;
+	assert_int_equal(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	return st.st_ino;
+}
+
+static void test_fs_swap(void **state)
+{
+	char dir[] = "/tmp/berth-fss-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char *data;
+	size_t len;
+	/* First write: no file yet, the spare is made and renamed into place. */
+	assert_int_equal(fs_write_swap_at(dfd, "s.json", ".spare", "first", 5, 0600, 1), 0);
+	assert_int_equal(fs_read_all_at(dfd, "s.json", 100, &data, &len), 0);
+	assert_string_equal(data, "first");
+	free(data);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, ".spare", &st, 0), -1);
+	ino_t a = inode_of(dfd, "s.json");
+	/* Second: a new spare, then the two only ever swap: two inodes for every later write. */
+	assert_int_equal(fs_write_swap_at(dfd, "s.json", ".spare", "second, longer", 14, 0600, 0), 0);
+	ino_t b = inode_of(dfd, "s.json");
+	assert_true(b != a);
+	assert_int_equal(inode_of(dfd, ".spare"), a);
+	assert_int_equal(fs_write_swap_at(dfd, "s.json", ".spare", "3rd", 3, 0640, 1), 0);
+	assert_int_equal(inode_of(dfd, "s.json"), a);
+	assert_int_equal(inode_of(dfd, ".spare"), b);
+	/* The spare's old, longer content is truncated away; the mode is the one asked for. */
+	assert_int_equal(fs_read_all_at(dfd, "s.json", 100, &data, &len), 0);
+	assert_int_equal(len, 3);
+	assert_string_equal(data, "3rd");
+	free(data);
+	assert_int_equal(fstatat(dfd, "s.json", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	/* A spare that is a symlink is not followed; names with a slash are refused. */
+	assert_int_equal(unlinkat(dfd, ".spare", 0), 0);
+	assert_int_equal(symlinkat("/etc/passwd", dfd, ".spare"), 0);
+	assert_int_equal(fs_write_swap_at(dfd, "s.json", ".spare", "x", 1, 0600, 0), -ELOOP);
+	assert_int_equal(fs_write_swap_at(dfd, "a/s.json", ".spare", "x", 1, 0600, 0), -EINVAL);
+	assert_int_equal(fs_read_all_at(dfd, "s.json", 100, &data, &len), 0);
+	assert_string_equal(data, "3rd");
+	free(data);
+	close(dfd);
+	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_err_chain), cmocka_unit_test(test_buf),
 	    cmocka_unit_test(test_strv),      cmocka_unit_test(test_opt_parse),
 	    cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic),
-	    cmocka_unit_test(test_fs_batch),
+	    cmocka_unit_test(test_fs_batch),  cmocka_unit_test(test_fs_swap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
