@@ -589,6 +589,7 @@ struct blob_writer {
 	int has_expected;
 	struct digest expected;
 	uint64_t size;
+	uint64_t flushed; /* handed to the disk so far (fs_writeback_start) */
 	int finished; /* got is final (blob_writer_digest) */
 	struct digest got;
 };
@@ -657,6 +658,7 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
 		p += n;
 		len -= (size_t)n;
 	}
+	fs_writeback_start(w->fd, &w->flushed, w->size);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <archive_entry.h>
 
 #include "cleanup.h"
+#include "fs.h"
 #include "strv.h"
 
 #ifdef BERTH_HAVE_ISAL
@@ -566,22 +567,66 @@ static int prepare_entry(struct unpack_run *u, struct archive_entry *e, const ch
 	return 0;
 }
 
+static int read_fail_entry(struct unpack_run *u, const char *path, struct berr **err);
+
+/* A big file's disk writes start while it is still being written (fs_writeback_start):
+ * libarchive keeps its fd to itself, so a second one, opened once the file is that big.
+ * The unpacking thread's working directory is the layer's (its own: CLONE_FS). */
+struct writeback {
+	int fd;
+	uint64_t written, flushed;
+};
+
+static void writeback_add(struct writeback *wb, const char *path, size_t n)
+{
+	wb->written += n;
+	if (wb->written - wb->flushed < FS_WRITEBACK_EVERY)
+		return;
+	if (wb->fd == -1) {
+		wb->fd = openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		if (wb->fd >= 0 && (fstat(wb->fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(wb->fd);
+			wb->fd = -1;
+		}
+		if (wb->fd < 0) {
+			wb->fd = -2; /* not again for this file */
+			return;
+		}
+	}
+	if (wb->fd >= 0)
+		fs_writeback_start(wb->fd, &wb->flushed, wb->written);
+}
+
 static int copy_data(struct unpack_run *u, struct archive *disk, const char *path,
 		     struct berr **err)
 {
+	struct writeback wb = {.fd = -1};
+	int ret = 0;
 	for (;;) {
 		const void *buf;
 		size_t size;
 		la_int64_t off;
 		int r = archive_read_data_block(u->inner, &buf, &size, &off);
 		if (r == ARCHIVE_EOF)
-			return 0;
-		if (r < ARCHIVE_WARN)
-			goto read_fail;
-		if (size > 0 && archive_write_data_block(disk, buf, size, off) < ARCHIVE_OK)
-			return disk_error(disk, "write", path, err);
+			break;
+		if (r < ARCHIVE_WARN) {
+			ret = read_fail_entry(u, path, err);
+			break;
+		}
+		if (size > 0 && archive_write_data_block(disk, buf, size, off) < ARCHIVE_OK) {
+			ret = disk_error(disk, "write", path, err);
+			break;
+		}
+		writeback_add(&wb, path, size);
 	}
-read_fail:
+	if (wb.fd >= 0)
+		close(wb.fd);
+	return ret;
+}
+
+static int read_fail_entry(struct unpack_run *u, const char *path, struct berr **err)
+{
 	if (u->cb_err) {
 		*err = u->cb_err;
 		u->cb_err = NULL;

@@ -47,7 +47,6 @@ struct regstore_upload {
 
 /* Start writing an upload's data back every so many bytes, so that the fsync of the
  * commit finds little left to do: the disk works while the body still arrives. */
-#define WRITEBACK_EVERY (8u << 20)
 
 const char *rs_alg(enum digest_alg alg)
 {
@@ -710,13 +709,7 @@ int regstore_upload_write(struct regstore_upload *u, const void *data, size_t le
 		EVP_DigestUpdate(u->md, data, len);
 	u->size += len;
 	u->hashed = u->size;
-	if (u->size - u->flushed >= WRITEBACK_EVERY) {
-		/* Asynchronous (no WAIT flags): it only queues the dirty pages for writing. A
-		 * failure costs nothing but the head start. */
-		(void)sync_file_range(u->fd, (off_t)u->flushed, (off_t)(u->size - u->flushed),
-				      SYNC_FILE_RANGE_WRITE);
-		u->flushed = u->size;
-	}
+	fs_writeback_start(u->fd, &u->flushed, u->size);
 	return 0;
 }
 

@@ -186,6 +186,15 @@ int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void 
 	return sync ? fs_fsync_dir_at(dirfd, ".") : 0;
 }
 
+void fs_writeback_start(int fd, uint64_t *flushed, uint64_t size)
+{
+	if (size < *flushed || size - *flushed < FS_WRITEBACK_EVERY)
+		return;
+	/* A failure costs nothing but the head start. */
+	(void)sync_file_range(fd, (off_t)*flushed, (off_t)(size - *flushed), SYNC_FILE_RANGE_WRITE);
+	*flushed = size;
+}
+
 int fs_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
 	size_t cap = 4096, len = 0;
