@@ -46,6 +46,17 @@ int fs_fsync_dir_at(int dirfd, const char *path)
 static int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			int sync);
 
+/* The whole content of a new file, its mode, and (sync) an fsync. */
+static int fill(int fd, const void *data, size_t len, mode_t mode, int sync)
+{
+	int r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && sync && fsync(fd) < 0)
+		r = -errno;
+	return r;
+}
+
 int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
 	return write_atomic(dirfd, name, data, len, mode, 1);
@@ -74,9 +85,7 @@ int fs_batch_add(struct fs_batch *b, const char *name, const void *data, size_t 
 	int fd = openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
+	int r = fill(fd, data, len, mode, 0);
 	if (r < 0) {
 		close(fd);
 		unlinkat(b->dirfd, tmp, 0);
@@ -140,11 +149,7 @@ static int write_atomic(int dirfd, const char *name, const void *data, size_t le
 	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0 && sync && fsync(fd) < 0)
-		r = -errno;
+	int r = fill(fd, data, len, mode, sync);
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -171,11 +176,7 @@ int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void 
 		fd = openat(dirfd, spare, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0 && sync && fsync(fd) < 0)
-		r = -errno;
+	int r = fill(fd, data, len, mode, sync);
 	if (r < 0)
 		return r;
 	/* The old file becomes the spare: no inode is freed, none allocated. */
