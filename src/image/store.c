@@ -34,6 +34,8 @@
 
 /* Every image's summary and every reference: the file whose rename commits a change. */
 #define STORE_INDEX "index.json"
+/* The emptied pin file a writer leaves for the next (store_gc_hold); no writer's name. */
+#define PIN_SPARE ".spare"
 
 struct store {
 	char *root;     /* absolute, canonical */
@@ -261,7 +263,7 @@ static int clean_dead(int dirfd, int dry_run)
 	int ret = 0, dead = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+		if (streq(de->d_name, ".") || streq(de->d_name, "..") || streq(de->d_name, PIN_SPARE))
 			continue;
 		if (!tmp_entry_dead(dirfd, de->d_name))
 			continue;
@@ -386,8 +388,11 @@ void store_close(struct store *s)
 		return;
 	store_unlock_meta(s);
 	if (s->pin_fd >= 0) {
+		/* Emptied and kept as the next writer's pin file (see store_gc_hold). */
+		if (ftruncate(s->pin_fd, 0) < 0 ||
+		    renameat2(s->pins_fd, s->pin_name, s->pins_fd, PIN_SPARE, RENAME_NOREPLACE) < 0)
+			unlinkat(s->pins_fd, s->pin_name, 0);
 		close(s->pin_fd);
-		unlinkat(s->pins_fd, s->pin_name, 0);
 	}
 	if (s->pins_fd >= 0)
 		close(s->pins_fd);
@@ -483,9 +488,24 @@ int store_gc_hold(struct store *s, struct berr **err)
 	r = flock_retry(s->gc_fd, LOCK_SH);
 	if (r < 0)
 		return berr_errno(err, r, "lock store '%s'", s->root);
-	/* Made after the lock: a cleaner that saw the lock free is done before this exists. */
-	s->pin_fd = openat(s->pins_fd, s->pin_name,
-			   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* Made after the lock: a cleaner that saw the lock free is done before this exists.
+	 * The last writer's emptied file when there is one, renamed to this writer's name
+	 * (nobody else opens that name), then touched: its age is what tells a reused pid
+	 * (tmp_entry_dead). A file created and deleted by every writer would cost an inode
+	 * each time, which ext4 without a journal makes slow (fs.h, fs_write_swap_at). */
+	if (renameat2(s->pins_fd, PIN_SPARE, s->pins_fd, s->pin_name, RENAME_NOREPLACE) == 0) {
+		s->pin_fd = openat(s->pins_fd, s->pin_name,
+				   O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (s->pin_fd >= 0 && (ftruncate(s->pin_fd, 0) < 0 || futimens(s->pin_fd, NULL) < 0)) {
+			close(s->pin_fd);
+			s->pin_fd = -1;
+		}
+		if (s->pin_fd < 0)
+			unlinkat(s->pins_fd, s->pin_name, 0);
+	}
+	if (s->pin_fd < 0)
+		s->pin_fd = openat(s->pins_fd, s->pin_name,
+				   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->pin_fd < 0) {
 		r = berr_errno(err, errno, "lock store '%s': create pins/%s", s->root, s->pin_name);
 		flock(s->gc_fd, LOCK_UN);

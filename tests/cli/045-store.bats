@@ -54,7 +54,7 @@ make_three() {
 	"$BERTH" load -i "$TEST_DIR/fifo" >"$TEST_DIR/load.out" 2>&1 3>&- 7>&- &
 	local loader=$! i
 	for i in $(seq 1 100); do
-		[ "$(find "$BERTH_ROOT/pins" -mindepth 1 2>/dev/null | wc -l)" = 1 ] && break
+		[ "$(pin_files)" = 1 ] && break
 		sleep 0.05
 	done
 	assert_equal "$(store_files)" "blobs=0 layers=0 images=0 tmp=0 pins=1"
@@ -163,7 +163,7 @@ three:3"
 	"$BERTH" save three:1 three:2 three:3 >"$TEST_DIR/fifo" 2>"$TEST_DIR/save.err" 3>&- 7>&- &
 	local saver=$! i
 	for i in $(seq 1 100); do
-		[ "$(find "$BERTH_ROOT/pins" -mindepth 1 2>/dev/null | wc -l)" = 1 ] && break
+		[ "$(pin_files)" = 1 ] && break
 		sleep 0.05
 	done
 	sleep 0.2

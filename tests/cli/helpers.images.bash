@@ -100,14 +100,19 @@ column_starts() {
 }
 
 # store_files: what the store holds on disk, one line: blobs, unpacked layers, image
-# records, work in progress (tmp/) and writers' pin files. An empty store gives
+# records, work in progress (tmp/) and live or dead writers' pin files. An empty store gives
 # "blobs=0 layers=0 images=0 tmp=0 pins=0".
 STORE_EMPTY="blobs=0 layers=0 images=0 tmp=0 pins=0"
+pin_files() {
+	find "$BERTH_ROOT/pins" -mindepth 1 -maxdepth 1 ! -name .spare 2>/dev/null | wc -l
+}
 store_files() {
 	local d n out=
 	for d in blobs layers images tmp pins; do
 		case $d in
 		blobs) n=$(find "$BERTH_ROOT/blobs" -type f 2>/dev/null | wc -l) ;;
+		# pins/.spare is the emptied file a writer leaves for the next, nobody's pins.
+		pins) n=$(pin_files) ;;
 		*) n=$(find "$BERTH_ROOT/$d" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) ;;
 		esac
 		out+="${out:+ }$d=$n"

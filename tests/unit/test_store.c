@@ -8,6 +8,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -965,6 +966,64 @@ static void test_purge(void **state)
 	assert_int_equal(count_in(f, "blobs/sha256"), 0);
 }
 
+/* The one entry of pins/ other than this writer's, or "" (asserts there is at most one). */
+static void only_pin(struct fixture *f, char *name, size_t cap, struct stat *st)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/pins", f->root);
+	DIR *d = opendir(p);
+	assert_non_null(d);
+	struct dirent *de;
+	name[0] = '\0';
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		assert_string_equal(name, "");
+		snprintf(name, cap, "%s", de->d_name);
+	}
+	closedir(d);
+	if (name[0]) {
+		snprintf(p, sizeof(p), "%s/pins/%s", f->root, name);
+		assert_int_equal(stat(p, st), 0);
+	}
+}
+
+/* A writer's pin file is emptied and left as ".spare" when it closes; the next writer
+ * renames it to its own name instead of making a new file, and a full open's cleanup of
+ * dead writers' files leaves it alone. */
+static void test_pin_spare(void **state)
+{
+	struct fixture *f = *state;
+	char name[256], d[DIGEST_STR_MAX];
+	struct stat st, first;
+	OK(store_blob_put(f->s, "pinned", 6, d, err)); /* a writer now, with a pin written */
+	only_pin(f, name, sizeof(name), &first);
+	assert_true(name[0] != '.');
+	assert_true(first.st_size > 0);
+	store_close(f->s);
+	f->s = NULL;
+	only_pin(f, name, sizeof(name), &st);
+	assert_string_equal(name, ".spare");
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(st.st_ino, first.st_ino);
+
+	OK(store_open(f->root, &f->s, err)); /* the full open's cleanup keeps it */
+	only_pin(f, name, sizeof(name), &st);
+	assert_string_equal(name, ".spare");
+	sleep(1);
+	OK(store_gc_hold(f->s, err));
+	only_pin(f, name, sizeof(name), &st);
+	char want[32];
+	snprintf(want, sizeof(want), "%d-", (int)getpid());
+	assert_memory_equal(name, want, strlen(want));
+	assert_int_equal(st.st_ino, first.st_ino);
+	assert_int_equal(st.st_size, 0);
+	assert_true(st.st_mtime > first.st_mtime); /* touched: its age tells a reused pid */
+	assert_int_equal(store_blob_has(f->s, d), 1);
+	only_pin(f, name, sizeof(name), &st);
+	assert_int_equal(st.st_size, (off_t)strlen(strchr(d, ':') + 1) + 1); /* "<hex>\n" */
+}
+
 /* ---- leftovers ---- */
 
 static void test_dead_writer_leftovers(void **state)
@@ -1056,6 +1115,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_with_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_spare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_writer_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_skips_cleanup_while_held, setup, teardown),
 	};
