@@ -1915,17 +1915,12 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 	return 0;
 }
 
-int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
-		       const char *expected_diff_id, enum store_blob_keep keep,
-		       struct store_layer_info *ret, struct berr **err)
-{
-	return store_layer_unpack_sized(s, fd, parent_chain_id, expected_diff_id, keep,
-					UINT64_MAX, ret, err);
-}
-
-int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_id,
-			     const char *expected_diff_id, enum store_blob_keep keep,
-			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err)
+/* store_layer_unpack() reading fd, or store_layer_unpack_stream() (raw_size not
+ * UINT64_MAX) reading the source. */
+static int layer_unpack(struct store *s, int fd, unpack_source_fn source, void *source_opaque,
+			const char *parent_chain_id, const char *expected_diff_id,
+			enum store_blob_keep keep, uint64_t raw_size, struct store_layer_info *ret,
+			struct berr **err)
 {
 	struct digest expected = {.alg = DIGEST_SHA256};
 	struct store_layer_info info = {0};
@@ -1995,6 +1990,8 @@ int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_i
 		.tar_tap = tap_tar,
 		.opaque = &t,
 		.no_extract = no_extract,
+		.source = source,
+		.source_opaque = source_opaque,
 	};
 	struct unpack_stats st;
 	r = unpack_layer(fd, dfd, &o, &st, err);
@@ -2057,6 +2054,23 @@ fail:
 	if (!no_extract)
 		fs_rm_rf_at(s->tmp_fd, tmpname);
 	return r;
+}
+
+int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
+		       const char *expected_diff_id, enum store_blob_keep keep,
+		       struct store_layer_info *ret, struct berr **err)
+{
+	return layer_unpack(s, fd, NULL, NULL, parent_chain_id, expected_diff_id, keep, UINT64_MAX,
+			    ret, err);
+}
+
+int store_layer_unpack_stream(struct store *s, unpack_source_fn source, void *source_opaque,
+			      const char *parent_chain_id, const char *expected_diff_id,
+			      enum store_blob_keep keep, uint64_t raw_size,
+			      struct store_layer_info *ret, struct berr **err)
+{
+	return layer_unpack(s, -1, source, source_opaque, parent_chain_id, expected_diff_id, keep,
+			    raw_size, ret, err);
 }
 
 /* ---- garbage collection ---- */

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include "digest.h"
 #include "err.h"
+#include "unpack.h"
 
 struct store;
 
@@ -150,16 +151,19 @@ struct store_layer_info {
 int store_layer_unpack(struct store *s, int fd, const char *parent_chain_id,
 		       const char *expected_diff_id, enum store_blob_keep keep,
 		       struct store_layer_info *ret, struct berr **err);
-/* The same, for a stream whose producer checks the blob's digest before it hands over the
- * last byte (registry pulls): unless exactly raw_size bytes arrive, -EBADMSG and nothing is
- * kept, so that a blob that failed its check never leaves a layer behind. And the parent
- * need not be in the store yet (a pull unpacks the layers of an image side by side: a
- * layer's files do not depend on its parent's, whiteouts are files too); the caller must
- * not record an image before all its layers are there. The gc lock this takes keeps an
- * orphan layer until store_close(); a later store_gc() removes it if no image came. */
-int store_layer_unpack_sized(struct store *s, int fd, const char *parent_chain_id,
-			     const char *expected_diff_id, enum store_blob_keep keep,
-			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err);
+/* The same, reading the pieces a source hands over in memory (unpack.h) instead of an fd,
+ * for a stream whose producer checks the blob's digest before it hands over the end
+ * (registry pulls): the source's error, or any count of bytes but raw_size (-EBADMSG),
+ * fails the unpack and keeps nothing, so that a blob that failed its check never leaves a
+ * layer behind. And the parent need not be in the store yet (a pull unpacks the layers of
+ * an image side by side: a layer's files do not depend on its parent's, whiteouts are
+ * files too); the caller must not record an image before all its layers are there. The gc
+ * lock this takes keeps an orphan layer until store_close(); a later store_gc() removes it
+ * if no image came. */
+int store_layer_unpack_stream(struct store *s, unpack_source_fn source, void *source_opaque,
+			      const char *parent_chain_id, const char *expected_diff_id,
+			      enum store_blob_keep keep, uint64_t raw_size,
+			      struct store_layer_info *ret, struct berr **err);
 /* Info of an unpacked layer; -ENOENT when missing, -EBADMSG when its info.json is
  * damaged. blob_* fields are left empty. */
 int store_layer_get(struct store *s, const char *chain_id, struct store_layer_info *ret,

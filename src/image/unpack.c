@@ -65,6 +65,7 @@ struct unpack_run {
 	int raw_eof;
 	struct inflate_state inf;
 #endif
+	const unsigned char *raw; /* the last piece of input: in raw_buf, or the source's */
 	unsigned char raw_buf[UNPACK_BUF];
 	unsigned char tar_buf[UNPACK_BUF];
 };
@@ -89,18 +90,27 @@ const char *unpack_media_type(enum unpack_compression c)
 
 /* ---- reading: fd -> outer -> inner ---- */
 
-/* The next piece of the fd into raw_buf, through the raw tap: its length, 0 at the end, or
- * -errno with u->cb_err set. */
+/* The next piece of the input (read from the fd into raw_buf, or where the source has it)
+ * at u->raw, through the raw tap: its length, 0 at the end, or -errno with u->cb_err set. */
 static ssize_t read_raw(struct unpack_run *u)
 {
 	ssize_t n;
-	do
-		n = read(u->fd, u->raw_buf, sizeof(u->raw_buf));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return berr_errno(&u->cb_err, errno, "read layer");
+	if (u->opts->source) {
+		const void *p = NULL;
+		n = u->opts->source(u->opts->source_opaque, &p, &u->cb_err);
+		if (n < 0)
+			return u->cb_err ? n : berr_set(&u->cb_err, (int)-n, "read layer");
+		u->raw = n ? p : u->raw_buf;
+	} else {
+		do
+			n = read(u->fd, u->raw_buf, sizeof(u->raw_buf));
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return berr_errno(&u->cb_err, errno, "read layer");
+		u->raw = u->raw_buf;
+	}
 	if (n > 0 && u->opts->raw_tap) {
-		int r = u->opts->raw_tap(u->opts->opaque, u->raw_buf, (size_t)n, &u->cb_err);
+		int r = u->opts->raw_tap(u->opts->opaque, u->raw, (size_t)n, &u->cb_err);
 		if (r < 0)
 			return u->cb_err ? r : berr_set(&u->cb_err, EIO, "tap failed");
 	}
@@ -119,7 +129,7 @@ static la_ssize_t raw_read(struct archive *a, void *opaque, const void **buf)
 		archive_set_error(a, (int)-n, "%s", u->cb_err ? u->cb_err->msg : "read layer");
 		return -1;
 	}
-	*buf = u->raw_buf;
+	*buf = u->raw;
 	return n;
 }
 
@@ -133,7 +143,8 @@ static int igzip_fill(struct unpack_run *u)
 	if (n < 0)
 		return (int)n;
 	u->raw_eof = n == 0;
-	u->inf.next_in = u->raw_buf;
+	/* inflate reads next_in and never writes it. */
+	u->inf.next_in = (uint8_t *)u->raw;
 	u->inf.avail_in = (uint32_t)n;
 	return 0;
 }
@@ -235,12 +246,12 @@ static int open_outer(struct unpack_run *u, struct berr **err)
 		u->raw_eof = 1;
 		return 0;
 	}
-	if (n >= 2 && u->raw_buf[0] == 0x1f && u->raw_buf[1] == 0x8b) {
+	if (n >= 2 && u->raw[0] == 0x1f && u->raw[1] == 0x8b) {
 		u->igzip = 1;
 		u->stats.compression = UNPACK_GZIP;
 		isal_inflate_init(&u->inf);
 		u->inf.crc_flag = ISAL_GZIP;
-		u->inf.next_in = u->raw_buf;
+		u->inf.next_in = (uint8_t *)u->raw;
 		u->inf.avail_in = (uint32_t)n;
 		return 0;
 	}

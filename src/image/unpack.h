@@ -1,8 +1,9 @@
 /* Unpacking a layer: a (possibly compressed) tar stream into a directory, in one pass, in
  * the form overlayfs wants for a lower layer.
  *
- * The input is read once. Two taps see the bytes on the way: raw_tap gets the input as read
- * from the fd (for the compressed blob and its digest), tar_tap gets the decompressed tar
+ * The input (an fd, or a source that hands over pieces in memory) is read once. Two taps see
+ * the bytes on the way: raw_tap gets the input as read (for the compressed blob and its
+ * digest), tar_tap gets the decompressed tar
  * (for the diff id and an uncompressed blob), including any padding after the tar's end
  * marker, so that both cover every byte.
  *
@@ -37,11 +38,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "err.h"
 
 /* A tap gets each chunk of bytes in order; a negative return (with *err set) stops the
  * unpack with that error. */
 typedef int (*unpack_tap_fn)(void *opaque, const void *data, size_t len, struct berr **err);
+
+/* A source gives the next piece of the input: its length with *ret_data pointing at it
+ * (valid until the next call), 0 at the end, or -errno with *err set. */
+typedef ssize_t (*unpack_source_fn)(void *opaque, const void **ret_data, struct berr **err);
 
 struct unpack_opts {
 	unpack_tap_fn raw_tap; /* may be NULL */
@@ -50,6 +56,10 @@ struct unpack_opts {
 	/* Only read the input through the taps, checking the compression but extracting
 	 * nothing (for a layer that is unpacked already); dirfd is not used. */
 	int no_extract;
+	/* Read the input from here instead of the fd (which is then not used): the pieces are
+	 * decompressed where they are, without a copy. */
+	unpack_source_fn source;
+	void *source_opaque;
 };
 
 enum unpack_compression {
@@ -62,16 +72,16 @@ enum unpack_compression {
 
 struct unpack_stats {
 	enum unpack_compression compression; /* of the input */
-	uint64_t raw_bytes;                  /* read from the fd */
+	uint64_t raw_bytes;                  /* read from the fd or the source */
 	uint64_t tar_bytes;                  /* after decompression */
 	uint64_t entries;                    /* tar entries seen */
 };
 
-/* Read all of fd and unpack it into the directory dirfd (normally empty). On failure the
- * directory may hold part of the archive: the caller removes it. Returns 0 or -errno:
- * -EPERM for an entry that would escape dirfd, -EINVAL for data that is not a (supported)
- * tar, -EIO or the system's errno for read and write failures, or a tap's error. ret may
- * be NULL. */
+/* Read all of fd (or of opts->source) and unpack it into the directory dirfd (normally
+ * empty). On failure the directory may hold part of the archive: the caller removes it.
+ * Returns 0 or -errno: -EPERM for an entry that would escape dirfd, -EINVAL for data that
+ * is not a (supported) tar, -EIO or the system's errno for read and write failures, or a
+ * tap's or the source's error. ret may be NULL. */
 int unpack_layer(int fd, int dirfd, const struct unpack_opts *opts, struct unpack_stats *ret,
 		 struct berr **err);
 

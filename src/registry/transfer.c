@@ -15,6 +15,7 @@
 
 #include "auth_client.h"
 #include "buf.h"
+#include "chunkq.h"
 #include "cleanup.h"
 #include "digest.h"
 #include "imgconfig.h"
@@ -276,34 +277,40 @@ static int pull_aborted(struct pull_ctx *P)
 	return a;
 }
 
-/* One download: the bytes go to a blob writer (which hashes them: the digest check) and
- * to the unpack thread's socket. */
+/* One download: the bytes go to a blob writer (which hashes them: the digest check) and,
+ * in buffers of a chunkq, to the thread that unpacks them. */
 struct download {
 	struct pull_ctx *P;
 	struct pull_layer *L;
 	uint64_t received;
-	struct buf pending; /* received, not passed on yet (the last piece waits for the check) */
-	int out_fd;
+	struct chunkq *q;
+	unsigned char *cur; /* the buffer being filled (cur_len bytes), from q */
+	size_t cur_len;
 	struct blob_writer *w;
 	int64_t last_event;
 };
 
-/* Bytes received go on (into the blob, to the unpack thread) in pieces of this size rather
- * than curl's 16 KiB callbacks: 64 times fewer system calls and thread hand-overs. */
+/* Bytes received go on (into the blob, to the unpack thread) in buffers of this size
+ * rather than curl's callbacks of up to 256 KiB: fewer system calls and hand-overs. At most
+ * PASS_ON_BUFS of them per layer are on their way, so the download can run that far ahead
+ * of a busy unpacker without holding up either thread on every piece. */
 #define PASS_ON (1u << 20)
+#define PASS_ON_BUFS 8
 
+/* The filled part of the current buffer into the blob, and (send) to the unpacker. */
 static int pass_on(struct download *d, int send, struct berr **err)
 {
 	int r;
-	if (!d->pending.len)
+	if (!d->cur_len)
 		return 0;
-	if ((r = blob_writer_write(d->w, d->pending.data, d->pending.len, err)) < 0)
+	if ((r = blob_writer_write(d->w, d->cur, d->cur_len, err)) < 0)
 		return r;
-	if (send && (r = imgarchive_send_all(d->out_fd, d->pending.data, d->pending.len)) < 0)
-		return berr_errno(err, -r, "pass on layer data");
-	if (send)
-		buf_reset(&d->pending);
-	return 0;
+	if (!send)
+		return 0;
+	r = chunkq_put(d->q, TAKE_PTR(d->cur), d->cur_len);
+	d->cur_len = 0;
+	/* -EPIPE: the unpacker stopped, its error tells why. */
+	return r < 0 ? berr_errno(err, -r, "pass on layer data") : 0;
 }
 
 static int download_sink(void *opaque, const void *data, size_t len, struct berr **err)
@@ -318,13 +325,27 @@ static int download_sink(void *opaque, const void *data, size_t len, struct berr
 				"%llu bytes its descriptor gives",
 				d->L->desc->digest, (unsigned long long)want);
 	d->received += len;
-	int r;
-	if (buf_append(&d->pending, data, len) < 0)
-		return berr_set(err, ENOMEM, "out of memory");
-	/* The last piece (received == want) stays for produce_layer: it goes on only once
-	 * the blob is verified. */
-	if (d->pending.len >= PASS_ON && d->received < want && (r = pass_on(d, 1, err)) < 0)
-		return r;
+	size_t bufsize = chunkq_bufsize(d->q);
+	const unsigned char *p = data;
+	while (len) {
+		int r;
+		if (!d->cur) {
+			void *b;
+			if ((r = chunkq_take(d->q, &b)) < 0)
+				return berr_errno(err, -r, "pass on layer data");
+			d->cur = b;
+		}
+		size_t n = bufsize - d->cur_len < len ? bufsize - d->cur_len : len;
+		memcpy(d->cur + d->cur_len, p, n);
+		d->cur_len += n;
+		p += n;
+		len -= n;
+		/* The last piece (received == want) stays for produce_layer: it goes on only
+		 * once the blob is verified. */
+		if (d->cur_len == bufsize && (len || d->received < want) &&
+		    (r = pass_on(d, 1, err)) < 0)
+			return r;
+	}
 	int64_t t = now_ms();
 	if (t - d->last_event >= 100 || d->received == want) {
 		d->last_event = t;
@@ -380,23 +401,44 @@ static int commit_blob(struct download *d, struct berr **err)
 }
 
 /* Producer of a streamed layer, in its own thread: download into the blob writer, commit
- * the blob (which checks the digest), and only then hand over the last chunk. On a
- * mismatch the consumer sees a stream cut short, one byte at least below the size it
- * expects, and keeps nothing (store_layer_unpack_sized). Hashing and writing the blob
- * here and decompressing and unpacking in the consumer keeps both CPUs busy. */
-static int produce_layer(void *opaque, int out_fd, struct berr **err)
+ * the blob (which checks the digest), and only then hand over the last piece and close the
+ * queue as complete. On a failure (a mismatch too) the queue is closed with the error, and
+ * the unpacker, which reads to the end before it keeps anything, keeps nothing
+ * (store_layer_unpack_stream). Hashing and writing the blob here and decompressing,
+ * hashing and unpacking in the consumer keeps both CPUs busy. */
+static int produce_layer(struct download *d, struct berr **err)
 {
-	struct download *d = opaque;
-	d->out_fd = out_fd;
 	int r = download_retrying(d, err);
 	if (r < 0)
 		return r;
 	if ((r = pass_on(d, 0, err)) < 0 || (r = commit_blob(d, err)) < 0)
 		return r;
-	if (d->pending.len &&
-	    (r = imgarchive_send_all(out_fd, d->pending.data, d->pending.len)) < 0)
+	if (d->cur_len && (r = chunkq_put(d->q, TAKE_PTR(d->cur), d->cur_len)) < 0)
 		return berr_errno(err, -r, "pass on layer data");
 	return 0;
+}
+
+struct producer {
+	struct download *d;
+	int r;
+	struct berr *err;
+};
+
+static void *producer_main(void *arg)
+{
+	struct producer *p = arg;
+	p->r = produce_layer(p->d, &p->err);
+	if (p->d->cur) /* a buffer that never went on */
+		chunkq_put(p->d->q, TAKE_PTR(p->d->cur), 0);
+	chunkq_close(p->d->q, p->r);
+	return NULL;
+}
+
+static ssize_t layer_source(void *opaque, const void **ret_data, struct berr **err)
+{
+	ssize_t n = chunkq_next(opaque, ret_data);
+	/* The producer's own error is the one reported (stream_layer). */
+	return n < 0 ? berr_errno(err, (int)-n, "layer data") : n;
 }
 
 static const char *parent_of(struct pull_ctx *P, size_t i)
@@ -407,38 +449,45 @@ static const char *parent_of(struct pull_ctx *P, size_t i)
 static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct berr **err)
 {
 	struct pull_layer *L = &P->layers[i];
-	struct download d = {.P = P, .L = L, .out_fd = -1, .pending = BUF_INIT};
+	struct download d = {.P = P, .L = L};
+	uint64_t size = (uint64_t)L->desc->size;
+	d.q = chunkq_new(PASS_ON_BUFS, size && size < PASS_ON ? (size_t)size : PASS_ON);
+	if (!d.q)
+		return berr_set(err, ENOMEM, "out of memory");
 	int r = store_blob_writer_new(s, L->desc->digest, &d.w, err);
-	if (r < 0)
-		return r;
-	struct imgarchive_producer *prod = NULL;
-	int fd = -1;
-	r = imgarchive_producer_start(produce_layer, &d, &fd, &prod, err);
 	if (r < 0) {
-		blob_writer_abort(d.w);
+		chunkq_free(d.q);
 		return r;
 	}
+	struct producer prod = {.d = &d};
+	pthread_t thread;
+	if ((r = pthread_create(&thread, NULL, producer_main, &prod)) != 0) {
+		blob_writer_abort(d.w);
+		chunkq_free(d.q);
+		return berr_errno(err, r, "start a download thread");
+	}
 	struct store_layer_info info;
-	struct berr *cerr = NULL, *perr = NULL;
-	int cr = store_layer_unpack_sized(s, fd, parent_of(P, i), L->diff_id, STORE_KEEP_NONE,
-					  (uint64_t)L->desc->size, &info, &cerr);
-	/* Closing our end stops a producer the consumer gave up on (EPIPE). */
-	close(fd);
-	int pr = imgarchive_producer_finish(prod, &perr);
+	struct berr *cerr = NULL;
+	int cr = store_layer_unpack_stream(s, layer_source, d.q, parent_of(P, i), L->diff_id,
+					   STORE_KEEP_NONE, size, &info, &cerr);
+	/* Stops a producer the consumer gave up on (EPIPE). */
+	chunkq_stop(d.q);
+	pthread_join(thread, NULL);
+	int pr = prod.r;
 	blob_writer_abort(d.w); /* NULL once committed */
-	buf_free(&d.pending);
-	/* The producer's error explains the consumer's (a cut stream): it wins. */
+	chunkq_free(d.q);
+	/* The producer's error explains the consumer's (a stream cut short): it wins. */
 	if (pr < 0 && pr != -EPIPE) {
 		berr_free(cerr);
-		*err = perr;
+		*err = prod.err;
 		return pr;
 	}
 	if (cr < 0) {
-		berr_free(perr);
+		berr_free(prod.err);
 		*err = cerr;
 		return cr;
 	}
-	berr_free(perr);
+	berr_free(prod.err);
 	berr_free(cerr);
 	if (pr < 0)
 		return berr_errno(err, -pr, "layer %s", L->id);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "chunkq.h"
 #include "config.h"
 #include "err.h"
 #include "fs.h"
@@ -330,13 +332,157 @@ static void test_fs_swap(void **state)
 	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
 }
 
+/* ---- chunkq ---- */
+
+struct cq_producer {
+	struct chunkq *q;
+	size_t total; /* bytes to send: byte i is (i * 7) & 0xff */
+	int end;      /* what to close with once they are sent */
+	int r;	      /* the first failure of take or put */
+	size_t sent;
+};
+
+static void *cq_produce(void *arg)
+{
+	struct cq_producer *p = arg;
+	size_t bufsize = chunkq_bufsize(p->q), piece = 1;
+	while (p->sent < p->total) {
+		void *b;
+		if ((p->r = chunkq_take(p->q, &b)) < 0)
+			break;
+		/* Pieces of every length from 1 to bufsize, not only full buffers. */
+		size_t n = piece < p->total - p->sent ? piece : p->total - p->sent;
+		piece = piece % bufsize + 1;
+		for (size_t i = 0; i < n; i++)
+			((unsigned char *)b)[i] = (unsigned char)(((p->sent + i) * 7) & 0xff);
+		if ((p->r = chunkq_put(p->q, b, n)) < 0)
+			break;
+		p->sent += n;
+	}
+	chunkq_close(p->q, p->r < 0 ? p->r : p->end);
+	return NULL;
+}
+
+/* Reads to the end; returns the end's value, *ret_got the bytes (checked in order). */
+static ssize_t cq_consume(struct chunkq *q, size_t *ret_got, const void **seen, size_t nseen)
+{
+	size_t got = 0;
+	for (;;) {
+		const void *d;
+		ssize_t n = chunkq_next(q, &d);
+		if (n <= 0) {
+			*ret_got = got;
+			return n;
+		}
+		size_t k = 0;
+		while (k < nseen && seen[k] && seen[k] != d)
+			k++;
+		assert_true(k < nseen); /* never more distinct buffers than the queue has */
+		seen[k] = d;
+		for (ssize_t i = 0; i < n; i++)
+			assert_int_equal(((const unsigned char *)d)[i],
+					 ((got + (size_t)i) * 7) & 0xff);
+		got += (size_t)n;
+	}
+}
+
+static void test_chunkq_stream(void **state)
+{
+	(void)state;
+	struct cq_producer p = {.total = 1000003, .end = 0};
+	p.q = chunkq_new(3, 4096);
+	assert_non_null(p.q);
+	assert_int_equal(chunkq_bufsize(p.q), 4096);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, cq_produce, &p), 0);
+	const void *seen[3] = {0};
+	size_t got;
+	assert_int_equal(cq_consume(p.q, &got, seen, 3), 0);
+	chunkq_stop(p.q);
+	pthread_join(t, NULL);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(got, p.total);
+	chunkq_free(p.q);
+
+	/* A producer's error comes after the bytes queued before it. */
+	struct cq_producer e = {.total = 10000, .end = -EBADMSG};
+	e.q = chunkq_new(2, 100);
+	assert_non_null(e.q);
+	assert_int_equal(pthread_create(&t, NULL, cq_produce, &e), 0);
+	const void *seen2[2] = {0};
+	assert_int_equal(cq_consume(e.q, &got, seen2, 2), -EBADMSG);
+	assert_int_equal(got, 10000);
+	chunkq_stop(e.q);
+	pthread_join(t, NULL);
+	chunkq_free(e.q);
+}
+
+struct cq_taker {
+	struct chunkq *q;
+	int r;
+	volatile int done;
+};
+
+static void *cq_take_one(void *arg)
+{
+	struct cq_taker *k = arg;
+	void *b;
+	k->r = chunkq_take(k->q, &b);
+	if (k->r == 0)
+		k->r = chunkq_put(k->q, b, 0);
+	k->done = 1;
+	return NULL;
+}
+
+static void test_chunkq_bounded(void **state)
+{
+	(void)state;
+	struct chunkq *q = chunkq_new(2, 16);
+	assert_non_null(q);
+	void *a, *b;
+	assert_int_equal(chunkq_take(q, &a), 0);
+	assert_int_equal(chunkq_put(q, a, 5), 0);
+	assert_int_equal(chunkq_take(q, &b), 0);
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(chunkq_put(q, b, 16), 0);
+	/* Both buffers queued: a third take waits until the consumer gives one back, which
+	 * it does with its second read (the first buffer is held until then). */
+	struct cq_taker k = {.q = q, .r = 1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, cq_take_one, &k), 0);
+	const void *d;
+	assert_int_equal(chunkq_next(q, &d), 5);
+	assert_ptr_equal(d, a);
+	usleep(50 * 1000);
+	assert_int_equal(k.done, 0);
+	assert_int_equal(chunkq_next(q, &d), 16);
+	assert_ptr_equal(d, b);
+	pthread_join(t, NULL);
+	assert_int_equal(k.r, 0);
+
+	/* A consumer that stops early releases a producer waiting for a buffer: -EPIPE. */
+	assert_int_equal(chunkq_take(q, &a), 0);
+	assert_int_equal(chunkq_put(q, a, 1), 0);
+	k = (struct cq_taker){.q = q, .r = 1};
+	assert_int_equal(pthread_create(&t, NULL, cq_take_one, &k), 0);
+	usleep(50 * 1000);
+	assert_int_equal(k.done, 0); /* b is held, a is queued */
+	chunkq_stop(q);
+	pthread_join(t, NULL);
+	assert_int_equal(k.r, -EPIPE);
+	assert_int_equal(chunkq_take(q, &a), -EPIPE);
+	chunkq_close(q, 0);
+	chunkq_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_err_chain), cmocka_unit_test(test_buf),
-	    cmocka_unit_test(test_strv),      cmocka_unit_test(test_opt_parse),
-	    cmocka_unit_test(test_config),    cmocka_unit_test(test_fs_atomic),
-	    cmocka_unit_test(test_fs_batch),  cmocka_unit_test(test_fs_swap),
+	    cmocka_unit_test(test_err_chain),	  cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_strv),	  cmocka_unit_test(test_opt_parse),
+	    cmocka_unit_test(test_config),	  cmocka_unit_test(test_fs_atomic),
+	    cmocka_unit_test(test_fs_batch),	  cmocka_unit_test(test_fs_swap),
+	    cmocka_unit_test(test_chunkq_stream), cmocka_unit_test(test_chunkq_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
