@@ -41,6 +41,7 @@ struct store {
 	char *root;     /* absolute, canonical */
 	int root_fd;
 	int tmp_fd;     /* <root>/tmp */
+	int images_fd;  /* <root>/images */
 	int meta_fd;    /* <root>/locks/meta */
 	int gc_fd;      /* <root>/locks/gc */
 	int meta_state; /* 0: not held, 1: shared, 2: exclusive */
@@ -54,11 +55,12 @@ struct store {
 	 * lock is. In a batch, changes stay here until store_batch_commit(). */
 	json_t *idx;
 	int batch, batch_dirty;
-	/* Records whose removal the next index write commits: unlinked (and, with purge, their
-	 * content deleted) after it. */
-	struct store_image **removed;
-	size_t nremoved;
-	int *removed_purge;
+	/* What the next index write makes unreachable, acted on after it: the record files
+	 * of replaced and removed images (names in images/, unlinked) and the records of
+	 * purged images (their content deleted unless they were put again). */
+	struct strv stale;
+	struct store_image **purged;
+	size_t npurged;
 	/* store_defer_dir_sync(): the directories renamed into and not yet fsynced */
 	int defer_dir_sync, dirty_dirs;
 };
@@ -290,10 +292,10 @@ static int clean_tmp(struct store *s)
 /* ---- open / close / locks ---- */
 
 static int index_migrate(struct store *s, struct berr **err);
-static void removed_clear(struct store *s);
-static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr **err);
-static void names_free(char **names, size_t n);
-static int image_load(struct store *s, const char *hexname, struct store_image **ret,
+static void pending_clear(struct store *s);
+static int record_files(struct store *s, struct strv *ret, struct berr **err);
+static int record_name_parse(const char *name, char ret_id[DIGEST_STR_MAX], uint64_t *ret_rev);
+static int image_load(struct store *s, const char *id, uint64_t rev, struct store_image **ret,
 		      struct berr **err);
 static int ref_name_ok(const char *name);
 
@@ -302,7 +304,7 @@ int store_open(const char *root, struct store **ret, struct berr **err)
 	_cleanup_free_ struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	s->root_fd = s->tmp_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
+	s->root_fd = s->tmp_fd = s->images_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
 	int r = fs_mkdir_p_at(AT_FDCWD, root, 0700);
 	if (r < 0)
 		return berr_errno(err, r, "create store '%s'", root);
@@ -321,11 +323,12 @@ int store_open(const char *root, struct store **ret, struct berr **err)
 		}
 	}
 	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	s->images_fd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	s->pins_fd = openat(s->root_fd, "pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	s->meta_fd = openat(s->root_fd, "locks/meta", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 			    0600);
 	s->gc_fd = openat(s->root_fd, "locks/gc", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (s->tmp_fd < 0 || s->pins_fd < 0 || s->meta_fd < 0 || s->gc_fd < 0) {
+	if (s->tmp_fd < 0 || s->images_fd < 0 || s->pins_fd < 0 || s->meta_fd < 0 || s->gc_fd < 0) {
 		r = berr_errno(err, errno, "open store '%s'", root);
 		goto fail;
 	}
@@ -365,13 +368,16 @@ int store_open_ro(const char *root, struct store **ret, struct berr **err)
 	_cleanup_free_ struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return berr_set(err, ENOMEM, "out of memory");
-	s->root_fd = s->tmp_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
+	s->root_fd = s->tmp_fd = s->images_fd = s->pins_fd = s->meta_fd = s->gc_fd = s->pin_fd = -1;
 	s->ro = 1;
 	struct stat st;
 	s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->root_fd >= 0 && fstatat(s->root_fd, STORE_INDEX, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		s->meta_fd = openat(s->root_fd, "locks/meta", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->meta_fd >= 0)
+		s->images_fd = openat(s->root_fd, "images",
+				      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->images_fd >= 0)
 		s->root = strdup(root);
 	if (!s->root) {
 		/* Missing, or older than index.json: the full open makes or converts it. */
@@ -405,6 +411,8 @@ void store_close(struct store *s)
 		close(s->meta_fd);
 	if (s->tmp_fd >= 0)
 		close(s->tmp_fd);
+	if (s->images_fd >= 0)
+		close(s->images_fd);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	free(s->root);
@@ -421,7 +429,7 @@ static void index_drop(struct store *s)
 {
 	if (s->batch) {
 		s->batch = 0;
-		removed_clear(s);
+		pending_clear(s);
 	}
 	json_decref(s->idx);
 	s->idx = NULL;
@@ -1053,8 +1061,44 @@ static int image_check(struct store *s, const struct store_image *img, struct be
 
 /* ---- the index ---- */
 
-/* The summary of a record kept in the index: what `images` and resolve need. */
-static json_t *image_summary(const struct store_image *img)
+/* "<hex>.<rev>.json" and its NUL at most. */
+#define RECORD_NAME_MAX (128 + 1 + 20 + sizeof(".json"))
+
+/* The file in images/ of an image's record: "<hex>.json", and "<hex>.<rev>.json" once it
+ * was replaced (the index summary's "rev" says which is current). */
+static void record_name(const char *id, uint64_t rev, char ret[RECORD_NAME_MAX])
+{
+	if (rev)
+		snprintf(ret, RECORD_NAME_MAX, "%s.%llu.json", digest_hex(id), (unsigned long long)rev);
+	else
+		snprintf(ret, RECORD_NAME_MAX, "%s.json", digest_hex(id));
+}
+
+/* A name record_name() makes back to the image id and rev; -EINVAL for any other name. */
+static int record_name_parse(const char *name, char ret_id[DIGEST_STR_MAX], uint64_t *ret_rev)
+{
+	size_t hl = strspn(name, "0123456789abcdef");
+	const char *p = name + hl;
+	char *end = (char *)p;
+	uint64_t rev = 0;
+	if (hl != 64 && hl != 128)
+		return -EINVAL;
+	if (p[0] == '.' && p[1] >= '1' && p[1] <= '9') {
+		errno = 0;
+		rev = strtoull(p + 1, &end, 10);
+		if (errno || rev > INT64_MAX)
+			return -EINVAL;
+	}
+	if (!streq(end, ".json"))
+		return -EINVAL;
+	snprintf(ret_id, DIGEST_STR_MAX, "%s:%.*s", hl == 128 ? "sha512" : "sha256", (int)hl, name);
+	*ret_rev = rev;
+	return 0;
+}
+
+/* The summary of a record kept in the index: what `images` and resolve need, and which
+ * revision of the record file is current. */
+static json_t *image_summary(const struct store_image *img, uint64_t rev)
 {
 	_cleanup_json_ json_t *j = json_object();
 	if (!j)
@@ -1063,7 +1107,16 @@ static json_t *image_summary(const struct store_image *img)
 	r |= json_set_str(j, "created", img->created);
 	r |= json_set_str(j, "parent", img->parent);
 	r |= json_set_str(j, "manifest_digest", img->manifest_digest);
+	if (rev)
+		r |= json_object_set_new(j, "rev", json_integer((json_int_t)rev));
 	return r ? NULL : TAKE_PTR(j);
+}
+
+static uint64_t summary_rev(json_t *sum)
+{
+	json_t *v = json_object_get(sum, "rev");
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v)
+							       : 0;
 }
 
 static int opt_string(json_t *obj, const char *key, int digest)
@@ -1076,6 +1129,12 @@ static int opt_string(json_t *obj, const char *key, int digest)
 	return 0;
 }
 
+static int opt_u64(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	return !v || (json_is_integer(v) && json_integer_value(v) >= 0) ? 0 : -EBADMSG;
+}
+
 /* Shape check: {"images": {id: summary}, "refs": {name: id of an image}, "version": 1}. */
 static int index_check(json_t *j)
 {
@@ -1085,10 +1144,9 @@ static int index_check(json_t *j)
 	const char *k;
 	json_t *v;
 	json_object_foreach(imgs, k, v) {
-		json_t *size = json_object_get(v, "size");
-		if (!digest_valid(k) || !json_is_integer(size) || json_integer_value(size) < 0 ||
-		    opt_string(v, "created", 0) < 0 || opt_string(v, "parent", 1) < 0 ||
-		    opt_string(v, "manifest_digest", 1) < 0)
+		if (!digest_valid(k) || !json_object_get(v, "size") || opt_u64(v, "size") < 0 ||
+		    opt_u64(v, "rev") < 0 || opt_string(v, "created", 0) < 0 ||
+		    opt_string(v, "parent", 1) < 0 || opt_string(v, "manifest_digest", 1) < 0)
 			return -EBADMSG;
 	}
 	json_object_foreach(refs, k, v) {
@@ -1129,19 +1187,18 @@ static json_t *index_refs(struct store *s)
 	return json_object_get(s->idx, "refs");
 }
 
-static void removed_clear(struct store *s)
+static void pending_clear(struct store *s)
 {
-	store_image_list_free(s->removed, s->nremoved);
-	free(s->removed_purge);
-	s->removed = NULL;
-	s->removed_purge = NULL;
-	s->nremoved = 0;
+	strv_free(&s->stale);
+	store_image_list_free(s->purged, s->npurged);
+	s->purged = NULL;
+	s->npurged = 0;
 }
 
 static int64_t purge_content(struct store *s, struct store_image *const *imgs, size_t n);
 
-/* Write the index (the commit point), then remove the records it no longer names and,
- * for purges, their content. Returns the bytes purged. */
+/* Write the index (the commit point), then remove the record files it no longer names
+ * and, for purges, the content. Returns the bytes purged. */
 static int64_t index_flush(struct store *s, struct berr **err)
 {
 	_cleanup_free_ char *text = json_dumps(s->idx, JSON_SORT_KEYS | JSON_COMPACT);
@@ -1152,41 +1209,29 @@ static int64_t index_flush(struct store *s, struct berr **err)
 		     : -ENOMEM;
 	if (r < 0) {
 		json_decref(TAKE_PTR(s->idx));
-		removed_clear(s);
+		pending_clear(s);
 		return berr_errno(err, r, "write '%s/" STORE_INDEX "'", s->root);
 	}
-	if (s->nremoved == 0)
-		return 0;
-	/* Records now unreachable; a kill before this leaves files that gc removes. */
-	int any_purge = 0;
-	for (size_t i = 0; i < s->nremoved; i++) {
-		char path[DIGEST_STR_MAX + 16];
-		if (json_object_get(index_images(s), s->removed[i]->id)) {
-			s->removed_purge[i] = 0; /* put again after its removal */
-			continue;
-		}
-		snprintf(path, sizeof(path), "images/%s.json", digest_hex(s->removed[i]->id));
-		unlinkat(s->root_fd, path, 0);
-		any_purge |= s->removed_purge[i];
-	}
-	fs_fsync_dir_at(s->root_fd, "images");
-	int64_t freed = 0;
-	if (any_purge) {
-		/* Only what is purged; records put again keep theirs anyway (they are marked). */
-		size_t k = 0;
-		for (size_t i = 0; i < s->nremoved; i++)
-			if (s->removed_purge[i])
-				s->removed[k++] = s->removed[i];
-			else
-				store_image_free(s->removed[i]);
-		s->nremoved = k;
-		freed = purge_content(s, s->removed, k);
-	}
-	removed_clear(s);
+	/* Unreachable now; a kill before this leaves files that gc removes. */
+	for (size_t i = 0; i < s->stale.n; i++)
+		unlinkat(s->images_fd, s->stale.v[i], 0);
+	if (s->stale.n)
+		fsync(s->images_fd);
+	/* A record put again after its removal keeps its content (it is marked). */
+	size_t k = 0;
+	for (size_t i = 0; i < s->npurged; i++)
+		if (json_object_get(index_images(s), s->purged[i]->id))
+			store_image_free(s->purged[i]);
+		else
+			s->purged[k++] = s->purged[i];
+	s->npurged = k;
+	int64_t freed = k ? purge_content(s, s->purged, k) : 0;
+	pending_clear(s);
 	return freed;
 }
 
-/* After a change to s->idx: write it, unless a batch collects the changes. */
+/* After a change to s->idx: write it, unless a batch collects the changes. Returns the
+ * bytes purged. */
 static int64_t index_changed(struct store *s, struct berr **err)
 {
 	if (s->batch) {
@@ -1227,7 +1272,7 @@ void store_batch_abort(struct store *s)
 	if (!s->batch)
 		return;
 	s->batch = 0;
-	removed_clear(s);
+	pending_clear(s);
 	json_decref(TAKE_PTR(s->idx));
 }
 
@@ -1245,19 +1290,21 @@ static int index_migrate(struct store *s, struct berr **err)
 		return 0; /* another process did it meanwhile */
 	}
 	_cleanup_json_ json_t *idx = json_pack("{s{}s{}si}", "images", "refs", "version", 1);
-	char **names = NULL;
-	size_t n = 0;
-	r = idx ? image_names(s, &names, &n, err) : berr_set(err, ENOMEM, "out of memory");
+	_cleanup_strv_ struct strv names = STRV_INIT;
+	r = idx ? record_files(s, &names, err) : berr_set(err, ENOMEM, "out of memory");
 	json_t *imgs = json_object_get(idx, "images"), *refs = json_object_get(idx, "refs");
-	for (size_t i = 0; r == 0 && i < n; i++) {
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		char id[DIGEST_STR_MAX];
+		uint64_t rev;
 		struct store_image *img = NULL;
-		if (image_load(s, names[i], &img, NULL) < 0)
+		/* Revisions came with the index: an older store has none. */
+		if (record_name_parse(names.v[i], id, &rev) < 0 || rev ||
+		    image_load(s, id, 0, &img, NULL) < 0)
 			continue;
-		if (json_object_set_new(imgs, img->id, image_summary(img)) < 0)
+		if (json_object_set_new(imgs, img->id, image_summary(img, 0)) < 0)
 			r = berr_set(err, ENOMEM, "out of memory");
 		store_image_free(img);
 	}
-	names_free(names, n);
 	_cleanup_free_ char *data = NULL;
 	if (r == 0 && fs_read_all_at(s->root_fd, "refs.json", STORE_JSON_MAX, &data, NULL) == 0) {
 		json_error_t je;
@@ -1283,64 +1330,92 @@ static int index_migrate(struct store *s, struct berr **err)
 
 /* ---- records ---- */
 
+/* Past the revision of id's record the index names, and past any this change made stale
+ * (an image removed and put again in one batch): a file that the index on disk names is
+ * never written over, so a kill before the commit leaves the old record as it was. */
+static uint64_t next_rev(struct store *s, const char *id, json_t *sum)
+{
+	uint64_t rev = sum ? summary_rev(sum) + 1 : 0;
+	for (size_t i = 0; i < s->stale.n; i++) {
+		char sid[DIGEST_STR_MAX];
+		uint64_t srev;
+		if (record_name_parse(s->stale.v[i], sid, &srev) == 0 && streq(sid, id) &&
+		    srev >= rev)
+			rev = srev + 1;
+	}
+	return rev;
+}
+
+static int image_put_unlocked(struct store *s, const struct store_image *img, struct berr **err)
+{
+	json_t *idx;
+	int r = index_get(s, &idx, err);
+	if (r < 0)
+		return r;
+	/* Checked under the lock: gc (which needs it too) can not remove what we checked
+	 * before the record that keeps it is written. */
+	if ((r = image_check(s, img, err)) < 0)
+		return r;
+	_cleanup_json_ json_t *j = image_to_json(img);
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!text)
+		return berr_set(err, ENOMEM, "out of memory");
+	json_t *old = json_object_get(index_images(s), img->id);
+	char name[RECORD_NAME_MAX], old_name[RECORD_NAME_MAX];
+	if (old) {
+		_cleanup_free_ char *cur = NULL;
+		record_name(img->id, summary_rev(old), old_name);
+		if (fs_read_all_at(s->images_fd, old_name, STORE_JSON_MAX, &cur, NULL) == 0 &&
+		    streq(cur, text))
+			return 0; /* the same record again: nothing changes */
+	}
+	uint64_t rev = next_rev(s, img->id, old);
+	record_name(img->id, rev, name);
+	json_t *sum = image_summary(img, rev);
+	if (!sum)
+		return berr_set(err, ENOMEM, "out of memory");
+	/* The record first: until the index names it, nobody reads it. */
+	r = store_write_atomic(s, s->images_fd, name, text, strlen(text), 0600);
+	if (r < 0) {
+		json_decref(sum);
+		return berr_errno(err, r, "write image %s", img->id);
+	}
+	if (json_object_set_new(index_images(s), img->id, sum) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
+	/* The old file goes after the commit (when this push fails, gc takes it). */
+	if (old)
+		strv_push(&s->stale, old_name);
+	int64_t w = index_changed(s, err);
+	return w < 0 ? (int)w : 0;
+}
+
 int store_image_put(struct store *s, const struct store_image *img, struct berr **err)
 {
 	int taken;
 	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
-	/* Checked under the lock: gc (which needs it too) can not remove what we checked
-	 * before the record that keeps it is written. */
-	json_t *idx;
-	r = index_get(s, &idx, err);
-	if (r == 0)
-		r = image_check(s, img, err);
-	_cleanup_json_ json_t *j = r == 0 ? image_to_json(img) : NULL;
-	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	json_t *sum = text ? image_summary(img) : NULL;
-	if (r == 0 && !sum)
-		r = berr_set(err, ENOMEM, "out of memory");
-	if (r == 0) {
-		/* The record first: until the index names it, nobody reads it. */
-		char name[DIGEST_STR_MAX + 8];
-		snprintf(name, sizeof(name), "%s.json", digest_hex(img->id));
-		int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = dfd < 0 ? -errno : store_write_atomic(s, dfd, name, text, strlen(text), 0600);
-		if (dfd >= 0)
-			close(dfd);
-		if (r < 0)
-			r = berr_errno(err, r, "write image %s", img->id);
-	}
-	if (r == 0) {
-		if (json_object_set_new(index_images(s), img->id, TAKE_PTR(sum)) < 0)
-			r = berr_set(err, ENOMEM, "out of memory");
-		else {
-			int64_t w = index_changed(s, err);
-			r = w < 0 ? (int)w : 0;
-		}
-	}
-	json_decref(sum);
+	r = image_put_unlocked(s, img, err);
 	meta_leave(s, taken);
 	return r;
 }
 
-static int image_load(struct store *s, const char *hexname, struct store_image **ret,
+/* A record file; -ENOENT (no message) when it is not there. */
+static int image_load(struct store *s, const char *id, uint64_t rev, struct store_image **ret,
 		      struct berr **err)
 {
-	char path[DIGEST_STR_MAX + 16];
-	snprintf(path, sizeof(path), "images/%s", hexname);
+	char name[RECORD_NAME_MAX];
+	record_name(id, rev, name);
 	_cleanup_free_ char *data = NULL;
-	int r = fs_read_all_at(s->root_fd, path, STORE_JSON_MAX, &data, NULL);
+	int r = fs_read_all_at(s->images_fd, name, STORE_JSON_MAX, &data, NULL);
 	if (r < 0)
-		return r == -ENOENT ? -ENOENT : berr_errno(err, r, "read %s", path);
+		return r == -ENOENT ? -ENOENT : berr_errno(err, r, "read images/%s", name);
 	json_error_t je;
 	_cleanup_json_ json_t *j = json_loads(data, 0, &je);
 	struct store_image *img = image_from_json(j);
-	size_t hl = strlen(hexname) - strlen(".json");
-	if (!img || strlen(digest_hex(img->id)) != hl ||
-	    strncmp(digest_hex(img->id), hexname, hl) != 0) {
+	if (!img || !streq(img->id, id)) {
 		store_image_free(img);
-		return berr_set(err, EBADMSG, "image record %s is corrupt", path);
+		return berr_set(err, EBADMSG, "image record images/%s is corrupt", name);
 	}
 	*ret = img;
 	return 0;
@@ -1354,13 +1429,15 @@ static int image_get_unlocked(struct store *s, const char *id, struct store_imag
 	int r = index_get(s, &idx, err);
 	if (r < 0)
 		return r;
-	if (!json_object_get(index_images(s), id))
+	json_t *sum = json_object_get(index_images(s), id);
+	if (!sum)
 		return -ENOENT;
-	char name[DIGEST_STR_MAX + 8];
-	snprintf(name, sizeof(name), "%s.json", digest_hex(id));
-	r = image_load(s, name, ret, err);
-	if (r == -ENOENT)
+	r = image_load(s, id, summary_rev(sum), ret, err);
+	if (r == -ENOENT) {
+		char name[RECORD_NAME_MAX];
+		record_name(id, summary_rev(sum), name);
 		return berr_set(err, EBADMSG, "image record images/%s is missing", name);
+	}
 	return r;
 }
 
@@ -1387,18 +1464,11 @@ static int is_lower_hex(const char *p, size_t n)
 	return 1;
 }
 
-static void names_free(char **names, size_t n)
+/* The record files in images/ (names record_name() makes), unlocked: only for converting
+ * an old store and for gc (the index says which images exist). */
+static int record_files(struct store *s, struct strv *ret, struct berr **err)
 {
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* Names of the record files ("<hex>.json") on disk, unlocked: only for converting an old
- * store and for gc (the index says which images exist). */
-static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr **err)
-{
-	int dfd = openat(s->root_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = openat(s->images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_errno(err, errno, "open '%s/images'", s->root);
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);
@@ -1406,27 +1476,13 @@ static int image_names(struct store *s, char ***ret, size_t *ret_n, struct berr 
 		close(dfd);
 		return berr_errno(err, errno, "open '%s/images'", s->root);
 	}
-	char **names = NULL;
-	size_t n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len != 64 + 5 && len != 128 + 5)
-			continue;
-		if (!streq(de->d_name + len - 5, ".json") || !is_lower_hex(de->d_name, len - 5))
-			continue;
-		char **nn = realloc(names, (n + 1) * sizeof(*names));
-		if (nn)
-			names = nn;
-		char *dup = nn ? strdup(de->d_name) : NULL;
-		if (!dup) {
-			names_free(names, n);
+		char id[DIGEST_STR_MAX];
+		uint64_t rev;
+		if (record_name_parse(de->d_name, id, &rev) == 0 && strv_push(ret, de->d_name) < 0)
 			return berr_set(err, ENOMEM, "out of memory");
-		}
-		names[n++] = dup;
 	}
-	*ret = names;
-	*ret_n = n;
 	return 0;
 }
 
@@ -1637,24 +1693,22 @@ static int64_t image_remove(struct store *s, const char *id, int purge, struct b
 	int r = meta_enter(s, 1, &taken, err);
 	if (r < 0)
 		return r;
+	json_t *idx, *sum = NULL;
 	struct store_image *img = NULL;
-	r = image_get_unlocked(s, id, &img, err);
-	if (r == -ENOENT)
+	if ((r = index_get(s, &idx, err)) == 0 && !(sum = json_object_get(index_images(s), id)))
 		r = berr_set(err, ENOENT, "No such image: %s", id);
-	struct store_image **nr = NULL;
-	int *np = NULL;
-	if (r == 0) {
-		nr = realloc(s->removed, (s->nremoved + 1) * sizeof(*nr));
-		if (nr)
-			s->removed = nr;
-		np = nr ? realloc(s->removed_purge, (s->nremoved + 1) * sizeof(*np)) : NULL;
+	/* A purge needs to know the content: the record is read first. */
+	if (r == 0 && purge && (r = image_get_unlocked(s, id, &img, err)) == 0) {
+		struct store_image **np = realloc(s->purged, (s->npurged + 1) * sizeof(*np));
 		if (np)
-			s->removed_purge = np;
-		if (!np)
+			s->purged = np;
+		else
 			r = berr_set(err, ENOMEM, "out of memory");
 	}
 	int64_t ret = r;
 	if (r == 0) {
+		char name[RECORD_NAME_MAX];
+		record_name(id, summary_rev(sum), name);
 		/* A reference never names a missing record: they go in the same write. */
 		const char *k;
 		json_t *v;
@@ -1664,8 +1718,10 @@ static int64_t image_remove(struct store *s, const char *id, int purge, struct b
 				json_object_del(index_refs(s), k);
 		}
 		json_object_del(index_images(s), id);
-		s->removed[s->nremoved] = TAKE_PTR(img);
-		s->removed_purge[s->nremoved++] = purge;
+		/* The file goes after the commit (when this push fails, gc takes it). */
+		strv_push(&s->stale, name);
+		if (img)
+			s->purged[s->npurged++] = TAKE_PTR(img);
 		ret = index_changed(s, err);
 	}
 	store_image_free(img);
@@ -2149,28 +2205,26 @@ static int mark_digest(struct strv *v, const char *digest)
 }
 
 /* Record files the index does not name: written by a writer killed before its index
- * write, or left by one killed after removing an image from the index. Meta: exclusive. */
+ * write, or left by one killed after its index write replaced or removed a record.
+ * Meta: exclusive. */
 static int sweep_records(struct store *s)
 {
-	char **names = NULL;
-	size_t n = 0;
+	_cleanup_strv_ struct strv names = STRV_INIT;
 	json_t *idx;
 	int r = index_get(s, &idx, NULL);
 	if (r == 0)
-		r = image_names(s, &names, &n, NULL);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		char id[DIGEST_STR_MAX], path[DIGEST_STR_MAX + 16];
-		size_t hl = strlen(names[i]) - 5;
-		snprintf(id, sizeof(id), "%s:%.*s", hl == 128 ? "sha512" : "sha256", (int)hl,
-			 names[i]);
-		if (json_object_get(index_images(s), id))
+		r = record_files(s, &names, NULL);
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
+		char id[DIGEST_STR_MAX];
+		uint64_t rev;
+		record_name_parse(names.v[i], id, &rev);
+		json_t *sum = json_object_get(index_images(s), id);
+		if (sum && summary_rev(sum) == rev)
 			continue;
-		log_debug("store: gc removes images/%s", names[i]);
-		snprintf(path, sizeof(path), "images/%s", names[i]);
-		if (unlinkat(s->root_fd, path, 0) < 0 && errno != ENOENT)
+		log_debug("store: gc removes images/%s", names.v[i]);
+		if (unlinkat(s->images_fd, names.v[i], 0) < 0 && errno != ENOENT)
 			r = -errno;
 	}
-	names_free(names, n);
 	return r;
 }
 

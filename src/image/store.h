@@ -3,7 +3,7 @@
  * is documented in docs/internals/STORE.md.
  *
  * Concurrency: two flock(2) locks.
- *  - the meta lock guards refs.json and images/; readers take it shared, writers exclusive,
+ *  - the meta lock guards index.json and images/; readers take it shared, writers exclusive,
  *    for short sections only (never across a long download or unpack). A function marked
  *    "meta: shared" or "meta: exclusive" below takes the lock itself for the call when the
  *    handle does not hold it; hold it yourself (store_lock_meta) to make several calls one
@@ -197,7 +197,9 @@ struct store_image {
 	char *last_tag_time; /* RFC 3339 with nanoseconds, or NULL */
 };
 
-/* Write (create or replace) an image record atomically. Meta: exclusive. Every blob and
+/* Write (create or replace) an image record atomically. A replacement goes to a new file
+ * that the index write switches to, so that an aborted or killed batch leaves the old
+ * record as it was; the same record again writes nothing. Meta: exclusive. Every blob and
  * layer it names must be in the store already (-ENOENT naming the missing one: the config
  * blob = id, the manifest blob, each layer's chain and blob), and each chain_id must follow
  * from the previous one and its diff_id (-EINVAL). NULL strings are left out. */

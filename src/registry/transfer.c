@@ -1433,8 +1433,10 @@ static int push_record(struct store *s, const struct store_image *before, struct
 		return r;
 	if ((r = store_lock_meta(s, 1, err)) < 0)
 		return r;
+	/* The new record and the name in one store batch: all of it or none. */
 	struct store_image *img = NULL;
-	r = store_image_get(s, before->id, &img, err);
+	if ((r = store_batch_begin(s, err)) >= 0)
+		r = store_image_get(s, before->id, &img, err);
 	if (r >= 0 && changed && img->nlayers == P->n &&
 	    ((!img->manifest_digest && !before->manifest_digest) ||
 	     (img->manifest_digest && before->manifest_digest &&
@@ -1472,8 +1474,10 @@ static int push_record(struct store *s, const struct store_image *before, struct
 	}
 	if (r >= 0)
 		r = store_ref_set(s, digest_name, before->id, err);
+	if (r >= 0)
+		r = store_batch_commit(s, err);
 	store_image_free(img);
-	store_unlock_meta(s);
+	store_unlock_meta(s); /* aborts the batch when it was not committed */
 	return r;
 }
 

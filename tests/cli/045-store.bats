@@ -216,3 +216,58 @@ three:3"
 	done
 	echo "# $n kills, $midway between two of the three names" >&3
 }
+
+# tag_times REF...: each image's Metadata.LastTagTime, one line each.
+tag_times() {
+	berth image inspect -f '{{.Metadata.LastTagTime}}' "$@"
+}
+
+@test "load of an archive already loaded, killed at any moment: the old tag times or the new, whole" {
+	make_three
+	berth load -q -i "$TEST_DIR/three.tar" >/dev/null
+	local t0 full_ms before after n=0 old=0 new=0 pid delay end
+	before=$(tag_times three:1 three:2 three:3)
+	# One load of the three names notes one tag time on all three images.
+	[ "$(sort -u <<<"$before" | wc -l)" = 1 ] || die "first load: $before"
+	# How long a load of what is there takes, at best of three, to spread the kills over.
+	full_ms=
+	for n in 1 2 3; do
+		t0=$(date +%s%N)
+		berth load -q -i "$TEST_DIR/three.tar" >/dev/null
+		t0=$((($(date +%s%N) - t0) / 1000000 + 1))
+		[ -n "$full_ms" ] && [ "$full_ms" -le "$t0" ] || full_ms=$t0
+	done
+	n=0
+	before=$(tag_times three:1 three:2 three:3)
+	end=$((SECONDS + 10))
+	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 3 ]; do
+		ASAN_OPTIONS=$(killed_asan_options) "$BERTH" load -q -i "$TEST_DIR/three.tar" >/dev/null 2>&1 3>&- &
+		pid=$!
+		delay=$((RANDOM % (full_ms + full_ms / 4 + 1)))
+		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		# The names stay, every record reads, and the three tag times are the ones
+		# before the load or one new time on all three.
+		after=$(tag_times three:1 three:2 three:3) || die "kill $n after ${delay} ms: inspect failed: $after"
+		if [ "$after" = "$before" ]; then
+			old=$((old + 1))
+		elif [ "$(sort -u <<<"$after" | wc -l)" = 1 ] && [[ $(head -n1 <<<"$after") > $(head -n1 <<<"$before") ]]; then
+			new=$((new + 1))
+		else
+			die "kill $n after ${delay} ms left tag times
+$after
+where there were
+$before"
+		fi
+		before=$after
+		n=$((n + 1))
+	done
+	run_berth images --format '{{.Repository}}:{{.Tag}}'
+	assert_equal "$(sort <<<"$output")" "three:1
+three:2
+three:3"
+	run_berth rmi three:1 three:2 three:3
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+	echo "# $n kills (a load takes ${full_ms} ms): $old before the commit, $new after" >&3
+}

@@ -458,6 +458,110 @@ static void test_batch(void **state)
 	store_image_list_free(imgs, n);
 }
 
+/* The tag time of id's record ("" when it has none). */
+static void assert_tag_time(struct fixture *f, const char *id, const char *want)
+{
+	struct store_image *img = NULL;
+	OK(store_image_get(f->s, id, &img, err));
+	assert_string_equal(img->last_tag_time ? img->last_tag_time : "", want);
+	store_image_free(img);
+}
+
+/* Put id's record again with another tag time (a load of an image already there). */
+static int retag(struct store *s, const char *id, const char *when, struct berr **err)
+{
+	struct store_image *img = NULL;
+	int r = store_image_get(s, id, &img, err);
+	if (r < 0)
+		return r;
+	free(img->last_tag_time);
+	img->last_tag_time = strdup(when);
+	r = store_image_put(s, img, err);
+	store_image_free(img);
+	return r;
+}
+
+/* A record replaced in a batch goes to a new file that the commit switches to: killed
+ * before the commit, the old record is read as it was; the same record put again writes
+ * nothing; removed and put again in one batch, the file the old index names is kept. */
+static void test_batch_replace(void **state)
+{
+	struct fixture *f = *state;
+	char id[DIGEST_STR_MAX], p[256];
+	put_image(f, "{\"t\":1}", id);
+	OK(retag(f->s, id, "2024-01-01T00:00:00Z", err));
+	assert_tag_time(f, id, "2024-01-01T00:00:00Z");
+	assert_int_equal(count_in(f, "images"), 1);
+
+	/* A child replaces the record in a batch and dies before the commit. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		if (store_open(f->root, &s, NULL) < 0 || store_lock_meta(s, 1, NULL) < 0 ||
+		    store_batch_begin(s, NULL) < 0 || retag(s, id, "2024-02-02T00:00:00Z", NULL) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_tag_time(f, id, "2024-01-01T00:00:00Z");
+	assert_int_equal(count_in(f, "images"), 2); /* the new file, which no index names */
+	OK(store_gc(f->s, err));
+	assert_int_equal(count_in(f, "images"), 1);
+	assert_tag_time(f, id, "2024-01-01T00:00:00Z");
+
+	/* Committed: the new record, in its own file; the old file is gone. */
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_batch_begin(f->s, err));
+	OK(retag(f->s, id, "2024-03-03T00:00:00Z", err));
+	OK(retag(f->s, id, "2024-04-04T00:00:00Z", err)); /* twice in one batch */
+	OK(store_batch_commit(f->s, err));
+	store_unlock_meta(f->s);
+	assert_tag_time(f, id, "2024-04-04T00:00:00Z");
+	assert_int_equal(count_in(f, "images"), 1);
+	snprintf(p, sizeof(p), "%s/images/%s.json", f->root, id + 7);
+	assert_int_equal(access(p, F_OK), -1);
+
+	/* The same record again: no write, not even of the index. */
+	struct stat before, after;
+	snprintf(p, sizeof(p), "%s/index.json", f->root);
+	assert_int_equal(stat(p, &before), 0);
+	OK(retag(f->s, id, "2024-04-04T00:00:00Z", err));
+	assert_int_equal(stat(p, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+	assert_int_equal(count_in(f, "images"), 1);
+
+	/* Removed and put again in one batch, aborted: the committed record is whole. */
+	struct store_image *img = NULL;
+	OK(store_image_get(f->s, id, &img, err));
+	free(img->last_tag_time);
+	img->last_tag_time = strdup("2024-05-05T00:00:00Z");
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_batch_begin(f->s, err));
+	OK(store_image_remove(f->s, id, err));
+	OK(store_image_put(f->s, img, err));
+	store_batch_abort(f->s);
+	store_unlock_meta(f->s);
+	assert_tag_time(f, id, "2024-04-04T00:00:00Z");
+	/* And committed: the new one, one file, which gc keeps. */
+	OK(store_lock_meta(f->s, 1, err));
+	OK(store_batch_begin(f->s, err));
+	OK(store_image_remove(f->s, id, err));
+	OK(store_image_put(f->s, img, err));
+	OK(store_batch_commit(f->s, err));
+	store_unlock_meta(f->s);
+	store_image_free(img);
+	OK(store_gc(f->s, err));
+	assert_int_equal(count_in(f, "images"), 1);
+	assert_tag_time(f, id, "2024-05-05T00:00:00Z");
+	/* Removed for good: no file left. */
+	OK(store_image_remove(f->s, id, err));
+	assert_int_equal(count_in(f, "images"), 0);
+}
+
 /* An older store (records and refs.json, no index) is converted by the next open. */
 static void test_index_migrate(void **state)
 {
@@ -1106,6 +1210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_corrupt_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_compressions, setup, teardown),
