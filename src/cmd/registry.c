@@ -240,7 +240,7 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
-	/* The signals are taken synchronously by sigwait below; blocked before the server's
+	/* The signals are taken synchronously by regsrv_serve; blocked before the server's
 	 * threads exist, so that they inherit the mask and never take one themselves. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -269,9 +269,7 @@ static int cmd_registry_serve(struct berth_ctx *ctx, int argc, char **argv)
 			"berth registry: serving at most %u connections (the open-file limit "
 			"allows no more than that)\n",
 			regsrv_connection_limit(srv));
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
+	int sig = regsrv_serve(srv, &set);
 	fprintf(stderr, "berth registry: %s, finishing requests in flight\n",
 		sig == SIGINT ? "interrupted" : "terminated");
 	regsrv_stop(srv, SHUTDOWN_TIMEOUT_MS);

@@ -48,7 +48,7 @@
 
 /* Where a connection is, for the timeouts libmicrohttpd does not have. Its own timeout
  * closes a connection silent for idle_timeout, but a client that sends one byte now and
- * then is never silent: the reaper thread closes a connection whose request line is not
+ * then is never silent: regsrv_serve() closes a connection whose request line is not
  * complete idle_timeout after its last request (or its start), or whose headers are not
  * complete header_timeout after its request line. */
 enum conn_state { CONN_IDLE = 0, CONN_HEADERS, CONN_REQUEST };
@@ -57,7 +57,7 @@ struct conn {
 	struct conn *prev, *next; /* in regsrv.conns, under conns_lock */
 	int fd;
 	int over;	       /* accepted above the limit: answered 503 */
-	int reaped;	       /* shut down by the reaper */
+	int reaped;	       /* shut down for a timeout */
 	atomic_int state;      /* enum conn_state */
 	atomic_llong since_ms; /* CLOCK_MONOTONIC when it entered that state */
 };
@@ -78,9 +78,6 @@ struct regsrv {
 
 	pthread_mutex_t conns_lock;
 	struct conn *conns;
-	pthread_t reaper;
-	int reaper_started, reaper_stop;
-	pthread_cond_t reaper_cond;
 };
 
 enum body_kind { BODY_NONE = 0, BODY_DISCARD, BODY_UPLOAD, BODY_MANIFEST };
@@ -1667,7 +1664,7 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_conte
 	struct conn *cn = *socket_context;
 	if (!cn)
 		return;
-	/* Under the lock: libmicrohttpd closes the socket after this returns, so the reaper
+	/* Under the lock: libmicrohttpd closes the socket after this returns, so reap_slow()
 	 * never shuts down a descriptor number that a new connection reuses. */
 	pthread_mutex_lock(&s->conns_lock);
 	if (cn->prev)
@@ -1694,41 +1691,47 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 }
 
 /* Shut down (not close: the descriptor stays libmicrohttpd's) the connections that are
- * too slow with their request; libmicrohttpd sees the end of the stream and cleans up. */
-static void *reaper_main(void *arg)
+ * too slow with their request; libmicrohttpd sees the end of the stream and cleans up.
+ * Returns the milliseconds until the next deadline. A connection that starts or changes
+ * state later gets a deadline at least the shorter timeout away, so that is the longest
+ * wait. */
+static long long reap_slow(struct regsrv *s)
 {
-	struct regsrv *s = arg;
 	long long idle_ms = (long long)s->idle_timeout * 1000 + 1000;
 	long long header_ms = (long long)s->header_timeout * 1000;
+	long long wait = idle_ms < header_ms ? idle_ms : header_ms;
 	pthread_mutex_lock(&s->conns_lock);
-	while (!s->reaper_stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->reaper_cond, &s->conns_lock, &ts);
-		if (s->reaper_stop)
-			break;
-		long long now = now_ms();
-		for (struct conn *cn = s->conns; cn; cn = cn->next) {
-			if (cn->reaped || cn->fd < 0)
-				continue;
-			int st = atomic_load_explicit(&cn->state, memory_order_relaxed);
-			long long since = atomic_load_explicit(&cn->since_ms, memory_order_relaxed);
-			if ((st == CONN_IDLE && now - since > idle_ms) ||
-			    (st == CONN_HEADERS && now - since > header_ms)) {
-				shutdown(cn->fd, SHUT_RDWR);
-				cn->reaped = 1;
-				atomic_fetch_add_explicit(&s->m.connections_timeout, 1,
-							  memory_order_relaxed);
-			}
+	long long now = now_ms();
+	for (struct conn *cn = s->conns; cn; cn = cn->next) {
+		if (cn->reaped || cn->fd < 0)
+			continue;
+		int st = atomic_load_explicit(&cn->state, memory_order_relaxed);
+		long long since = atomic_load_explicit(&cn->since_ms, memory_order_relaxed);
+		long long limit = st == CONN_IDLE ? idle_ms : st == CONN_HEADERS ? header_ms : -1;
+		if (limit < 0)
+			continue;
+		if (now - since > limit) {
+			shutdown(cn->fd, SHUT_RDWR);
+			cn->reaped = 1;
+			atomic_fetch_add_explicit(&s->m.connections_timeout, 1,
+						  memory_order_relaxed);
+		} else if (since + limit + 1 - now < wait) {
+			wait = since + limit + 1 - now;
 		}
 	}
 	pthread_mutex_unlock(&s->conns_lock);
-	return NULL;
+	return wait;
+}
+
+int regsrv_serve(struct regsrv *s, const sigset_t *stop)
+{
+	for (;;) {
+		long long ms = reap_slow(s);
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+		int sig = sigtimedwait(stop, NULL, &ts);
+		if (sig > 0)
+			return sig;
+	}
 }
 
 /* A connection accepted above the limit: 503 and close. */
@@ -2021,20 +2024,12 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *ret_v6
 	return 0;
 }
 
-/* The debug listener and the reaper, before the main daemon goes. */
+/* The debug listener, before the main daemon goes. */
 static void stop_threads(struct regsrv *s)
 {
 	if (s->debug) {
 		MHD_stop_daemon(s->debug);
 		s->debug = NULL;
-	}
-	if (s->reaper_started) {
-		pthread_mutex_lock(&s->conns_lock);
-		s->reaper_stop = 1;
-		pthread_cond_signal(&s->reaper_cond);
-		pthread_mutex_unlock(&s->conns_lock);
-		pthread_join(s->reaper, NULL);
-		s->reaper_started = 0;
 	}
 	if (s->d) {
 		MHD_stop_daemon(s->d);
@@ -2051,7 +2046,6 @@ static void server_free(struct regsrv *s)
 	regsrv_acl_free(s->acl);
 	regsrv_token_key_free(s->key);
 	pthread_mutex_destroy(&s->conns_lock);
-	pthread_cond_destroy(&s->reaper_cond);
 	if (s->tls_key)
 		explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_cert);
@@ -2085,11 +2079,6 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	s->arch = host_arch();
 	regsrv_metrics_init(&s->m);
 	pthread_mutex_init(&s->conns_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->reaper_cond, &ca);
-	pthread_condattr_destroy(&ca);
 	int r;
 	if (!cfg->root) {
 		server_free(s);
@@ -2191,11 +2180,6 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : 0;
-	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
-		r = berr_set(err, EAGAIN, "cannot start the timeout thread");
-		goto fail;
-	}
-	s->reaper_started = 1;
 
 	if (cfg->debug_addr) {
 		if ((r = parse_addr(cfg->debug_addr, &ss, &v6any, err)) < 0) {

@@ -2,13 +2,16 @@
  * storage of regstore.h, with the authentication of auth.h.
  *
  * Threads: libmicrohttpd's internal epoll thread pool; a request is handled on the thread
- * that owns its connection, disk I/O included. Blobs are sent from their file descriptor
- * (sendfile without TLS); uploads are written as they arrive with the hash kept running.
+ * that owns its connection, disk I/O included. The caller's thread, in regsrv_serve(),
+ * closes the connections that are too slow with a request. Blobs are sent from their file
+ * descriptor (sendfile without TLS); uploads are written as they arrive with the hash kept
+ * running.
  * The server never prints: each finished request is passed to the config's log callback. */
 #ifndef BERTH_REGISTRY_SERVER_H
 #define BERTH_REGISTRY_SERVER_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -80,6 +83,11 @@ unsigned regsrv_port(const struct regsrv *s);
 unsigned regsrv_debug_port(const struct regsrv *s);
 /* The connection limit in force (cfg->max_connections, or its default, clamped). */
 unsigned regsrv_connection_limit(const struct regsrv *s);
+/* Serve until one of the signals in stop arrives (blocked in every thread, before
+ * regsrv_start, so that only this call takes them) and return its number. The calling
+ * thread enforces the header and idle timeouts meanwhile, waking at the next deadline:
+ * while nothing waits here, slow connections stay open. */
+int regsrv_serve(struct regsrv *s, const sigset_t *stop);
 /* Graceful stop: stop accepting connections, let requests in flight finish (at most
  * timeout_ms), then close everything and free s. */
 void regsrv_stop(struct regsrv *s, int timeout_ms);
