@@ -283,9 +283,17 @@ int cmd_image_prune(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	_cleanup_strv_ struct strv ids = STRV_INIT;
 	struct imgcmd_dels dels = {0};
-	int r = select_images(s, &filters, dangling_only, have_until, until, &ids, &err);
+	/* Every untagging and deletion in one store batch: a kill leaves all of them done
+	 * or none. A failure aborts the batch, and nothing was done. */
+	int r = store_batch_begin(s, &err);
+	if (r == 0)
+		r = select_images(s, &filters, dangling_only, have_until, until, &ids, &err);
 	for (size_t i = 0; r == 0 && i < ids.n; i++)
 		r = prune_one(s, ids.v[i], dangling_only, &dels, &err);
+	if (r == 0)
+		r = store_batch_commit(s, &err);
+	if (r < 0)
+		imgcmd_dels_free(&dels);
 	if (r == 0 && store_gc(s, &err) < 0) {
 		fprintf(stderr, "WARNING: garbage collection failed: %s\n", err->msg);
 		berr_freep(&err);

@@ -271,3 +271,57 @@ three:3"
 	assert_equal "$(store_files)" "$STORE_EMPTY"
 	echo "# $n kills (a load takes ${full_ms} ms): $old before the commit, $new after" >&3
 }
+
+@test "image prune and prune -a killed at any moment: all of their removals or none" {
+	make_three
+	# listing: "<tagged> <dangling>" as counted by images; every listed image reads.
+	listing() {
+		local out ref
+		out=$(berth images --format '{{.Repository}}:{{.Tag}} {{.ID}}') || return 1
+		for ref in $(awk '{print $2}' <<<"$out"); do
+			berth image inspect -f '{{.Id}}' "$ref" >/dev/null || return 1
+		done
+		echo "$(grep -c '^three:' <<<"$out") $(grep -c '^<none>:<none> ' <<<"$out")"
+	}
+	# fill: the three tagged images and two dangling ones, whatever is missing.
+	fill() {
+		local got
+		got=$(listing)
+		[ "${got% *}" = 3 ] || berth load -q -i "$TEST_DIR/three.tar" >/dev/null
+		while [ "${got#* }" -lt 2 ]; do
+			import_image "" 3000 >/dev/null
+			got=$(listing)
+		done
+	}
+	local t0 full_ms=0 ms mode flags n=0 got pid delay end none=0 all=0
+	for flags in -f -af; do
+		fill
+		t0=$(date +%s%N)
+		berth image prune $flags >/dev/null
+		ms=$((($(date +%s%N) - t0) / 1000000 + 1))
+		[ "$ms" -le "$full_ms" ] || full_ms=$ms
+	done
+	end=$((SECONDS + 10))
+	while [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 4 ]; do
+		fill
+		mode=$((n % 2))
+		flags=-f
+		[ "$mode" = 0 ] || flags=-af
+		ASAN_OPTIONS=$(killed_asan_options) "$BERTH" image prune $flags >/dev/null 2>&1 3>&- &
+		pid=$!
+		delay=$((RANDOM % (full_ms + full_ms / 4 + 1)))
+		sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		got=$(listing) || die "prune $flags killed after ${delay} ms: an image does not read"
+		case "$flags $got" in
+		"-f 3 2" | "-af 3 2") none=$((none + 1)) ;;
+		"-f 3 0" | "-af 0 0") all=$((all + 1)) ;;
+		*) die "prune $flags killed after ${delay} ms left $got (tagged, dangling)" ;;
+		esac
+		n=$((n + 1))
+	done
+	run_berth image prune -af
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+	echo "# $n kills (a prune takes ${full_ms} ms): $none before the commit, $all after" >&3
+}
