@@ -297,16 +297,14 @@ struct download {
 #define PASS_ON (1u << 20)
 #define PASS_ON_BUFS 8
 
-/* The filled part of the current buffer into the blob, and (send) to the unpacker. */
-static int pass_on(struct download *d, int send, struct berr **err)
+/* The filled part of the current buffer into the blob and to the unpacker. */
+static int pass_on(struct download *d, struct berr **err)
 {
 	int r;
 	if (!d->cur_len)
 		return 0;
 	if ((r = blob_writer_write(d->w, d->cur, d->cur_len, err)) < 0)
 		return r;
-	if (!send)
-		return 0;
 	r = chunkq_put(d->q, TAKE_PTR(d->cur), d->cur_len);
 	d->cur_len = 0;
 	/* -EPIPE: the unpacker stopped, its error tells why. */
@@ -340,10 +338,7 @@ static int download_sink(void *opaque, const void *data, size_t len, struct berr
 		d->cur_len += n;
 		p += n;
 		len -= n;
-		/* The last piece (received == want) stays for produce_layer: it goes on only
-		 * once the blob is verified. */
-		if (d->cur_len == bufsize && (len || d->received < want) &&
-		    (r = pass_on(d, 1, err)) < 0)
+		if (d->cur_len == bufsize && (r = pass_on(d, err)) < 0)
 			return r;
 	}
 	int64_t t = now_ms();
@@ -400,22 +395,21 @@ static int commit_blob(struct download *d, struct berr **err)
 	return r;
 }
 
-/* Producer of a streamed layer, in its own thread: download into the blob writer, commit
- * the blob (which checks the digest), and only then hand over the last piece and close the
- * queue as complete. On a failure (a mismatch too) the queue is closed with the error, and
- * the unpacker, which reads to the end before it keeps anything, keeps nothing
- * (store_layer_unpack_stream). Hashing and writing the blob here and decompressing,
- * hashing and unpacking in the consumer keeps both CPUs busy. */
+/* Producer of a streamed layer, in its own thread: download into the blob writer and to
+ * the unpacker, then commit the blob (which checks the digest). Only then does
+ * producer_main() close the queue as complete: the unpacker reads to that end before it
+ * keeps anything, so a failure (a mismatch too), with which the queue is closed instead,
+ * leaves nothing (store_layer_unpack_stream), and no byte needs to be held back. Hashing
+ * and writing the blob here and decompressing, hashing and unpacking in the consumer keeps
+ * both CPUs busy. */
 static int produce_layer(struct download *d, struct berr **err)
 {
 	int r = download_retrying(d, err);
 	if (r < 0)
 		return r;
-	if ((r = pass_on(d, 0, err)) < 0 || (r = commit_blob(d, err)) < 0)
+	if ((r = pass_on(d, err)) < 0)
 		return r;
-	if (d->cur_len && (r = chunkq_put(d->q, TAKE_PTR(d->cur), d->cur_len)) < 0)
-		return berr_errno(err, -r, "pass on layer data");
-	return 0;
+	return commit_blob(d, err);
 }
 
 struct producer {

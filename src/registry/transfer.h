@@ -8,13 +8,13 @@
  * store_layer_unpack_stream() (decompress -> diff id -> unpack into a layer directory of
  * its own). Layers do not wait for their parents: each is unpacked on its own, the image
  * record comes when all are there. A blob that does not hash to its digest is refused
- * before anything of it is committed (the last buffer is held back until the blob is
- * verified and committed, and a failed check ends the stream with that error: the
- * unpacker reads to the end before it keeps anything). A blob in the store without its
- * layer is unpacked from there, in order. Layers and blobs present already are not fetched
- * again. Connection errors and 5xx/429 answers are retried with backoff (1, 2, 4, 8 s),
- * resuming downloads with a Range request. Last, under the meta lock: the image record and
- * the names (the tag, and name@digest: RepoDigests).
+ * before anything of it is committed: the unpacker reads to the end of the stream before
+ * it keeps anything, and the download thread ends the stream only once the blob is
+ * verified and committed, or with the error. A blob in the store without its layer is
+ * unpacked from there, in order. Layers and blobs present already are not fetched again.
+ * Connection errors and 5xx/429 answers are retried with backoff (1, 2, 4, 8 s), resuming
+ * downloads with a Range request. Last, under the meta lock: the image record and the names
+ * (the tag, and name@digest: RepoDigests).
  *
  * Push: per layer (up to max_concurrent at a time): a stored uncompressed tar is gzipped
  * (ISA-L's igzip when built with it, else zlib) while it is uploaded, into one streamed
