@@ -690,6 +690,13 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
 	return 0;
 }
 
+void blob_writer_expect_size(struct blob_writer *w, uint64_t size)
+{
+	if (size > (uint64_t)INT64_MAX)
+		return;
+	(void)fallocate(w->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size);
+}
+
 void blob_writer_abort(struct blob_writer *w)
 {
 	if (!w)

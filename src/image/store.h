@@ -103,6 +103,9 @@ struct blob_writer;
 int store_blob_writer_new(struct store *s, const char *expected_digest /* or NULL */,
 			  struct blob_writer **ret, struct berr **err);
 int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct berr **err);
+/* The blob will be about size bytes: its disk space is reserved now (fallocate, keeping the
+ * file's length), which makes the writes cheaper. Best effort, nothing fails. */
+void blob_writer_expect_size(struct blob_writer *w, uint64_t size);
 /* On success ret_digest receives the digest and ret_size the length. A mismatch with the
  * expected digest gives -EBADMSG and stores nothing. The writer is freed either way. */
 int blob_writer_commit(struct blob_writer *w, char *ret_digest, uint64_t *ret_size,

@@ -585,16 +585,24 @@ static int read_fail_entry(struct unpack_run *u, const char *path, struct berr *
  * The unpacking thread's working directory is the layer's (its own: CLONE_FS). */
 struct writeback {
 	int fd;
+	uint64_t size; /* the entry's */
 	uint64_t written, flushed;
+	int holes; /* a sparse entry, or a block came at another offset than expected */
 };
 
-static void writeback_add(struct writeback *wb, const char *path, size_t n)
+static void writeback_add(struct writeback *wb, const char *path, int64_t off, size_t n)
 {
-	wb->written += n;
+	if (off < 0 || (uint64_t)off != wb->written)
+		wb->holes = 1;
+	wb->written = (uint64_t)off + n;
 	if (wb->written - wb->flushed < FS_WRITEBACK_EVERY)
 		return;
 	if (wb->fd == -1) {
-		wb->fd = openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		/* Writable for fallocate; a file whose mode does not let us is still flushed. */
+		wb->fd = openat(AT_FDCWD, path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (wb->fd < 0 && errno == EACCES)
+			wb->fd =
+			    openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		struct stat st;
 		if (wb->fd >= 0 && (fstat(wb->fd, &st) < 0 || !S_ISREG(st.st_mode))) {
 			close(wb->fd);
@@ -604,15 +612,24 @@ static void writeback_add(struct writeback *wb, const char *path, size_t n)
 			wb->fd = -2; /* not again for this file */
 			return;
 		}
+		/* The rest of a file without holes gets its disk space at once (the file's
+		 * length stays): the page cache then maps blocks that exist instead of
+		 * reserving each 4 KiB as it comes, a third of the cost of the writes. Not for
+		 * a sparse entry (libarchive gives its map), whose holes would take space. */
+		if (!wb->holes && wb->size > wb->written)
+			(void)fallocate(wb->fd, FALLOC_FL_KEEP_SIZE, (off_t)wb->written,
+					(off_t)(wb->size - wb->written));
 	}
 	if (wb->fd >= 0)
 		fs_writeback_start(wb->fd, &wb->flushed, wb->written);
 }
 
 static int copy_data(struct unpack_run *u, struct archive *disk, const char *path,
-		     struct berr **err)
+		     int64_t entry_size, int sparse, struct berr **err)
 {
-	struct writeback wb = {.fd = -1};
+	struct writeback wb = {.fd = -1, .size = entry_size > 0 ? (uint64_t)entry_size : 0};
+	if (sparse)
+		wb.holes = 1;
 	int ret = 0;
 	for (;;) {
 		const void *buf;
@@ -629,7 +646,7 @@ static int copy_data(struct unpack_run *u, struct archive *disk, const char *pat
 			ret = disk_error(disk, "write", path, err);
 			break;
 		}
-		writeback_add(&wb, path, size);
+		writeback_add(&wb, path, off, size);
 	}
 	if (wb.fd >= 0)
 		close(wb.fd);
@@ -698,7 +715,8 @@ static int extract(struct unpack_run *u, struct berr **err)
 		if (r < ARCHIVE_WARN)
 			return disk_error(disk, "create", path, err);
 		if (archive_entry_size(e) > 0) {
-			r = copy_data(u, disk, path, err);
+			r = copy_data(u, disk, path, archive_entry_size(e),
+				      archive_entry_sparse_count(e) > 0, err);
 			if (r < 0)
 				return r;
 		}

@@ -453,6 +453,7 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, struct be
 		chunkq_free(d.q);
 		return r;
 	}
+	blob_writer_expect_size(d.w, size);
 	struct producer prod = {.d = &d};
 	pthread_t thread;
 	if ((r = pthread_create(&thread, NULL, producer_main, &prod)) != 0) {
