@@ -12,9 +12,11 @@
 # pull: every run starts without the image (berth rmi, docker/podman rmi); skopeo copies into
 # an OCI layout (download and verify, no unpacking: it has no image store), the others
 # download, verify and unpack.
-# Ratios are printed as "berth Nx faster/slower than X", one line per benchmark.
+# Each round runs every tool once, one after the other (berth, skopeo, docker, podman, then
+# again), so that the machine's noise hits them alike. Ratios (of the mean wall times) are
+# printed as "berth Nx faster/slower than X", one line per benchmark.
 #
-# Environment: BERTH (default ./build/berth), BENCH_ROUNDS (hyperfine runs, default 3),
+# Environment: BERTH (default ./build/berth), BENCH_ROUNDS (rounds, default 3),
 # BENCH_BIG_MB, BENCH_SMALL_LAYERS, BENCH_KEEP=1 keeps the temp dir, BENCH_RESULTS (a file
 # bench/run.sh collects the ratio lines in).
 set -uo pipefail
@@ -101,31 +103,51 @@ for img in big small; do
 	[ "$HAVE_PODMAN" = 1 ] && { $PODMAN load -q -i "$D/$img.tar" >/dev/null 2>&1 || HAVE_PODMAN=0; }
 done
 
-# ---- a hyperfine comparison of up to four tools ----
+# ---- a side-by-side comparison of up to four tools ----
 # compare NAME NOTE then, per tool, TOOL PREPARE COMMAND (triples; a tool that is not here
-# is left out by the caller).
+# is left out by the caller). Each round runs every tool once, in the order given (the
+# PREPARE script first, untimed), so that a busy moment of the machine hits all of them
+# alike instead of the runs of one tool. COMMAND is split on blanks and run without a shell.
+# Wall time from bash's EPOCHREALTIME around it; CPU time (user + system) of the command
+# and its children from bash's `times` (docker's work is done by dockerd: the client only).
 compare() {
 	local verb=$1 note=$2
 	shift 2
-	local args=() names=() cmds=()
+	local names=() preps=() cmds=() i round
 	while [ $# -gt 0 ]; do
 		names+=("$1")
+		preps+=("$2")
 		cmds+=("$3")
-		args+=(--prepare "$2" --command-name "$1" "$3")
 		shift 3
 	done
-	local json=$D/out/${verb// /_}.json
+	local base=$D/out/${verb// /_}
+	for i in "${!names[@]}"; do : >"$base.${names[$i]}.runs"; done
 	echo "== $verb: $note"
-	if ! hyperfine -N --style basic --runs "$ROUNDS" --export-json "$json" "${args[@]}" >"$json.log" 2>&1; then
-		cat "$json.log" >&2
-		bench_die "hyperfine failed for '$verb'"
-	fi
+	for round in $(seq 1 "$ROUNDS"); do
+		for i in "${!names[@]}"; do
+			"${preps[$i]}" >>"$base.log" 2>&1
+			time_run "$base.${names[$i]}.runs" "${cmds[$i]}" "$base.log" ||
+				bench_die "'$verb' failed for ${names[$i]} in round $round: $(tail -n 3 "$base.log")"
+		done
+	done
+	# The runs as hyperfine would export them: mean, stddev, min, max per command.
+	local json=$base.json
+	for i in "${!names[@]}"; do
+		jq -R -s --arg c "${names[$i]}" '
+			[split("\n")[] | select(length > 0) | split(" ") | map(tonumber)] as $r
+			| ($r | map(.[0])) as $t | ($t | add / length) as $m
+			| {command: $c, mean: $m, min: ($t | min), max: ($t | max),
+			   stddev: (if ($t | length) > 1
+				then ($t | map((. - $m) * (. - $m)) | add / (length - 1) | sqrt) else null end),
+			   cpu: ($r | map(.[1]) | add / length), times: $t}' "$base.${names[$i]}.runs"
+	done | jq -s '{results: .}' >"$json"
 	printf '%-8s %10s %10s %10s %10s\n' tool mean "± σ" min max
 	jq -r '.results[] | [.command, .mean, .stddev, .min, .max] | @tsv' "$json" |
 		while IFS=$'\t' read -r name mean sd min max; do
 			printf '%-8s %10s %10s %10s %10s\n' "$name" "$(bench_fmt_time "$mean")" \
 				"$(bench_fmt_time "${sd:-0}")" "$(bench_fmt_time "$min")" "$(bench_fmt_time "$max")"
 		done
+	echo "cpu (user + system, mean): $(jq -r '[.results[] | "\(.command) \(.cpu * 100 | round / 100) s"] | join(", ")' "$json")"
 	local line
 	line=$(jq -r --arg t "$verb" '
 		def r1: (. * 10 | round / 10 | tostring) + "x";
@@ -137,6 +159,29 @@ compare() {
 	echo "$line"
 	echo
 	[ -z "${BENCH_RESULTS:-}" ] || echo "$line" >>"$BENCH_RESULTS"
+}
+
+# time_run OUT COMMAND LOG: run COMMAND (output to LOG), append "wall cpu" in seconds to OUT.
+time_run() {
+	local out=$1 argv t0 t1 c0 c1
+	read -ra argv <<<"$2"
+	times >"$D/out/times.0"
+	t0=$EPOCHREALTIME
+	"${argv[@]}" >>"$3" 2>&1 || return 1
+	t1=$EPOCHREALTIME
+	times >"$D/out/times.1"
+	c0=$(children_cpu "$D/out/times.0")
+	c1=$(children_cpu "$D/out/times.1")
+	awk -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" 'BEGIN {printf "%.6f %.6f\n", b - a, d - c}' >>"$out"
+}
+
+# The user + system time of the shell's finished children, from the second line of `times`
+# ("0m1.234s 0m0.567s").
+children_cpu() {
+	sed -n 2p "$1" | awk '{
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+		printf "%.6f", t }'
 }
 
 WIPE="rm -rf '$D/registry/docker'"
