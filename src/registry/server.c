@@ -770,6 +770,7 @@ static enum MHD_Result handle_blob(struct req *rq, struct MHD_Connection *c)
 				    json_string(rt->ref));
 		if (r < 0)
 			return fail_errno(rq, c, "delete blob", r, NULL);
+		regsrv_metrics_storage(&s->m, REGSRV_MO_BLOB, REGSRV_MA_DELETED, 0);
 		struct MHD_Response *resp = resp_buf("", 0);
 		hdr(resp, "Docker-Content-Digest", rt->ref);
 		return queue(rq, c, 202, resp, 0);
@@ -879,6 +880,8 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 			int r =
 			    regstore_blob_mount(s->store, rq->route.name, from, &d, &size, NULL);
 			if (r == 0) {
+				regsrv_metrics_storage(&s->m, REGSRV_MO_BLOB, REGSRV_MA_MOUNTED,
+						       size);
 				char ds[DIGEST_STR_MAX];
 				return blob_created(rq, c, digest_format(&d, ds));
 			}
@@ -913,6 +916,7 @@ static enum MHD_Result upload_post_end(struct req *rq, struct MHD_Connection *c)
 	if (rq->up_monolithic) {
 		struct digest d, actual;
 		digest_parse(arg(c, "digest"), &d, NULL);
+		uint64_t size = regstore_upload_size(rq->up);
 		int r = regstore_upload_commit(rq->up, &d, &actual, &e);
 		if (r == -EBADMSG) {
 			regstore_upload_cancel(rq->up);
@@ -925,6 +929,7 @@ static enum MHD_Result upload_post_end(struct req *rq, struct MHD_Connection *c)
 		if (r < 0)
 			return fail_errno(rq, c, "finish upload", r, e);
 		rq->up = NULL;
+		regsrv_metrics_storage(&s->m, REGSRV_MO_BLOB, REGSRV_MA_STORED, size);
 		char ds[DIGEST_STR_MAX];
 		return blob_created(rq, c, digest_format(&d, ds));
 	}
@@ -1016,6 +1021,7 @@ static enum MHD_Result upload_chunk_end(struct req *rq, struct MHD_Connection *c
 	if (r < 0)
 		return fail_errno(rq, c, "finish upload", r, e);
 	rq->up = NULL;
+	regsrv_metrics_storage(&rq->srv->m, REGSRV_MO_BLOB, REGSRV_MA_STORED, size);
 	char ds[DIGEST_STR_MAX];
 	return blob_created(rq, c, digest_format(&d, ds));
 }
@@ -1182,6 +1188,8 @@ static enum MHD_Result manifest_delete(struct req *rq, struct MHD_Connection *c)
 		return manifest_unknown(rq, c);
 	if (r < 0)
 		return fail_errno(rq, c, "delete manifest", r, e);
+	regsrv_metrics_storage(&s->m, REGSRV_MO_MANIFEST,
+			       rt->ref_is_digest ? REGSRV_MA_DELETED : REGSRV_MA_UNTAGGED, 0);
 	return queue(rq, c, 202, resp_buf("", 0), 0);
 }
 
@@ -1281,6 +1289,7 @@ static enum MHD_Result manifest_put_end(struct req *rq, struct MHD_Connection *c
 		regsrv_manifest_free(&m);
 		return fail_errno(rq, c, "store manifest", r, e);
 	}
+	regsrv_metrics_storage(&s->m, REGSRV_MO_MANIFEST, REGSRV_MA_STORED, len);
 	struct MHD_Response *resp = resp_buf("", 0);
 	hdrf(resp, "Location", "/v2/%s/manifests/%s", rt->name, ds);
 	hdr(resp, "Docker-Content-Digest", ds);
@@ -1890,6 +1899,14 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	drop_upload(rq);
 	struct timespec done;
 	clock_gettime(CLOCK_MONOTONIC, &done);
+	/* Served: sent to the end (a HEAD sends nothing). */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && rq->m == M_GET &&
+	    (rq->status == 200 || rq->status == 206) &&
+	    (rq->route.kind == REGSRV_ROUTE_BLOB || rq->route.kind == REGSRV_ROUTE_MANIFEST))
+		regsrv_metrics_storage(&s->m,
+				       rq->route.kind == REGSRV_ROUTE_BLOB ? REGSRV_MO_BLOB
+									   : REGSRV_MO_MANIFEST,
+				       REGSRV_MA_SERVED, rq->bytes);
 	regsrv_metrics_request(&s->m, (enum regsrv_mmethod)rq->m,
 			       rq->rejected ? REGSRV_MH_REJECTED : handler_of(rq->route.kind),
 			       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0,

@@ -39,6 +39,19 @@ enum regsrv_mhandler {
 	REGSRV_MH__N
 };
 
+/* What is counted of stored content: blobs and manifests... */
+enum regsrv_mobject { REGSRV_MO_BLOB = 0, REGSRV_MO_MANIFEST, REGSRV_MO__N };
+
+/* ...and what happened to them, when the request that did it succeeded. */
+enum regsrv_maction {
+	REGSRV_MA_STORED = 0, /* a blob upload finished, a manifest put */
+	REGSRV_MA_MOUNTED,    /* a blob linked from another repository (POST ?mount=) */
+	REGSRV_MA_SERVED,     /* a GET answered 200 or 206 to the end (not HEAD) */
+	REGSRV_MA_DELETED,    /* a blob, or a manifest by digest */
+	REGSRV_MA_UNTAGGED,   /* a manifest's tag deleted (DELETE by tag) */
+	REGSRV_MA__N
+};
+
 /* Status codes with their own counter; the rest count as their class ("2xx", ...). */
 #define REGSRV_MSTATUS_N 24
 /* Upper bounds of the request duration histogram, in seconds (then +Inf). */
@@ -49,12 +62,14 @@ struct regsrv_metrics {
 	atomic_uint_fast64_t duration[REGSRV_MH__N][REGSRV_MBUCKETS_N + 1]; /* not cumulative */
 	atomic_uint_fast64_t duration_us[REGSRV_MH__N];
 	atomic_uint_fast64_t bytes_in, bytes_out;
+	atomic_uint_fast64_t storage[REGSRV_MO__N][REGSRV_MA__N];
+	atomic_uint_fast64_t storage_bytes[REGSRV_MO__N][REGSRV_MA__N];
 	atomic_int_fast64_t in_flight;
 	atomic_int_fast64_t connections;	  /* open now */
 	atomic_uint_fast64_t connections_total;	  /* accepted */
 	atomic_uint_fast64_t connections_refused; /* over the limit: 503 */
 	atomic_uint_fast64_t connections_timeout; /* closed by the header/idle timeouts */
-	double start_time;			  /* of the server, Unix seconds */
+	uint64_t start_ms;			  /* of the server, Unix time */
 };
 
 /* What is not a counter: read by the server when a scrape comes. */
@@ -64,12 +79,18 @@ struct regsrv_mgauges {
 	uint64_t connection_limit;
 };
 
+/* Set the start time of m, which the caller has zeroed (calloc). */
 void regsrv_metrics_init(struct regsrv_metrics *m);
 
 /* One finished request. status 0 (the connection ended first) counts under "0". */
 void regsrv_metrics_request(struct regsrv_metrics *m, enum regsrv_mmethod method,
 			    enum regsrv_mhandler handler, unsigned status, double seconds,
 			    uint64_t bytes_in, uint64_t bytes_out);
+
+/* One blob or manifest stored, mounted, served, deleted or untagged; bytes: its size, or
+ * what was sent of it (0 when not known). */
+void regsrv_metrics_storage(struct regsrv_metrics *m, enum regsrv_mobject obj,
+			    enum regsrv_maction action, uint64_t bytes);
 
 /* Append the exposition of m, g and the process (/proc/self: resident memory, open and
  * maximum fds, CPU time, start time) to out. Returns 0 or -ENOMEM. */

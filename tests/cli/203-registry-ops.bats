@@ -4,6 +4,9 @@
 # the connection limit, slow clients, many parallel uploads of one blob. The clients are
 # curl and python3 on 127.0.0.1 only.
 
+# helpers.images first (berth load of test images): it loads helpers.bash, whose setup and
+# teardown helpers.registry's replace.
+load helpers.images
 load helpers.registry
 
 # start_registry with a debug listener; sets DBG_URL.
@@ -95,6 +98,73 @@ req_count() { metric "registry_http_requests_total{method=\"$1\",handler=\"$2\",
 	assert_equal "$output" 404
 	run curl -s -o /dev/null -w '%{http_code}' "$REG_URL/metrics"
 	assert_equal "$output" 404
+}
+
+@test "/metrics: blobs and manifests stored, mounted, served, deleted, untagged by berth push, pull and DELETEs" {
+	start_debug_registry --delete
+	scrape
+	for a in stored mounted served deleted; do
+		assert_equal "$(metric "registry_storage_blobs_total{action=\"$a\"}")" 0
+	done
+	assert_contains "$(cat "$TEST_DIR/metrics")" 'registry_storage_manifests_total{action="untagged"} 0'
+
+	load_config_image "$REG_HOST/app:v1" '{"architecture":"amd64","os":"linux","config":{}}' \
+		3000 5000 >/dev/null
+	run_berth push "$REG_HOST/app:v1"
+	rcurl -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"$REG_URL/v2/app/manifests/v1" >"$TEST_DIR/m.json"
+	# The config and two layers, and the sizes the manifest gives them.
+	bytes=$(jq '[.config.size, .layers[].size] | add' "$TEST_DIR/m.json")
+	scrape
+	assert_equal "$(metric 'registry_storage_blobs_total{action="stored"}')" 3
+	assert_equal "$(metric 'registry_storage_blob_bytes_total{action="stored"}')" "$bytes"
+	assert_equal "$(metric 'registry_storage_manifests_total{action="stored"}')" 1
+	assert_equal "$(metric 'registry_storage_blobs_total{action="served"}')" 0
+	# The rcurl above.
+	assert_equal "$(metric 'registry_storage_manifests_total{action="served"}')" 1
+
+	# The same image to another repository: its layers are mounted, not sent again (the
+	# config is, as docker does).
+	run_berth tag "$REG_HOST/app:v1" "$REG_HOST/other:v1"
+	run_berth push "$REG_HOST/other:v1"
+	scrape
+	assert_equal "$(metric 'registry_storage_blobs_total{action="mounted"}')" 2
+	assert_equal "$(metric 'registry_storage_blob_bytes_total{action="mounted"}')" \
+		"$(jq '[.layers[].size] | add' "$TEST_DIR/m.json")"
+	assert_equal "$(metric 'registry_storage_blobs_total{action="stored"}')" 4
+	assert_equal "$(metric 'registry_storage_blob_bytes_total{action="stored"}')" \
+		$((bytes + $(jq .config.size "$TEST_DIR/m.json")))
+	assert_equal "$(metric 'registry_storage_manifests_total{action="stored"}')" 2
+
+	run_berth rmi "$REG_HOST/app:v1" "$REG_HOST/other:v1"
+	run_berth pull "$REG_HOST/app:v1"
+	scrape
+	assert_equal "$(metric 'registry_storage_blobs_total{action="served"}')" 3
+	assert_equal "$(metric 'registry_storage_blob_bytes_total{action="served"}')" "$bytes"
+	# The pull's GET and the rcurl's.
+	assert_equal "$(metric 'registry_storage_manifests_total{action="served"}')" 2
+	# A HEAD serves nothing, nor does a GET of what is not there.
+	rcurl -I "$REG_URL/v2/app/manifests/v1" >/dev/null
+	rcurl "$REG_URL/v2/app/manifests/nope" >/dev/null
+	rcurl -I "$REG_URL/v2/app/blobs/$(jq -r .config.digest "$TEST_DIR/m.json")" >/dev/null
+	# A range is served, and counts what was sent of the blob.
+	rcurl -H 'Range: bytes=0-9' \
+		"$REG_URL/v2/app/blobs/$(jq -r .config.digest "$TEST_DIR/m.json")" >/dev/null
+	assert_equal "$(status_of)" 206
+	scrape
+	assert_equal "$(metric 'registry_storage_manifests_total{action="served"}')" 2
+	assert_equal "$(metric 'registry_storage_blobs_total{action="served"}')" 4
+	assert_equal "$(metric 'registry_storage_blob_bytes_total{action="served"}')" $((bytes + 10))
+
+	digest=sha256:$(sha256sum "$TEST_DIR/m.json" | cut -d' ' -f1)
+	expect_status 202 -X DELETE "$REG_URL/v2/other/manifests/v1"
+	expect_status 202 -X DELETE "$REG_URL/v2/app/manifests/$digest"
+	expect_status 202 -X DELETE "$REG_URL/v2/app/blobs/$(jq -r .config.digest "$TEST_DIR/m.json")"
+	expect_status 404 -X DELETE "$REG_URL/v2/app/manifests/$digest"
+	scrape
+	assert_equal "$(metric 'registry_storage_manifests_total{action="untagged"}')" 1
+	assert_equal "$(metric 'registry_storage_manifests_total{action="deleted"}')" 1
+	assert_equal "$(metric 'registry_storage_blobs_total{action="deleted"}')" 1
 }
 
 @test "debug listener: off by default; debug.addr in the config; a bad address is an error" {

@@ -1,6 +1,7 @@
 /* The registry server's metrics (srvmetrics.h): counting, and the Prometheus text
- * exposition: sample lines, status classes, the cumulative histogram, and that every line
- * is a well-formed comment or sample of a family announced by a TYPE line before it. */
+ * exposition: sample lines, status classes, the cumulative histogram, the storage counters,
+ * and that every line is a well-formed comment or sample of a family announced by one TYPE
+ * line before it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -104,6 +105,55 @@ static void test_counts(void **state)
 	free(m);
 }
 
+/* Blobs and manifests stored, mounted, served, deleted, untagged: a series per action the
+ * object can have, zeros included, bytes where there are some. */
+static void test_storage(void **state)
+{
+	(void)state;
+	struct regsrv_metrics *m = calloc(1, sizeof(*m));
+	regsrv_metrics_init(m);
+	char *t = render(m);
+	assert_line(t, "# TYPE registry_storage_blobs_total counter");
+	assert_line(t, "registry_storage_blobs_total{action=\"stored\"} 0");
+	assert_line(t, "registry_storage_blobs_total{action=\"deleted\"} 0");
+	assert_line(t, "registry_storage_blob_bytes_total{action=\"served\"} 0");
+	assert_line(t, "registry_storage_manifests_total{action=\"untagged\"} 0");
+	/* Actions an object never has get no series. */
+	assert_no_line_starting(t, "registry_storage_manifests_total{action=\"mounted\"}");
+	assert_no_line_starting(t, "registry_storage_blobs_total{action=\"untagged\"}");
+	assert_no_line_starting(t, "registry_storage_blob_bytes_total{action=\"deleted\"}");
+	free(t);
+
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_STORED, 300000);
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_STORED, 5);
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_MOUNTED, 7);
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_SERVED, 1000);
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_DELETED, 0);
+	regsrv_metrics_storage(m, REGSRV_MO_MANIFEST, REGSRV_MA_STORED, 512);
+	regsrv_metrics_storage(m, REGSRV_MO_MANIFEST, REGSRV_MA_SERVED, 512);
+	regsrv_metrics_storage(m, REGSRV_MO_MANIFEST, REGSRV_MA_SERVED, 512);
+	regsrv_metrics_storage(m, REGSRV_MO_MANIFEST, REGSRV_MA_UNTAGGED, 0);
+	/* Out of range: ignored. */
+	regsrv_metrics_storage(m, (enum regsrv_mobject)9, REGSRV_MA_STORED, 1);
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, (enum regsrv_maction)9, 1);
+	/* Past 2^53, where a double would round: exact. */
+	regsrv_metrics_storage(m, REGSRV_MO_BLOB, REGSRV_MA_SERVED, (1ull << 53) + 1);
+	t = render(m);
+	assert_line(t, "registry_storage_blobs_total{action=\"stored\"} 2");
+	assert_line(t, "registry_storage_blobs_total{action=\"mounted\"} 1");
+	assert_line(t, "registry_storage_blobs_total{action=\"served\"} 2");
+	assert_line(t, "registry_storage_blobs_total{action=\"deleted\"} 1");
+	assert_line(t, "registry_storage_blob_bytes_total{action=\"stored\"} 300005");
+	assert_line(t, "registry_storage_blob_bytes_total{action=\"mounted\"} 7");
+	assert_line(t, "registry_storage_blob_bytes_total{action=\"served\"} 9007199254741993");
+	assert_line(t, "registry_storage_manifests_total{action=\"stored\"} 1");
+	assert_line(t, "registry_storage_manifests_total{action=\"served\"} 2");
+	assert_line(t, "registry_storage_manifests_total{action=\"deleted\"} 0");
+	assert_line(t, "registry_storage_manifests_total{action=\"untagged\"} 1");
+	free(t);
+	free(m);
+}
+
 static int is_name_char(char c, int first)
 {
 	return isalpha((unsigned char)c) || c == '_' || c == ':' ||
@@ -132,6 +182,9 @@ static void test_well_formed(void **state)
 			assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge") ||
 				    !strcmp(type, "histogram"));
 			assert_true(ntyped < 64);
+			for (size_t k = 0; k < ntyped; k++)
+				if (!strcmp(typed[k], name))
+					fail_msg("family '%s' typed twice", name);
 			snprintf(typed[ntyped++], sizeof(typed[0]), "%s", name);
 			continue;
 		}
@@ -175,6 +228,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_storage),
 	    cmocka_unit_test(test_well_formed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
