@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # berth pull / push against docker-registry (distribution 2.8) over plain HTTP on 127.0.0.1
 # (loopback: insecure by Docker's rules), and against a python registry that misbehaves:
-# wrong digests, connections cut half way, schema 1, unknown media types.
+# wrong digests, connections cut half way, schema 1, unknown media types; pushes through a
+# python proxy that cuts an upload half way.
 
 load helpers.distribution
 
@@ -140,6 +141,125 @@ registry_manifest() {
 	dist_curl -I "$DIST_URL/v2/dst/blobs/$layer" >/dev/null
 	run_berth 1 push "$DIST_HOST/nothing:1"
 	assert_contains "$output" "An image does not exist locally with the tag: $DIST_HOST/nothing"
+}
+
+# start_cutting_proxy UPSTREAM-PORT DIR: a TCP proxy on 127.0.0.1 in front of a registry
+# that cuts the first PATCH it sees: it passes on its head and 256 KiB of its body, then
+# resets the client's connection. Every request line is logged to DIR/proxy.log, and the
+# cut. Sets PROXY_HOST; its PID goes with the registries' (stopped by the teardown).
+start_cutting_proxy() {
+	local dir=$2
+	mkdir -p "$dir"
+	cat >"$dir/proxy.py" <<'PY'
+import os, re, socket, struct, sys, threading
+upstream, port_file, log = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], 'a', buffering=1)
+CUT_AFTER = 256 * 1024
+REQ = re.compile(rb'(GET|HEAD|POST|PUT|PATCH|DELETE) (/v2/\S*) HTTP/1\.1\r\n')
+lock = threading.Lock()
+state = {'cut': False}
+
+def close_all(*socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+def to_upstream(c, u):
+    tail, body = b'', None  # body: bytes of the PATCH being cut passed on so far
+    try:
+        while True:
+            data = c.recv(65536)
+            if not data:
+                break
+            if body is None:
+                seen = tail + data
+                head_end = -1
+                for m in REQ.finditer(seen):
+                    if m.end() <= len(tail):
+                        continue  # logged with the previous piece
+                    log.write('%s %s\n' % (m.group(1).decode(), m.group(2).decode()))
+                    with lock:
+                        if m.group(1) == b'PATCH' and not state['cut']:
+                            state['cut'] = True
+                            head_end = seen.find(b'\r\n\r\n', m.end() - 2)
+                if head_end < 0:
+                    u.sendall(data)
+                    tail = seen[-64:]
+                    continue
+                # The head goes on whole; the body from here is counted.
+                n = head_end + 4 - len(tail)
+                u.sendall(data[:n])
+                data, body = data[n:], 0
+            data = data[:CUT_AFTER - body]
+            u.sendall(data)
+            body += len(data)
+            if body >= CUT_AFTER:
+                log.write('cut PATCH after %d bytes of its body\n' % body)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                break
+    except OSError:
+        pass
+    close_all(c, u)
+
+def to_client(u, c):
+    try:
+        while True:
+            data = u.recv(65536)
+            if not data:
+                break
+            c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+srv = socket.socket()
+srv.bind(('127.0.0.1', 0))
+srv.listen(16)
+with open(port_file + '.tmp', 'w') as f:
+    f.write(str(srv.getsockname()[1]))
+os.rename(port_file + '.tmp', port_file)
+while True:
+    c, _ = srv.accept()
+    u = socket.create_connection(('127.0.0.1', upstream))
+    threading.Thread(target=to_upstream, args=(c, u), daemon=True).start()
+    threading.Thread(target=to_client, args=(u, c), daemon=True).start()
+PY
+	python3 "$dir/proxy.py" "$1" "$dir/port" "$dir/proxy.log" 2>>"$dir/proxy.err" &
+	DIST_PIDS+=("$!")
+	local i
+	for i in $(seq 1 100); do
+		[ -f "$dir/port" ] && break
+		sleep 0.05
+	done
+	[ -f "$dir/port" ] || die "proxy did not start: $(cat "$dir/proxy.err")"
+	PROXY_HOST=127.0.0.1:$(cat "$dir/port")
+}
+
+@test "push: a streamed upload cut half way is sent again from a compressed blob, and the image is whole" {
+	start_distribution
+	local p=$TEST_DIR/proxy id layer
+	start_cutting_proxy "$DIST_PORT" "$p"
+	# 3 MB of random bytes: the gzip stream is far longer than what passes before the cut.
+	id=$(load_config_image "$PROXY_HOST/cut:1" "$CFG" 3000000)
+	run_berth --log-level info push "$PROXY_HOST/cut:1"
+	grep -q '^cut PATCH after 262144 bytes' "$p/proxy.log" || die "no cut: $(cat "$p/proxy.log")"
+	assert_contains "$output" "uploading again from a compressed blob"
+	assert_equal "$(grep -c ': Pushed$' <<<"$output")" 1
+	# The streamed PATCH was cut; the layer then went in full, its digest named at once.
+	assert_equal "$(grep -c '^PATCH ' "$p/proxy.log")" 1
+	sed -n '/^cut PATCH/,$p' "$p/proxy.log" | grep -q '^PUT /v2/cut/blobs/uploads/.*digest=sha256' ||
+		die "no second upload: $(cat "$p/proxy.log")"
+
+	# The registry has the layer whole; pulled into an empty store it gives the same image
+	# (the pull checks the blob's digest and the config's diff id).
+	layer=$(registry_manifest "$DIST_URL" cut 1 | jq -r '.layers[0].digest')
+	assert_equal "sha256:$(dist_curl "$DIST_URL/v2/cut/blobs/$layer" | sha256sum | cut -d' ' -f1)" "$layer"
+	export BERTH_ROOT=$TEST_DIR/root2
+	run_berth pull "$DIST_HOST/cut:1"
+	run_berth image inspect -f '{{.Id}}' "$DIST_HOST/cut:1"
+	assert_equal "$output" "$id"
+	assert_equal "$(find "$BERTH_ROOT/layers" -name data -type f -size 3000000c | wc -l)" 1
 }
 
 @test "pull: a manifest list gives the host's platform, or --platform's" {
