@@ -8,16 +8,17 @@
 #     best of BENCH_ROUNDS;
 #   - the servers' CPU time per GB of single PUTs (user + system), which, unlike the
 #     rates, the load of a shared machine does not change;
-#   - memory (RSS): idle (right after start), the peak (VmHWM, reached during the parallel
-#     transfers), and after all that; the size of each binary.
+#   - memory (RSS): idle (right after start), during the wrk run on the manifest, the peak
+#     (VmHWM, reached during the parallel transfers), and after all that; the size of each
+#     binary.
 # The blob rounds alternate between the servers (berth, distribution, berth, ...).
 # Both servers log nothing (berth -q; distribution's access log off and level error), both
 # listen on 127.0.0.1 and both get the same requests. Ratios are printed as "berth is Nx".
 #
 # Environment: BERTH (default ./build/berth), BENCH_SECONDS (wrk duration, default 10),
 # BENCH_CONNS (wrk connections, default 32), BENCH_BLOB_MB (default 200), BENCH_ROUNDS
-# (default 3), BENCH_KEEP=1 keeps the temp dir, BENCH_RESULTS (bench/run.sh: a file the
-# ratio lines are appended to).
+# (default 3), BENCH_BLOBS=0 (the wrk runs and memory only, no blobs), BENCH_KEEP=1 keeps
+# the temp dir, BENCH_RESULTS (bench/run.sh: a file the ratio lines are appended to).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,7 @@ SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-32}
 BLOB_MB=${BENCH_BLOB_MB:-200}
 ROUNDS=${BENCH_ROUNDS:-3}
+BLOBS=${BENCH_BLOBS:-1}
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -151,14 +153,16 @@ done
 
 # Blobs 1..ROUNDS for the single transfers, then 8 per round for the parallel ones: all
 # different (a server may skip the work for a blob it has).
-NBIG=$((ROUNDS * 9))
-log "registry: making $NBIG blobs of $BLOB_MB MB"
-head -c $((BLOB_MB * 1024 * 1024)) /dev/urandom >"$DIR/big.base"
-for r in $(seq 1 "$NBIG"); do
-	{ printf 'blob %d\n' "$r"; cat "$DIR/big.base"; } >"$DIR/big.$r"
-	BIG[$r]=$(digest "$DIR/big.$r")
-done
-rm -f "$DIR/big.base"
+NBIG=$((BLOBS == 1 ? ROUNDS * 9 : 0))
+if [ "$NBIG" -gt 0 ]; then
+	log "registry: making $NBIG blobs of $BLOB_MB MB"
+	head -c $((BLOB_MB * 1024 * 1024)) /dev/urandom >"$DIR/big.base"
+	for r in $(seq 1 "$NBIG"); do
+		{ printf 'blob %d\n' "$r"; cat "$DIR/big.base"; } >"$DIR/big.$r"
+		BIG[$r]=$(digest "$DIR/big.$r")
+	done
+	rm -f "$DIR/big.base"
+fi
 
 # ---- measurements ----
 rps() { # URL [HEADER]
@@ -181,18 +185,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 accept='Accept: application/vnd.oci.image.manifest.v1+json'
 for who in berth distribution; do
-	url=$B
-	[ "$who" = distribution ] && url=$D
+	url=$B pid=$BERTH_PID
+	[ "$who" = distribution ] && url=$D pid=$DIST_PID
 	log "registry: $who: GET /v2/ ($SECS s, $CONNS connections)"
 	res[$who.ping]=$(rps "$url/v2/")
 	log "registry: $who: GET manifest"
+	# The resident memory half way through.
+	(
+		sleep "$(awk -v s="$SECS" 'BEGIN { print s / 2 }')"
+		rss_kb "$pid" >"$DIR/$who.loadrss"
+	) &
+	sampler=$!
 	res[$who.manifest]=$(rps "$url/v2/bench/app/manifests/latest" "$accept")
+	wait "$sampler"
+	res[$who.load]=$(awk '{ printf "%.1f", $1 / 1024 }' "$DIR/$who.loadrss")
 done
 # The blob transfers, round by round, the two servers one after the other in each round:
 # the load of a shared machine changes by the minute, and must not favour either.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 declare -A puts gets puts8 gets8 ticks
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(seq 1 $((BLOBS == 1 ? ROUNDS : 0))); do
 	for who in berth distribution; do
 		url=$B pid=$BERTH_PID
 		[ "$who" = distribution ] && url=$D pid=$DIST_PID
@@ -207,6 +219,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 for who in berth distribution; do
+	[ "$BLOBS" = 1 ] || break
 	# shellcheck disable=SC2086 # the lists are words
 	{
 		res[$who.put]=$(mbps "$(best_time ${puts[$who]})")
@@ -220,6 +233,7 @@ for who in berth distribution; do
 done
 # Check what came back is what went in, once each.
 for url in "$B" "$D"; do
+	[ "$BLOBS" = 1 ] || break
 	got=$(curl -sf "$url/v2/bench/big/blobs/${BIG[1]}" | sha256sum | cut -d' ' -f1)
 	[ "sha256:$got" = "${BIG[1]}" ] || die "$url served a different blob"
 done
@@ -242,12 +256,15 @@ row() { # LABEL KEY UNIT HIGHER_IS_BETTER
 RATIOS=
 row "GET /v2/" ping "/s" 1
 row "GET manifest" manifest "/s" 1
-row "GET ${BLOB_MB} MB blob" get MB/s 1
-row "PUT ${BLOB_MB} MB blob" put MB/s 1
-row "8 parallel PUTs" put8 MB/s 1
-row "server CPU per GB PUT" putcpu s 0
-row "8 parallel GETs" get8 MB/s 1
+if [ "$BLOBS" = 1 ]; then
+	row "GET ${BLOB_MB} MB blob" get MB/s 1
+	row "PUT ${BLOB_MB} MB blob" put MB/s 1
+	row "8 parallel PUTs" put8 MB/s 1
+	row "server CPU per GB PUT" putcpu s 0
+	row "8 parallel GETs" get8 MB/s 1
+fi
 row "memory idle (RSS)" idle MB 0
+row "memory in the manifest wrk" load MB 0
 row "memory peak (VmHWM)" hwm MB 0
 row "memory after the runs" rss MB 0
 row "binary size" size KB 0
