@@ -1093,6 +1093,7 @@ struct push_ctx {
 	struct reg_client *c;
 	const char *repo;
 	const char *root;
+	const char *config; /* the image's id: its config's digest */
 	uint64_t chunk;
 	struct events ev;
 	pthread_mutex_t lock;
@@ -1269,6 +1270,32 @@ static int push_layer_retrying(struct push_ctx *P, struct store *s, struct push_
 	}
 }
 
+/* Upload the image's config unless the registry has it; a failure is the push's
+ * (push_fail). */
+static void push_config(struct push_ctx *P, struct store *s)
+{
+	uint64_t csize;
+	_cleanup_close_ int cfd = -1;
+	int how;
+	const char *from;
+	struct berr *e = NULL;
+	int r = store_blob_open(s, P->config, &cfd, &csize, &e);
+	for (int attempt = 0; r >= 0; attempt++) {
+		berr_freep(&e);
+		if ((r = push_blob(P, s, NULL, P->config, csize, &how, &from, &e)) >= 0)
+			return;
+		if (!reg_error_retryable(r) || attempt >= RETRIES)
+			break;
+		if (backoff_sleep(1 << attempt, &P->abort, &P->lock)) {
+			berr_free(e);
+			return; /* a layer failed: its error is the push's */
+		}
+	}
+	if (e)
+		berr_wrap(&e, "config %s", P->config);
+	push_fail(P, r, &e);
+}
+
 static void *push_worker(void *arg)
 {
 	struct push_ctx *P = arg;
@@ -1281,12 +1308,18 @@ static void *push_worker(void *arg)
 	}
 	for (;;) {
 		pthread_mutex_lock(&P->lock);
-		if (P->abort || P->next >= P->n) {
+		if (P->abort || P->next > P->n) {
 			pthread_mutex_unlock(&P->lock);
 			break;
 		}
-		struct push_layer *L = &P->layers[P->next++];
+		size_t i = P->next++;
 		pthread_mutex_unlock(&P->lock);
+		/* The last job is the config: it needs no layer, only the manifest needs it. */
+		if (i == P->n) {
+			push_config(P, s);
+			continue;
+		}
+		struct push_layer *L = &P->layers[i];
 		if ((r = push_layer_retrying(P, s, L, &err)) < 0) {
 			if (err)
 				berr_wrap(&err, "layer %s", L->id);
@@ -1503,6 +1536,7 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 					       : 0,
 	    .ev = {.fn = o ? o->event : NULL, .opaque = o ? o->opaque : NULL},
 	    .n = img->nlayers,
+	    .config = img->id,
 	};
 	pthread_mutex_init(&P.lock, NULL);
 	pthread_mutex_init(&P.ev.lock, NULL);
@@ -1540,8 +1574,8 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 	int max = o && o->max_concurrent > 0 ? o->max_concurrent : 5;
 	if (max > 16)
 		max = 16;
-	if ((size_t)max > P.n)
-		max = (int)P.n;
+	if ((size_t)max > P.n + 1) /* the layers, then the config */
+		max = (int)P.n + 1;
 	for (size_t i = (size_t)max; i < P.n; i++)
 		emit(&P.ev, REG_EV_PUSH_WAITING, P.layers[i].id, 0, 0, NULL, 0);
 	for (int t = 0; t < max; t++) {
@@ -1563,28 +1597,7 @@ int reg_push(struct reg_client *c, struct store *s, const char *id, const struct
 			berr_set(err, -rr, "push failed");
 		goto out;
 	}
-	{
-		/* The config, then the manifest that names everything. */
-		uint64_t csize;
-		_cleanup_close_ int cfd = -1;
-		int how;
-		const char *from;
-		if ((rr = store_blob_open(s, img->id, &cfd, &csize, err)) < 0)
-			goto out;
-		for (int attempt = 0;; attempt++) {
-			struct berr *e = NULL;
-			rr = push_blob(&P, s, NULL, img->id, csize, &how, &from, &e);
-			if (rr >= 0)
-				break;
-			if (!reg_error_retryable(rr) || attempt >= RETRIES) {
-				*err = e;
-				berr_wrap(err, "config %s", img->id);
-				goto out;
-			}
-			berr_free(e);
-			sleep(1u << attempt);
-		}
-	}
+	/* The manifest that names everything, once all of it is there. */
 	if ((rr = push_manifest_bytes(s, img, &P, &changed, &manifest, &mlen, &mtype, err)) < 0)
 		goto out;
 	for (int attempt = 0;; attempt++) {

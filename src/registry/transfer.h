@@ -24,9 +24,10 @@
  * sent like any other. A blob stored already (every layer of a pulled image) goes: HEAD
  * (present: "Layer already exists"), else a cross-repository mount from another repository
  * of the same registry that a local image of that layer was pulled from or pushed to, else
- * an upload (one PUT, or PATCH chunks for big blobs). Then the config and the manifest: the
- * stored one byte for byte, or, when layers were compressed, the same document with the new
- * layer descriptors. After a push that compressed, the image record is switched to the
+ * an upload (one PUT, or PATCH chunks for big blobs). The config goes the same way, as the
+ * job after the last layer's (beside the last layers, within max_concurrent). Then the
+ * manifest: the stored one byte for byte, or, when layers were compressed, the same document
+ * with the new layer descriptors. After a push that compressed, the image record is switched to the
  * gzipped layers and the new manifest (the image id does not change), so a second push sends
  * the same bytes and yields the same digest.
  *
