@@ -484,6 +484,24 @@ static void meta_leave(struct store *s, int taken)
 		store_unlock_meta(s);
 }
 
+static int index_load(struct store *s, struct berr **err);
+
+/* The value of call (an int or int64_t expression) run with the meta lock held, shared or
+ * exclusive (taken for the call when the handle does not hold it: meta_enter) and the
+ * index read into s->idx: every function that reads or changes images and names. */
+#define WITH_INDEX(s, exclusive, err, call)                                                        \
+	({                                                                                         \
+		int taken_;                                                                        \
+		__typeof__(call) r_ = meta_enter((s), (exclusive), &taken_, (err));                \
+		if (r_ == 0) {                                                                     \
+			r_ = index_load((s), (err));                                               \
+			if (r_ == 0)                                                               \
+				r_ = (call);                                                       \
+			meta_leave((s), taken_);                                                   \
+		}                                                                                  \
+		r_;                                                                                \
+	})
+
 int store_gc_hold(struct store *s, struct berr **err)
 {
 	if (s->gc_held)
@@ -947,6 +965,32 @@ static int opt_digest_ok(const char *d)
 	return !d || digest_valid(d);
 }
 
+static int json_set_str(json_t *obj, const char *key, const char *val)
+{
+	if (!val)
+		return 0;
+	return json_object_set_new(obj, key, json_string(val));
+}
+
+/* The fields a record shares with its summary in the index. */
+static void image_common_from_json(struct store_image *img, json_t *j, int *bad)
+{
+	img->manifest_digest = json_strdup(j, "manifest_digest", 1, bad);
+	img->created = json_strdup(j, "created", 1, bad);
+	img->parent = json_strdup(j, "parent", 1, bad);
+	img->size = json_u64(j, "size", bad);
+	if (!opt_digest_ok(img->manifest_digest) || !opt_digest_ok(img->parent))
+		*bad = 1;
+}
+
+static int image_common_to_json(json_t *j, const struct store_image *img)
+{
+	int r = json_set_str(j, "manifest_digest", img->manifest_digest);
+	r |= json_set_str(j, "created", img->created);
+	r |= json_set_str(j, "parent", img->parent);
+	return r | json_object_set_new(j, "size", json_integer((json_int_t)img->size));
+}
+
 /* Parse and check a record; NULL when it is not one. */
 static struct store_image *image_from_json(json_t *j)
 {
@@ -957,15 +1001,11 @@ static struct store_image *image_from_json(json_t *j)
 		return NULL;
 	int bad = 0;
 	img->id = json_strdup(j, "id", 0, &bad);
-	img->manifest_digest = json_strdup(j, "manifest_digest", 1, &bad);
 	img->manifest_media_type = json_strdup(j, "manifest_media_type", 1, &bad);
-	img->created = json_strdup(j, "created", 1, &bad);
-	img->parent = json_strdup(j, "parent", 1, &bad);
 	img->last_tag_time = json_strdup(j, "last_tag_time", 1, &bad);
-	img->size = json_u64(j, "size", &bad);
+	image_common_from_json(img, j, &bad);
 	json_t *layers = json_object_get(j, "layers");
-	if (bad || !json_is_array(layers) || !digest_valid(img->id) ||
-	    !opt_digest_ok(img->manifest_digest) || !opt_digest_ok(img->parent))
+	if (bad || !json_is_array(layers) || !digest_valid(img->id))
 		return NULL;
 	size_t n = json_array_size(layers);
 	if (n > 0) {
@@ -992,13 +1032,6 @@ static struct store_image *image_from_json(json_t *j)
 	return TAKE_PTR(img);
 }
 
-static int json_set_str(json_t *obj, const char *key, const char *val)
-{
-	if (!val)
-		return 0;
-	return json_object_set_new(obj, key, json_string(val));
-}
-
 static json_t *image_to_json(const struct store_image *img)
 {
 	_cleanup_json_ json_t *j = json_object();
@@ -1006,11 +1039,8 @@ static json_t *image_to_json(const struct store_image *img)
 	if (!j || !layers || json_object_set_new(j, "layers", layers) < 0)
 		return NULL;
 	int r = json_set_str(j, "id", img->id);
-	r |= json_set_str(j, "manifest_digest", img->manifest_digest);
+	r |= image_common_to_json(j, img);
 	r |= json_set_str(j, "manifest_media_type", img->manifest_media_type);
-	r |= json_object_set_new(j, "size", json_integer((json_int_t)img->size));
-	r |= json_set_str(j, "created", img->created);
-	r |= json_set_str(j, "parent", img->parent);
 	r |= json_set_str(j, "last_tag_time", img->last_tag_time);
 	for (size_t i = 0; i < img->nlayers; i++) {
 		const struct store_image_layer *l = &img->layers[i];
@@ -1110,10 +1140,7 @@ static json_t *image_summary(const struct store_image *img, uint64_t rev)
 	_cleanup_json_ json_t *j = json_object();
 	if (!j)
 		return NULL;
-	int r = json_object_set_new(j, "size", json_integer((json_int_t)img->size));
-	r |= json_set_str(j, "created", img->created);
-	r |= json_set_str(j, "parent", img->parent);
-	r |= json_set_str(j, "manifest_digest", img->manifest_digest);
+	int r = image_common_to_json(j, img);
 	if (rev)
 		r |= json_object_set_new(j, "rev", json_integer((json_int_t)rev));
 	return r ? NULL : TAKE_PTR(j);
@@ -1163,24 +1190,23 @@ static int index_check(json_t *j)
 	return 0;
 }
 
-/* The index as of now (borrowed: valid while the meta lock is held). */
-static int index_get(struct store *s, json_t **ret, struct berr **err)
+/* Read the index into s->idx unless it is there (it goes with the meta lock). */
+static int index_load(struct store *s, struct berr **err)
 {
-	if (!s->idx) {
-		_cleanup_free_ char *data = NULL;
-		size_t len = 0;
-		int r = fs_read_all_at(s->root_fd, STORE_INDEX, STORE_JSON_MAX, &data, &len);
-		if (r < 0)
-			return berr_errno(err, r, "read '%s/" STORE_INDEX "'", s->root);
-		json_error_t je;
-		json_t *j = json_loadb(data, len, 0, &je);
-		if (!json_is_object(j) || index_check(j) < 0) {
-			json_decref(j);
-			return berr_set(err, EBADMSG, "'%s/" STORE_INDEX "' is corrupt", s->root);
-		}
-		s->idx = j;
+	if (s->idx)
+		return 0;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int r = fs_read_all_at(s->root_fd, STORE_INDEX, STORE_JSON_MAX, &data, &len);
+	if (r < 0)
+		return berr_errno(err, r, "read '%s/" STORE_INDEX "'", s->root);
+	json_error_t je;
+	json_t *j = json_loadb(data, len, 0, &je);
+	if (!json_is_object(j) || index_check(j) < 0) {
+		json_decref(j);
+		return berr_set(err, EBADMSG, "'%s/" STORE_INDEX "' is corrupt", s->root);
 	}
-	*ret = s->idx;
+	s->idx = j;
 	return 0;
 }
 
@@ -1254,8 +1280,7 @@ int store_batch_begin(struct store *s, struct berr **err)
 		return berr_set(err, EDEADLK, "a store batch needs the meta lock held exclusive");
 	if (s->batch)
 		return berr_set(err, EBUSY, "a store batch is open already");
-	json_t *idx;
-	int r = index_get(s, &idx, err);
+	int r = index_load(s, err);
 	if (r < 0)
 		return r;
 	s->batch = 1;
@@ -1353,15 +1378,14 @@ static uint64_t next_rev(struct store *s, const char *id, json_t *sum)
 	return rev;
 }
 
+/* The functions named *_unlocked need the meta lock held and the index read
+ * (WITH_INDEX). */
 static int image_put_unlocked(struct store *s, const struct store_image *img, struct berr **err)
 {
-	json_t *idx;
-	int r = index_get(s, &idx, err);
-	if (r < 0)
-		return r;
 	/* Checked under the lock: gc (which needs it too) can not remove what we checked
 	 * before the record that keeps it is written. */
-	if ((r = image_check(s, img, err)) < 0)
+	int r = image_check(s, img, err);
+	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *j = image_to_json(img);
 	_cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -1398,13 +1422,7 @@ static int image_put_unlocked(struct store *s, const struct store_image *img, st
 
 int store_image_put(struct store *s, const struct store_image *img, struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 1, &taken, err);
-	if (r < 0)
-		return r;
-	r = image_put_unlocked(s, img, err);
-	meta_leave(s, taken);
-	return r;
+	return WITH_INDEX(s, 1, err, image_put_unlocked(s, img, err));
 }
 
 /* A record file; -ENOENT (no message) when it is not there. */
@@ -1432,14 +1450,10 @@ static int image_load(struct store *s, const char *id, uint64_t rev, struct stor
 static int image_get_unlocked(struct store *s, const char *id, struct store_image **ret,
 			      struct berr **err)
 {
-	json_t *idx;
-	int r = index_get(s, &idx, err);
-	if (r < 0)
-		return r;
 	json_t *sum = json_object_get(index_images(s), id);
 	if (!sum)
 		return -ENOENT;
-	r = image_load(s, id, summary_rev(sum), ret, err);
+	int r = image_load(s, id, summary_rev(sum), ret, err);
 	if (r == -ENOENT) {
 		char name[RECORD_NAME_MAX];
 		record_name(id, summary_rev(sum), name);
@@ -1452,12 +1466,7 @@ int store_image_get(struct store *s, const char *id, struct store_image **ret, s
 {
 	if (!digest_valid(id))
 		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
-	int taken;
-	int r = meta_enter(s, 0, &taken, err);
-	if (r < 0)
-		return r;
-	r = image_get_unlocked(s, id, ret, err);
-	meta_leave(s, taken);
+	int r = WITH_INDEX(s, 0, err, image_get_unlocked(s, id, ret, err));
 	if (r == -ENOENT)
 		return berr_set(err, ENOENT, "No such image: %s", id);
 	return r;
@@ -1493,23 +1502,34 @@ static int record_files(struct store *s, struct strv *ret, struct berr **err)
 	return 0;
 }
 
-static int image_list_unlocked(struct store *s, struct store_image ***ret, size_t *ret_n,
-			       struct berr **err)
+/* An image as its index summary tells it: id, created, parent, manifest_digest and size. */
+static struct store_image *image_from_summary(const char *id, json_t *sum)
 {
-	json_t *idx;
-	int r = index_get(s, &idx, err);
-	if (r < 0)
-		return r;
+	_cleanup_image_ struct store_image *img = calloc(1, sizeof(*img));
+	int bad = 0;
+	if (!img || !(img->id = strdup(id)))
+		return NULL;
+	image_common_from_json(img, sum, &bad);
+	return bad ? NULL : TAKE_PTR(img);
+}
+
+/* Every image of the index: its record (full) or its summary. */
+static int image_list_unlocked(struct store *s, int full, struct store_image ***ret,
+			       size_t *ret_n, struct berr **err)
+{
 	json_t *imgs_j = index_images(s);
-	size_t n = json_object_size(imgs_j);
+	size_t n = json_object_size(imgs_j), k = 0;
 	struct store_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
 	if (!imgs)
 		return berr_set(err, ENOMEM, "out of memory");
-	size_t k = 0;
 	const char *id;
-	json_t *v;
-	json_object_foreach(imgs_j, id, v) {
-		r = image_get_unlocked(s, id, &imgs[k], err);
+	json_t *sum;
+	json_object_foreach(imgs_j, id, sum) {
+		int r = 0;
+		if (full)
+			r = image_get_unlocked(s, id, &imgs[k], err);
+		else if (!(imgs[k] = image_from_summary(id, sum)))
+			r = berr_set(err, ENOMEM, "out of memory");
 		if (r < 0) {
 			store_image_list_free(imgs, k);
 			return r;
@@ -1524,57 +1544,13 @@ static int image_list_unlocked(struct store *s, struct store_image ***ret, size_
 int store_image_list(struct store *s, struct store_image ***ret, size_t *ret_n,
 		     struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 0, &taken, err);
-	if (r < 0)
-		return r;
-	r = image_list_unlocked(s, ret, ret_n, err);
-	meta_leave(s, taken);
-	return r;
+	return WITH_INDEX(s, 0, err, image_list_unlocked(s, 1, ret, ret_n, err));
 }
 
 int store_image_summaries(struct store *s, struct store_image ***ret, size_t *ret_n,
 			  struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 0, &taken, err);
-	if (r < 0)
-		return r;
-	json_t *idx;
-	r = index_get(s, &idx, err);
-	json_t *imgs_j = r == 0 ? index_images(s) : NULL;
-	size_t n = json_object_size(imgs_j), k = 0;
-	struct store_image **imgs = r == 0 ? calloc(n ? n : 1, sizeof(*imgs)) : NULL;
-	if (r == 0 && !imgs)
-		r = berr_set(err, ENOMEM, "out of memory");
-	const char *id;
-	json_t *v;
-	if (r == 0) {
-		json_object_foreach(imgs_j, id, v) {
-			struct store_image *img = calloc(1, sizeof(*img));
-			int bad = 0;
-			if (img) {
-				imgs[k++] = img;
-				img->id = strdup(id);
-				img->created = json_strdup(v, "created", 1, &bad);
-				img->parent = json_strdup(v, "parent", 1, &bad);
-				img->manifest_digest = json_strdup(v, "manifest_digest", 1, &bad);
-				img->size = json_u64(v, "size", &bad);
-			}
-			if (!img || !img->id || bad) {
-				r = berr_set(err, ENOMEM, "out of memory");
-				break;
-			}
-		}
-	}
-	meta_leave(s, taken);
-	if (r < 0) {
-		store_image_list_free(imgs, k);
-		return r;
-	}
-	*ret = imgs;
-	*ret_n = k;
-	return 0;
+	return WITH_INDEX(s, 0, err, image_list_unlocked(s, 0, ret, ret_n, err));
 }
 
 /* ---- references ---- */
@@ -1595,39 +1571,34 @@ static int ref_cmp(const void *a, const void *b)
 	return strcmp(((const struct store_ref *)a)->name, ((const struct store_ref *)b)->name);
 }
 
-int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, struct berr **err)
+static int refs_list_unlocked(struct store *s, struct store_ref **ret, size_t *ret_n,
+			      struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 0, &taken, err);
-	if (r < 0)
-		return r;
-	json_t *idx;
-	r = index_get(s, &idx, err);
-	/* Our own reference: the cache goes with the lock. */
-	_cleanup_json_ json_t *refs = r == 0 ? json_incref(index_refs(s)) : NULL;
-	meta_leave(s, taken);
-	if (r < 0)
-		return r;
-	size_t n = json_object_size(refs);
+	json_t *refs = index_refs(s);
+	size_t n = json_object_size(refs), i = 0;
 	struct store_ref *list = calloc(n ? n : 1, sizeof(*list));
 	if (!list)
 		return berr_set(err, ENOMEM, "out of memory");
-	size_t i = 0;
 	const char *k;
 	json_t *v;
 	json_object_foreach(refs, k, v) {
 		list[i].name = strdup(k);
 		list[i].id = strdup(json_string_value(v));
-		i++;
-		if (!list[i - 1].name || !list[i - 1].id) {
-			store_refs_free(list, i);
+		if (!list[i].name || !list[i].id) {
+			store_refs_free(list, i + 1);
 			return berr_set(err, ENOMEM, "out of memory");
 		}
+		i++;
 	}
 	qsort(list, n, sizeof(*list), ref_cmp);
 	*ret = list;
 	*ret_n = n;
 	return 0;
+}
+
+int store_refs_list(struct store *s, struct store_ref **ret, size_t *ret_n, struct berr **err)
+{
+	return WITH_INDEX(s, 0, err, refs_list_unlocked(s, ret, ret_n, err));
 }
 
 /* A stored name: what ref_string() makes. Only the basic shape is checked here, so that
@@ -1643,97 +1614,82 @@ static int ref_name_ok(const char *name)
 	return 1;
 }
 
+static int ref_set_unlocked(struct store *s, const char *name, const char *id,
+			    struct berr **err)
+{
+	if (!json_object_get(index_images(s), id))
+		return berr_set(err, ENOENT, "No such image: %s", id);
+	json_t *old = json_object_get(index_refs(s), name);
+	if (old && streq(json_string_value(old), id))
+		return 0;
+	if (json_object_set_new(index_refs(s), name, json_string(id)) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
+	int64_t w = index_changed(s, err);
+	return w < 0 ? (int)w : 0;
+}
+
 int store_ref_set(struct store *s, const char *name, const char *id, struct berr **err)
 {
 	if (!ref_name_ok(name))
 		return berr_set(err, EINVAL, "invalid reference name '%.200s'", name ? name : "");
 	if (!digest_valid(id))
 		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
-	int taken;
-	int r = meta_enter(s, 1, &taken, err);
-	if (r < 0)
-		return r;
-	json_t *idx;
-	r = index_get(s, &idx, err);
-	if (r == 0 && !json_object_get(index_images(s), id))
-		r = berr_set(err, ENOENT, "No such image: %s", id);
-	if (r == 0) {
-		json_t *old = json_object_get(index_refs(s), name);
-		if (!old || !streq(json_string_value(old), id)) {
-			if (json_object_set_new(index_refs(s), name, json_string(id)) < 0)
-				r = berr_set(err, ENOMEM, "out of memory");
-			else {
-				int64_t w = index_changed(s, err);
-				r = w < 0 ? (int)w : 0;
-			}
-		}
-	}
-	meta_leave(s, taken);
-	return r;
+	return WITH_INDEX(s, 1, err, ref_set_unlocked(s, name, id, err));
+}
+
+static int ref_remove_unlocked(struct store *s, const char *name, struct berr **err)
+{
+	if (!name || json_object_del(index_refs(s), name) < 0)
+		return berr_set(err, ENOENT, "No such image: %.200s", name ? name : "");
+	int64_t w = index_changed(s, err);
+	return w < 0 ? (int)w : 0;
 }
 
 int store_ref_remove(struct store *s, const char *name, struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 1, &taken, err);
-	if (r < 0)
-		return r;
-	json_t *idx;
-	r = index_get(s, &idx, err);
-	if (r == 0) {
-		if (!name || json_object_del(index_refs(s), name) < 0)
-			r = berr_set(err, ENOENT, "No such image: %.200s", name ? name : "");
-		else {
-			int64_t w = index_changed(s, err);
-			r = w < 0 ? (int)w : 0;
-		}
+	return WITH_INDEX(s, 1, err, ref_remove_unlocked(s, name, err));
+}
+
+static int64_t image_remove_unlocked(struct store *s, const char *id, int purge,
+				     struct berr **err)
+{
+	json_t *sum = json_object_get(index_images(s), id);
+	if (!sum)
+		return berr_set(err, ENOENT, "No such image: %s", id);
+	/* A purge needs to know the content: the record is read first. */
+	_cleanup_image_ struct store_image *img = NULL;
+	if (purge) {
+		int r = image_get_unlocked(s, id, &img, err);
+		if (r < 0)
+			return r;
+		struct store_image **np = realloc(s->purged, (s->npurged + 1) * sizeof(*np));
+		if (!np)
+			return berr_set(err, ENOMEM, "out of memory");
+		s->purged = np;
 	}
-	meta_leave(s, taken);
-	return r;
+	char name[RECORD_NAME_MAX];
+	record_name(id, summary_rev(sum), name);
+	/* A reference never names a missing record: they go in the same write. */
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(index_refs(s), tmp, k, v) {
+		if (streq(json_string_value(v), id))
+			json_object_del(index_refs(s), k);
+	}
+	json_object_del(index_images(s), id);
+	/* The file goes after the commit (when this push fails, gc takes it). */
+	strv_push(&s->stale, name);
+	if (img)
+		s->purged[s->npurged++] = TAKE_PTR(img);
+	return index_changed(s, err);
 }
 
 static int64_t image_remove(struct store *s, const char *id, int purge, struct berr **err)
 {
 	if (!digest_valid(id))
 		return berr_set(err, EINVAL, "invalid image id '%.80s'", id ? id : "");
-	int taken;
-	int r = meta_enter(s, 1, &taken, err);
-	if (r < 0)
-		return r;
-	json_t *idx, *sum = NULL;
-	struct store_image *img = NULL;
-	if ((r = index_get(s, &idx, err)) == 0 && !(sum = json_object_get(index_images(s), id)))
-		r = berr_set(err, ENOENT, "No such image: %s", id);
-	/* A purge needs to know the content: the record is read first. */
-	if (r == 0 && purge && (r = image_get_unlocked(s, id, &img, err)) == 0) {
-		struct store_image **np = realloc(s->purged, (s->npurged + 1) * sizeof(*np));
-		if (np)
-			s->purged = np;
-		else
-			r = berr_set(err, ENOMEM, "out of memory");
-	}
-	int64_t ret = r;
-	if (r == 0) {
-		char name[RECORD_NAME_MAX];
-		record_name(id, summary_rev(sum), name);
-		/* A reference never names a missing record: they go in the same write. */
-		const char *k;
-		json_t *v;
-		void *tmp;
-		json_object_foreach_safe(index_refs(s), tmp, k, v) {
-			if (streq(json_string_value(v), id))
-				json_object_del(index_refs(s), k);
-		}
-		json_object_del(index_images(s), id);
-		/* The file goes after the commit (when this push fails, gc takes it). */
-		strv_push(&s->stale, name);
-		if (img)
-			s->purged[s->npurged++] = TAKE_PTR(img);
-		ret = index_changed(s, err);
-	}
-	store_image_free(img);
-	meta_leave(s, taken);
-	return ret;
+	return WITH_INDEX(s, 1, err, image_remove_unlocked(s, id, purge, err));
 }
 
 int store_image_remove(struct store *s, const char *id, struct berr **err)
@@ -1773,10 +1729,7 @@ static int match_prefix(struct store *s, const char *prefix, char **ret_id, stru
 static int resolve_unlocked(struct store *s, const char *input, char **ret_id,
 			    struct berr **err)
 {
-	json_t *idx;
-	int r = index_get(s, &idx, err);
-	if (r < 0)
-		return r;
+	int r = 0;
 	size_t len = strlen(input);
 	const char *hex = input;
 	if (strncmp(input, "sha256:", 7) == 0)
@@ -1836,12 +1789,7 @@ int store_image_resolve(struct store *s, const char *input, char **ret_id, struc
 {
 	if (!input || !*input)
 		return berr_set(err, ENOENT, "No such image: %s", input ? input : "");
-	int taken;
-	int r = meta_enter(s, 0, &taken, err);
-	if (r < 0)
-		return r;
-	r = resolve_unlocked(s, input, ret_id, err);
-	meta_leave(s, taken);
+	int r = WITH_INDEX(s, 0, err, resolve_unlocked(s, input, ret_id, err));
 	if (r == -ENOENT)
 		return berr_set(err, ENOENT, "No such image: %s", input);
 	return r;
@@ -2217,10 +2165,7 @@ static int mark_digest(struct strv *v, const char *digest)
 static int sweep_records(struct store *s)
 {
 	_cleanup_strv_ struct strv names = STRV_INIT;
-	json_t *idx;
-	int r = index_get(s, &idx, NULL);
-	if (r == 0)
-		r = record_files(s, &names, NULL);
+	int r = record_files(s, &names, NULL);
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		char id[DIGEST_STR_MAX];
 		uint64_t rev;
@@ -2240,7 +2185,7 @@ static int mark_all(struct store *s, struct strv *blobs, struct strv *layers, st
 {
 	struct store_image **imgs = NULL;
 	size_t n = 0;
-	int r = image_list_unlocked(s, &imgs, &n, err);
+	int r = image_list_unlocked(s, 1, &imgs, &n, err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct store_image *img = imgs[i];
 		r = mark_digest(blobs, img->id);
@@ -2342,24 +2287,18 @@ static int64_t purge_content(struct store *s, struct store_image *const *imgs, s
 	return (int64_t)m.freed;
 }
 
-int64_t store_gc(struct store *s, struct berr **err)
+static int64_t gc_unlocked(struct store *s, struct berr **err)
 {
-	int taken;
-	int r = meta_enter(s, 1, &taken, err);
-	if (r < 0)
-		return r;
 	/* Our own shared hold converts; anyone else's makes us skip. */
 	if (flock(s->gc_fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? 0 : berr_errno(err, errno, "lock store '%s'", s->root);
-		meta_leave(s, taken);
-		if (r == 0)
-			log_debug("store: gc skipped, the store is in use");
-		return r;
+		if (errno != EWOULDBLOCK)
+			return berr_errno(err, errno, "lock store '%s'", s->root);
+		log_debug("store: gc skipped, the store is in use");
+		return 0;
 	}
-
 	_cleanup_strv_ struct strv blobs = STRV_INIT;
 	_cleanup_strv_ struct strv layers = STRV_INIT;
-	r = mark_all(s, &blobs, &layers, err);
+	int r = mark_all(s, &blobs, &layers, err);
 	uint64_t freed = 0;
 	if (r == 0) {
 		r = sweep(s, "layers", &layers, &freed);
@@ -2375,6 +2314,10 @@ int64_t store_gc(struct store *s, struct berr **err)
 			r = berr_errno(err, r, "gc '%s'", s->root);
 	}
 	flock(s->gc_fd, s->gc_held ? LOCK_SH : LOCK_UN);
-	meta_leave(s, taken);
 	return r < 0 ? r : (int64_t)freed;
+}
+
+int64_t store_gc(struct store *s, struct berr **err)
+{
+	return WITH_INDEX(s, 1, err, gc_unlocked(s, err));
 }
