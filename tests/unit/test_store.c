@@ -24,6 +24,10 @@
 #include "fs.h"
 #include "store.h"
 
+/* The digest of no bytes, which nothing in these stores has; and of "abc". */
+#define NOWHERE "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define ABC_SHA256 "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
 struct fixture {
 	char dir[64];
 	char root[96];
@@ -102,6 +106,76 @@ static int count_in(struct fixture *f, const char *sub)
 	return count_entries(p);
 }
 
+/* What the next command's full open does: clean up after dead writers. */
+static void open_once(struct fixture *f)
+{
+	struct store *s2 = NULL;
+	OK(store_open(f->root, &s2, err));
+	store_close(s2);
+}
+
+/* In a child: open the store, start a batch, run work, and die by SIGKILL before the
+ * commit. */
+static void killed_in_batch(struct fixture *f, int (*work)(struct store *s, const char *arg),
+			    const char *arg)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		if (store_open(f->root, &s, NULL) < 0 || store_lock_meta(s, 1, NULL) < 0 ||
+		    store_batch_begin(s, NULL) < 0 || work(s, arg) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+}
+
+/* Another command writing to the store: a child that holds the gc lock shared (with its
+ * pin file), having looked at the blob pin (when not NULL), until writer_stop(). */
+struct writer {
+	pid_t pid;
+	int done; /* closing it lets the child go */
+};
+
+static void writer_start(struct fixture *f, const char *pin, struct writer *w)
+{
+	int ready[2], done[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	w->pid = fork();
+	assert_true(w->pid >= 0);
+	if (w->pid == 0) {
+		struct store *s = NULL;
+		char c;
+		close(ready[0]);
+		close(done[1]);
+		if (store_open(f->root, &s, NULL) < 0 || store_gc_hold(s, NULL) < 0 ||
+		    (pin && store_blob_has(s, pin) != 1))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]); /* a child that fails gives EOF here */
+	close(done[0]);
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	w->done = done[1];
+}
+
+static void writer_stop(struct writer *w)
+{
+	close(w->done);
+	int status;
+	assert_int_equal(waitpid(w->pid, &status, 0), w->pid);
+	assert_int_equal(status, 0);
+}
+
 /* ---- blobs ---- */
 
 static void test_blob_put_read(void **state)
@@ -109,9 +183,9 @@ static void test_blob_put_read(void **state)
 	struct fixture *f = *state;
 	char d[DIGEST_STR_MAX];
 	OK(store_blob_put(f->s, "abc", 3, d, err));
-	assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(d, ABC_SHA256);
 	assert_int_equal(store_blob_has(f->s, d), 1);
-	assert_int_equal(store_blob_has(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), 0);
+	assert_int_equal(store_blob_has(f->s, NOWHERE), 0);
 	assert_int_equal(store_blob_has(f->s, "not a digest"), 0);
 
 	char *data = NULL;
@@ -135,8 +209,7 @@ static void test_blob_put_read(void **state)
 	assert_int_equal(st.st_mode & 07777, 0444);
 	assert_int_equal(count_in(f, "tmp"), 0);
 
-	FAILS(-ENOENT, "open blob",
-	      store_blob_open(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &fd, &size, err));
+	FAILS(-ENOENT, "open blob", store_blob_open(f->s, NOWHERE, &fd, &size, err));
 	FAILS(-EINVAL, "invalid digest", store_blob_open(f->s, "sha256:../../etc/passwd", &fd, &size, err));
 }
 
@@ -164,7 +237,7 @@ static void test_blob_writer(void **state)
 	uint64_t size = 0;
 
 	/* Streamed in pieces, with the expected digest: stored. */
-	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &w, err));
+	OK(store_blob_writer_new(f->s, ABC_SHA256, &w, err));
 	OK(blob_writer_write(w, "a", 1, err));
 	OK(blob_writer_write(w, "bc", 2, err));
 	OK(blob_writer_commit(w, d, &size, err));
@@ -172,7 +245,7 @@ static void test_blob_writer(void **state)
 	assert_int_equal(store_blob_has(f->s, d), 1);
 
 	/* A mismatch stores nothing. */
-	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &w, err));
+	OK(store_blob_writer_new(f->s, ABC_SHA256, &w, err));
 	OK(blob_writer_write(w, "abd", 3, err));
 	FAILS(-EBADMSG, "digest mismatch", blob_writer_commit(w, d, &size, err));
 	assert_int_equal(count_in(f, "tmp"), 0);
@@ -242,7 +315,7 @@ static void test_blob_writers_commit(void **state)
 	/* The second expects another digest: -EBADMSG, every writer freed, nothing new. */
 	OK(store_blob_writer_new(f->s, NULL, &ws[0], err));
 	OK(blob_writer_write(ws[0], "four", 4, err));
-	OK(store_blob_writer_new(f->s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &ws[1], err));
+	OK(store_blob_writer_new(f->s, ABC_SHA256, &ws[1], err));
 	OK(blob_writer_write(ws[1], "abd", 3, err));
 	FAILS(-EBADMSG, "digest mismatch", blob_writers_commit(ws, 2, d, NULL, err));
 	assert_null(ws[0]);
@@ -300,7 +373,7 @@ static void test_image_put_get_list_remove(void **state)
 	store_image_list_free(imgs, n);
 
 	/* The config blob must be there first. */
-	struct store_image bad = {.id = (char *)"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"};
+	struct store_image bad = {.id = (char *)NOWHERE};
 	FAILS(-ENOENT, "config blob", store_image_put(f->s, &bad, err));
 	bad.id = (char *)"nonsense";
 	FAILS(-EINVAL, "invalid image id", store_image_put(f->s, &bad, err));
@@ -354,8 +427,7 @@ static void test_refs(void **state)
 	FAILS(-EINVAL, "invalid reference", store_ref_set(f->s, "a b", id1, err));
 	FAILS(-EINVAL, "invalid reference", store_ref_set(f->s, "", id1, err));
 	FAILS(-EINVAL, "invalid image id", store_ref_set(f->s, "x", "sha256:1", err));
-	FAILS(-ENOENT, "No such image",
-	      store_ref_set(f->s, "x", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", err));
+	FAILS(-ENOENT, "No such image", store_ref_set(f->s, "x", NOWHERE, err));
 
 	/* Removing an image drops the references to it. */
 	OK(store_image_remove(f->s, id1, err));
@@ -377,6 +449,16 @@ static void test_refs(void **state)
 	assert_non_null(strstr(text, "\"refs\":{\"docker.io/library/b:1\":\""));
 	assert_non_null(strstr(text, "\"created\":\"2024-01-02T03:04:05Z\""));
 	free(text);
+}
+
+/* Work for killed_in_batch(): an image of config cfg (blobs written) named x:1. */
+static int image_and_name(struct store *s, const char *cfg)
+{
+	char a[DIGEST_STR_MAX], m[DIGEST_STR_MAX];
+	if (store_blob_put(s, cfg, strlen(cfg), a, NULL) < 0 || store_blob_put(s, "{}", 2, m, NULL) < 0)
+		return -1;
+	struct store_image i = {.id = a, .manifest_digest = m};
+	return store_image_put(s, &i, NULL) < 0 ? -1 : store_ref_set(s, "x:1", a, NULL);
 }
 
 /* Several puts and references in a batch: nothing is visible to others until the commit,
@@ -402,38 +484,19 @@ static void test_batch(void **state)
 	OK(store_gc(f->s, err));
 	assert_int_equal(count_in(f, "images"), 0);
 
-	/* Killed in the middle: a child puts two images and a name, and dies before the
-	 * commit. (Our handle gets a fresh start: as a writer it would hold off cleaning.) */
+	/* Killed in the middle: a child puts an image and a name, and dies before the commit.
+	 * (Our handle gets a fresh start: as a writer it would hold off cleaning.) */
 	store_close(f->s);
 	OK(store_open(f->root, &f->s, err));
 	int blobs = count_in(f, "blobs/sha256");
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct store *s = NULL;
-		char a[DIGEST_STR_MAX], m[DIGEST_STR_MAX];
-		if (store_open(f->root, &s, NULL) < 0 || store_lock_meta(s, 1, NULL) < 0 ||
-		    store_batch_begin(s, NULL) < 0 || store_blob_put(s, "{\"k\":1}", 7, a, NULL) < 0 ||
-		    store_blob_put(s, "{}", 2, m, NULL) < 0)
-			_exit(1);
-		struct store_image i = {.id = a, .manifest_digest = m};
-		if (store_image_put(s, &i, NULL) < 0 || store_ref_set(s, "x:1", a, NULL) < 0)
-			_exit(1);
-		kill(getpid(), SIGKILL);
-		_exit(1);
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
+	killed_in_batch(f, image_and_name, "{\"k\":1}");
 	struct store_image **imgs = NULL;
 	size_t n = 9;
 	OK(store_image_list(f->s, &imgs, &n, err));
 	assert_int_equal(n, 0);
 	store_image_list_free(imgs, n);
 	/* The next full open sees the dead writer and collects its blobs and record. */
-	struct store *s2 = NULL;
-	OK(store_open(f->root, &s2, err));
-	store_close(s2);
+	open_once(f);
 	assert_int_equal(count_in(f, "images"), 0);
 	assert_int_equal(count_in(f, "pins"), 0);
 	assert_int_equal(count_in(f, "blobs/sha256"), blobs);
@@ -481,6 +544,11 @@ static int retag(struct store *s, const char *id, const char *when, struct berr 
 	return r;
 }
 
+static int retag_february(struct store *s, const char *id)
+{
+	return retag(s, id, "2024-02-02T00:00:00Z", NULL);
+}
+
 /* A record replaced in a batch goes to a new file that the commit switches to: killed
  * before the commit, the old record is read as it was; the same record put again writes
  * nothing; removed and put again in one batch, the file the old index names is kept. */
@@ -494,19 +562,7 @@ static void test_batch_replace(void **state)
 	assert_int_equal(count_in(f, "images"), 1);
 
 	/* A child replaces the record in a batch and dies before the commit. */
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct store *s = NULL;
-		if (store_open(f->root, &s, NULL) < 0 || store_lock_meta(s, 1, NULL) < 0 ||
-		    store_batch_begin(s, NULL) < 0 || retag(s, id, "2024-02-02T00:00:00Z", NULL) < 0)
-			_exit(1);
-		kill(getpid(), SIGKILL);
-		_exit(1);
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
+	killed_in_batch(f, retag_february, id);
 	assert_tag_time(f, id, "2024-01-01T00:00:00Z");
 	assert_int_equal(count_in(f, "images"), 2); /* the new file, which no index names */
 	OK(store_gc(f->s, err));
@@ -657,10 +713,14 @@ static void test_resolve(void **state)
 
 /* ---- layers ---- */
 
-/* A small tar, compressed with filter (ARCHIVE_FILTER_*), written to path. The tar bytes
- * are the same whatever the filter, so the diff id is too. */
-static void make_tar(const char *path, int filter, const char *content)
+/* A small tar, compressed with filter (ARCHIVE_FILTER_*), written to the test's dir as
+ * name; its path in ret_path. The tar bytes are the same whatever the filter, so the diff
+ * id is too. */
+static void make_tar(struct fixture *f, const char *name, int filter, const char *content,
+		     char ret_path[128])
 {
+	snprintf(ret_path, 128, "%s/%s", f->dir, name);
+	const char *path = ret_path;
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	if (filter != ARCHIVE_FILTER_NONE)
@@ -721,10 +781,10 @@ static void test_layer_compressions(void **state)
 	};
 	char diff_id[DIGEST_STR_MAX] = "";
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		char path[128], want[DIGEST_STR_MAX];
+		char name[32], path[128], want[DIGEST_STR_MAX];
 		uint64_t size;
-		snprintf(path, sizeof(path), "%s/layer-%zu", f->dir, i);
-		make_tar(path, kinds[i].filter, "hello\n");
+		snprintf(name, sizeof(name), "layer-%zu", i);
+		make_tar(f, name, kinds[i].filter, "hello\n", path);
 		file_digest(path, want, &size);
 		struct store_layer_info info;
 		OK(unpack_path(f->s, path, NULL, NULL, STORE_KEEP_RAW, &info, err));
@@ -759,18 +819,15 @@ static void test_layer_compressions(void **state)
 	OK(store_layer_get(f->s, diff_id, &got, err));
 	assert_string_equal(got.diff_id, diff_id);
 	assert_int_equal(got.size, 6);
-	FAILS(-ENOENT, "not found",
-	      store_layer_get(f->s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &got, err));
+	FAILS(-ENOENT, "not found", store_layer_get(f->s, NOWHERE, &got, err));
 }
 
 static void test_layer_keep_uncompressed_and_chain(void **state)
 {
 	struct fixture *f = *state;
 	char p1[128], p2[128];
-	snprintf(p1, sizeof(p1), "%s/l1.tar.gz", f->dir);
-	snprintf(p2, sizeof(p2), "%s/l2.tar.zst", f->dir);
-	make_tar(p1, ARCHIVE_FILTER_GZIP, "one\n");
-	make_tar(p2, ARCHIVE_FILTER_ZSTD, "two\n");
+	make_tar(f, "l1.tar.gz", ARCHIVE_FILTER_GZIP, "one\n", p1);
+	make_tar(f, "l2.tar.zst", ARCHIVE_FILTER_ZSTD, "two\n", p2);
 	struct store_layer_info l1, l2;
 	OK(unpack_path(f->s, p1, NULL, NULL, STORE_KEEP_UNCOMPRESSED, &l1, err));
 	/* The uncompressed blob is the tar itself: its digest is the diff id. */
@@ -798,23 +855,19 @@ static void test_layer_keep_uncompressed_and_chain(void **state)
 	assert_string_not_equal(l2b.chain_id, l2.chain_id);
 	assert_int_equal(count_in(f, "layers"), 3);
 
-	FAILS(-ENOENT, "parent",
-	      unpack_path(f->s, p2, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-			  NULL, STORE_KEEP_NONE, &l2b, err));
+	FAILS(-ENOENT, "parent", unpack_path(f->s, p2, NOWHERE, NULL, STORE_KEEP_NONE, &l2b, err));
 }
 
 static void test_layer_expected_diff_id(void **state)
 {
 	struct fixture *f = *state;
 	char p[128];
-	snprintf(p, sizeof(p), "%s/l.tar.xz", f->dir);
-	make_tar(p, ARCHIVE_FILTER_XZ, "expected\n");
+	make_tar(f, "l.tar.xz", ARCHIVE_FILTER_XZ, "expected\n", p);
 
 	/* A wrong diff id: -EBADMSG, and neither a layer nor a blob nor a temp file. */
 	struct store_layer_info info;
 	FAILS(-EBADMSG, "diff id mismatch",
-	      unpack_path(f->s, p, NULL, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-			  STORE_KEEP_RAW, &info, err));
+	      unpack_path(f->s, p, NULL, NOWHERE, STORE_KEEP_RAW, &info, err));
 	assert_int_equal(count_in(f, "layers"), 0);
 	assert_int_equal(count_in(f, "blobs/sha256"), 0);
 	assert_int_equal(count_in(f, "tmp"), 0);
@@ -839,8 +892,7 @@ static void test_layer_expected_diff_id(void **state)
 	assert_int_equal(access(marker, F_OK), 0);
 	/* ... and still checked against the data. */
 	char other[128];
-	snprintf(other, sizeof(other), "%s/other.tar", f->dir);
-	make_tar(other, ARCHIVE_FILTER_NONE, "other\n");
+	make_tar(f, "other.tar", ARCHIVE_FILTER_NONE, "other\n", other);
 	FAILS(-EBADMSG, "diff id mismatch",
 	      unpack_path(f->s, other, NULL, diff_id, STORE_KEEP_NONE, &again, err));
 	assert_int_equal(count_in(f, "tmp"), 0);
@@ -851,8 +903,7 @@ static void test_layer_concurrent(void **state)
 {
 	struct fixture *f = *state;
 	char p[128];
-	snprintf(p, sizeof(p), "%s/c.tar.gz", f->dir);
-	make_tar(p, ARCHIVE_FILTER_GZIP, "concurrent\n");
+	make_tar(f, "c.tar.gz", ARCHIVE_FILTER_GZIP, "concurrent\n", p);
 	int go[2];
 	assert_int_equal(pipe(go), 0);
 	pid_t kids[2];
@@ -895,9 +946,9 @@ static void test_layer_concurrent(void **state)
 static void put_layered_image(struct fixture *f, const char *content, char *ret_id,
 			      struct store_layer_info *ret_layer)
 {
-	char p[128];
-	snprintf(p, sizeof(p), "%s/img-%s.tar.gz", f->dir, content);
-	make_tar(p, ARCHIVE_FILTER_GZIP, content);
+	char name[64], p[128];
+	snprintf(name, sizeof(name), "img-%s.tar.gz", content);
+	make_tar(f, name, ARCHIVE_FILTER_GZIP, content, p);
 	OK(unpack_path(f->s, p, NULL, NULL, STORE_KEEP_RAW, ret_layer, err));
 	char cfg[256], mdig[DIGEST_STR_MAX];
 	snprintf(cfg, sizeof(cfg), "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
@@ -939,7 +990,7 @@ static void test_image_with_layers(void **state)
 
 	/* A record naming a missing layer, or a chain id that does not follow, is refused. */
 	free(img->layers[0].chain_id);
-	img->layers[0].chain_id = strdup("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	img->layers[0].chain_id = strdup(NOWHERE);
 	FAILS(-EINVAL, "does not follow", store_image_put(f->s, img, err));
 	free(img->layers[0].diff_id);
 	img->layers[0].diff_id = strdup(img->layers[0].chain_id);
@@ -966,34 +1017,13 @@ static void test_gc(void **state)
 
 	OK(store_image_remove(f->s, drop_id, err));
 	/* While another process holds the gc lock, gc does nothing. */
-	int ready[2], done[2];
-	assert_int_equal(pipe(ready), 0);
-	assert_int_equal(pipe(done), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct store *s = NULL;
-		char c;
-		if (store_open(f->root, &s, NULL) < 0 || store_gc_hold(s, NULL) < 0)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
-			_exit(1);
-		_exit(0);
-	}
-	char c;
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	struct writer w;
+	writer_start(f, NULL, &w);
 	OK(store_lock_meta(f->s, 1, err));
 	assert_int_equal(store_gc(f->s, NULL), 0);
 	store_unlock_meta(f->s);
 	assert_int_equal(count_in(f, "layers"), 2);
-	assert_int_equal(write(done[1], "d", 1), 1);
-	int status;
-	waitpid(pid, &status, 0);
-	assert_int_equal(status, 0);
-	close(ready[0]);
-	close(ready[1]);
-	close(done[0]);
-	close(done[1]);
+	writer_stop(&w);
 
 	/* Our own hold does not stop our own gc. */
 	OK(store_gc_hold(f->s, err));
@@ -1027,24 +1057,8 @@ static void test_purge(void **state)
 	put_layered_image(f, "a", a_id, &a);
 	put_layered_image(f, "b", b_id, &b);
 	/* Another writer (a load that found b's layer blob and will use it) holds gc. */
-	int ready[2], done[2];
-	assert_int_equal(pipe(ready), 0);
-	assert_int_equal(pipe(done), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct store *s = NULL;
-		char c;
-		if (store_open(f->root, &s, NULL) < 0 || store_gc_hold(s, NULL) < 0 ||
-		    store_blob_has(s, b.blob_digest) != 1)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
-			_exit(1);
-		_exit(0);
-	}
-	char c;
-	close(ready[1]); /* a child that fails gives EOF here */
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	struct writer w;
+	writer_start(f, b.blob_digest, &w);
 	int blobs = count_in(f, "blobs/sha256");
 	int64_t freed = store_image_purge(f->s, a_id, NULL);
 	assert_true(freed > (int64_t)(a.blob_size + a.size));
@@ -1058,13 +1072,7 @@ static void test_purge(void **state)
 	assert_int_equal(store_blob_has(f->s, b.blob_digest), 1);
 	assert_int_equal(count_in(f, "layers"), 0);
 	assert_int_equal(count_in(f, "images"), 0);
-	assert_int_equal(write(done[1], "d", 1), 1);
-	int status;
-	waitpid(pid, &status, 0);
-	assert_int_equal(status, 0);
-	close(ready[0]);
-	close(done[0]);
-	close(done[1]);
+	writer_stop(&w);
 	/* The writer is gone: gc takes the rest. */
 	assert_true(store_gc(f->s, NULL) > 0);
 	assert_int_equal(count_in(f, "blobs/sha256"), 0);
@@ -1165,9 +1173,7 @@ static void test_dead_writer_leftovers(void **state)
 	struct timespec old[2] = {{.tv_sec = 315532800}, {.tv_sec = 315532800}};
 	assert_int_equal(utimensat(AT_FDCWD, init_old, old, 0), 0);
 
-	struct store *s2 = NULL;
-	OK(store_open(f->root, &s2, err));
-	store_close(s2);
+	open_once(f);
 	assert_int_equal(count_in(f, "tmp"), 2);
 	assert_int_equal(access(mine, F_OK), 0);
 	assert_int_equal(access(init_new, F_OK), 0);
@@ -1190,9 +1196,7 @@ static void test_open_skips_cleanup_while_held(void **state)
 
 	/* While someone holds the gc lock (a command writing blobs), open leaves tmp/ alone. */
 	OK(store_gc_hold(f->s, err));
-	struct store *s2 = NULL;
-	OK(store_open(f->root, &s2, err));
-	store_close(s2);
+	open_once(f);
 	assert_int_equal(access(p, F_OK), 0);
 	store_close(f->s);
 	OK(store_open(f->root, &f->s, err));
