@@ -1,7 +1,7 @@
 /* image_commit on real overlay mounts: a commit of a commit of a commit shows the container's
  * tree; config, history, author, comment, changes, manifest and record are right; an empty
  * change is an empty_layer; commits killed with SIGKILL at random points leave a consistent
- * store; the time of a commit follows the change, not the image. Needs root; runs in a private
+ * store; the cost of a commit follows the change, not the image. Needs root; runs in a private
  * mount namespace. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -672,6 +672,29 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Let the child run for at_s seconds, then SIGKILL it. 1 when the kill ended it; 0 when it
+ * had ended by itself first (and succeeded), having run for *ret_s seconds. */
+static int kill_at(pid_t pid, double at_s, double *ret_s)
+{
+	double t0 = now_s(), left;
+	int status;
+	pid_t w;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && (left = at_s - (now_s() - t0)) > 0) {
+		struct timespec ts = {0, left < 0.001 ? (long)(left * 1e9) : 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		w = waitpid(pid, &status, 0);
+	}
+	assert_int_equal(w, pid);
+	*ret_s = now_s() - t0;
+	if (WIFSIGNALED(status))
+		return 1;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return 0;
+}
+
 static void test_kill9(void **state)
 {
 	struct fixture *f = *state;
@@ -703,18 +726,18 @@ static void test_kill9(void **state)
 
 	srand((unsigned)getpid());
 	int killed = 0;
-	for (int round = 0; round < 10; round++) {
-		/* Points spread over the whole commit, a few right at the start. */
+	/* Kill points spread over the whole commit, a few right at the start. How long a
+	 * commit takes is what the last one that ran to its end took: a first commit slowed
+	 * down by another process's disk writes (20 s once, the next ones 0.5 s) put most
+	 * kills after the end, and too few landed. 10 rounds, more until 5 kills landed. */
+	for (int round = 0; round < 40 && (round < 10 || killed < 5); round++) {
 		double at_s = round < 3 ? 0.001 * round : full * (double)(rand() % 1100) / 1000.0;
+		double ran;
 		pid = commit_child(f->root, base, up);
-		struct timespec ts = {(time_t)at_s, (long)((at_s - (double)(time_t)at_s) * 1e9)};
-		nanosleep(&ts, NULL);
-		kill(pid, SIGKILL);
-		assert_int_equal(waitpid(pid, &status, 0), pid);
-		if (WIFSIGNALED(status))
+		if (kill_at(pid, at_s, &ran))
 			killed++;
 		else
-			assert_int_equal(WEXITSTATUS(status), 0);
+			full = ran;
 		size_t m;
 		check_store(f->root, &m);
 		assert_true(m >= n);
@@ -744,14 +767,13 @@ static void io_bytes(unsigned long long *rchar, unsigned long long *wchar)
 }
 
 /* A small change on a big image costs what the change costs: the commit reads and writes a
- * few kB, not the image's 100 MiB (measured in bytes, which load can not disturb; the time
- * is only checked loosely). */
+ * few kB, not the image's 100 MiB. Measured in bytes, which load can not disturb: its time
+ * against the import's was checked too, and a burst of another process's disk writes during
+ * the commit's fsyncs can make it the longer one. */
 static void test_time_follows_change(void **state)
 {
 	struct fixture *f = *state;
-	double t0 = now_s();
 	_cleanup_free_ char *base = make_base(f, 100 << 20);
-	double import_s = now_s() - t0;
 	struct container c;
 	start_container(f, base, &c);
 	write_file(c.merged, "usr/share/nginx/html/index.html", "<h1>small</h1>\n", 0644);
@@ -759,16 +781,11 @@ static void test_time_follows_change(void **state)
 	_cleanup_free_ char *id = NULL;
 	unsigned long long r0, w0, r1, w1;
 	io_bytes(&r0, &w0);
-	t0 = now_s();
 	OK(image_commit(f->s, &o, &id, err));
-	double commit_s = now_s() - t0;
 	io_bytes(&r1, &w1);
 	close(c.upperfd);
 	if (r1 - r0 > (1 << 20) || w1 - w0 > (1 << 20))
 		fail_msg("commit of a small change read %llu and wrote %llu bytes", r1 - r0, w1 - w0);
-	if (commit_s > import_s)
-		fail_msg("commit of a small change took %.3fs, the 100 MiB import %.3fs", commit_s,
-			 import_s);
 }
 
 int main(void)
