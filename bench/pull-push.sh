@@ -106,8 +106,9 @@ done
 # ---- a side-by-side comparison of up to four tools ----
 # compare NAME NOTE then, per tool, TOOL PREPARE COMMAND (triples; a tool that is not here
 # is left out by the caller). Each round runs every tool once, in the order given (the
-# PREPARE script first, untimed), so that a busy moment of the machine hits all of them
-# alike instead of the runs of one tool. COMMAND is split on blanks and run without a shell.
+# PREPARE script and a sync first, untimed), so that a busy moment of the machine hits all
+# of them alike instead of the runs of one tool. COMMAND is split on blanks and run without
+# a shell.
 # Wall time from bash's EPOCHREALTIME around it; CPU time (user + system) of the command
 # and its children from bash's `times` (docker's work is done by dockerd: the client only).
 compare() {
@@ -126,6 +127,9 @@ compare() {
 	for round in $(seq 1 "$ROUNDS"); do
 		for i in "${!names[@]}"; do
 			"${preps[$i]}" >>"$base.log" 2>&1
+			# What the preparation deleted or wrote reaches the disk before the clock
+			# starts, not during the next tool's run.
+			sync
 			time_run "$base.${names[$i]}.runs" "${cmds[$i]}" "$base.log" ||
 				bench_die "'$verb' failed for ${names[$i]} in round $round: $(tail -n 3 "$base.log")"
 		done

@@ -704,7 +704,7 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
 		p += n;
 		len -= (size_t)n;
 	}
-	fs_writeback_start(w->fd, &w->flushed, w->size);
+	fs_writeback_queue(w->fd, &w->flushed, w->size);
 	return 0;
 }
 

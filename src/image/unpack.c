@@ -621,7 +621,7 @@ static void writeback_add(struct writeback *wb, const char *path, int64_t off, s
 					(off_t)(wb->size - wb->written));
 	}
 	if (wb->fd >= 0)
-		fs_writeback_start(wb->fd, &wb->flushed, wb->written);
+		fs_writeback_queue(wb->fd, &wb->flushed, wb->written);
 }
 
 static int copy_data(struct unpack_run *u, struct archive *disk, const char *path,

@@ -196,6 +196,80 @@ void fs_writeback_start(int fd, uint64_t *flushed, uint64_t size)
 	*flushed = size;
 }
 
+/* The background thread of fs_writeback_queue(): requests (a dup of the fd, a range) in a
+ * ring; the thread is started on first use and lives as long as the process. */
+#define WB_QUEUE 16
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int started; /* 1 running, -1 could not start (requests are done inline) */
+	size_t head, n;
+	struct wb_req {
+		int fd;
+		off_t off, len;
+	} q[WB_QUEUE];
+} wbq = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *wb_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&wbq.lock);
+		while (!wbq.n)
+			pthread_cond_wait(&wbq.cond, &wbq.lock);
+		struct wb_req r = wbq.q[wbq.head];
+		wbq.head = (wbq.head + 1) % WB_QUEUE;
+		wbq.n--;
+		pthread_mutex_unlock(&wbq.lock);
+		(void)sync_file_range(r.fd, r.off, r.len, SYNC_FILE_RANGE_WRITE);
+		close(r.fd);
+	}
+	return NULL;
+}
+
+/* Queue the range for the thread: 0, or -1 when the caller must do it (no thread, the
+ * queue full, no descriptor left). */
+static int wb_enqueue(int fd, off_t off, off_t len)
+{
+	int r = -1;
+	pthread_mutex_lock(&wbq.lock);
+	if (!wbq.started) {
+		/* No signal is ever delivered to it: the process's handlers and sigwait()s
+		 * stay with the threads that expect them. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		pthread_attr_t attr;
+		pthread_t t;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		wbq.started = pthread_create(&t, &attr, wb_main, NULL) == 0 ? 1 : -1;
+		pthread_attr_destroy(&attr);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (wbq.started == 1 && wbq.n < WB_QUEUE) {
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (dup >= 0) {
+			wbq.q[(wbq.head + wbq.n++) % WB_QUEUE] = (struct wb_req){dup, off, len};
+			pthread_cond_signal(&wbq.cond);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&wbq.lock);
+	return r;
+}
+
+void fs_writeback_queue(int fd, uint64_t *flushed, uint64_t size)
+{
+	if (size < *flushed || size - *flushed < FS_WRITEBACK_EVERY)
+		return;
+	off_t off = (off_t)*flushed, len = (off_t)(size - *flushed);
+	*flushed = size;
+	if (wb_enqueue(fd, off, len) < 0)
+		(void)sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
+}
+
 int fs_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
 	size_t cap = 4096, len = 0;

@@ -39,6 +39,12 @@ int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void 
  * after it (a 200 MB pull writes 400 MB: its blob and its unpacked layer). */
 #define FS_WRITEBACK_EVERY (8u << 20)
 void fs_writeback_start(int fd, uint64_t *flushed, uint64_t size);
+/* The same, done by a background thread (started on first use, one per process) so that the
+ * caller never waits: sync_file_range() blocks while the device is busy (the block layer's
+ * writeback throttling holds back background writes when reads wait: 75 ms here), and the
+ * threads of a pull would wait there instead of working. The thread works on a duplicate of
+ * fd, closed once done; when it cannot take more (16 ranges waiting) the caller does it. */
+void fs_writeback_queue(int fd, uint64_t *flushed, uint64_t size);
 
 /* Several files of one directory written atomically with one flush for all of them: each
  * is written to a temp file whose writeback starts at once (sync_file_range), then

@@ -332,6 +332,45 @@ static void test_fs_swap(void **state)
 	assert_int_equal(fs_rm_rf_at(AT_FDCWD, dir), 0);
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void test_fs_writeback_queue(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/berth-test-wb-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	int base = count_fds();
+	static char block[1 << 20];
+	memset(block, 'w', sizeof(block));
+	uint64_t written = 0, flushed = 0;
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+		written += sizeof(block);
+		fs_writeback_queue(fd, &flushed, written);
+		/* Handed over every FS_WRITEBACK_EVERY bytes, not before. */
+		assert_int_equal(flushed, written - written % FS_WRITEBACK_EVERY);
+	}
+	/* The background thread closes its duplicates once done (within 10 s here). */
+	for (int i = 0; i < 1000 && count_fds() > base; i++)
+		usleep(10 * 1000);
+	assert_int_equal(count_fds(), base);
+	/* The caller's descriptor is untouched. */
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)written);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+}
+
 /* ---- chunkq ---- */
 
 struct cq_producer {
@@ -482,6 +521,7 @@ int main(void)
 	    cmocka_unit_test(test_strv),	  cmocka_unit_test(test_opt_parse),
 	    cmocka_unit_test(test_config),	  cmocka_unit_test(test_fs_atomic),
 	    cmocka_unit_test(test_fs_batch),	  cmocka_unit_test(test_fs_swap),
+	    cmocka_unit_test(test_fs_writeback_queue),
 	    cmocka_unit_test(test_chunkq_stream), cmocka_unit_test(test_chunkq_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
