@@ -45,9 +45,6 @@ struct regstore_upload {
 	uint64_t flushed; /* writeback started up to here */
 };
 
-/* Start writing an upload's data back every so many bytes, so that the fsync of the
- * commit finds little left to do: the disk works while the body still arrives. */
-
 const char *rs_alg(enum digest_alg alg)
 {
 	return alg == DIGEST_SHA512 ? "sha512" : "sha256";
@@ -713,6 +710,16 @@ int regstore_upload_write(struct regstore_upload *u, const void *data, size_t le
 	return 0;
 }
 
+void regstore_upload_expect(struct regstore_upload *u, uint64_t len)
+{
+	/* Not for a few bytes; and a client's word reserves at most this much at a time. */
+	if (len < (1u << 20))
+		return;
+	if (len > REGSTORE_RESERVE_MAX)
+		len = REGSTORE_RESERVE_MAX;
+	(void)fallocate(u->fd, FALLOC_FL_KEEP_SIZE, (off_t)u->size, (off_t)len);
+}
+
 int regstore_upload_truncate(struct regstore_upload *u, uint64_t size)
 {
 	if (size > u->size)
@@ -804,7 +811,9 @@ int regstore_upload_commit(struct regstore_upload *u, const struct digest *expec
 	if (!digest_equal(&got, expected))
 		return berr_set(err, EBADMSG, "digest mismatch");
 
-	if (fsync(u->fd) < 0)
+	/* Whatever regstore_upload_expect() reserved past the data goes (a body that ended
+	 * short of its Content-Length), or the blob would keep those blocks. */
+	if (ftruncate(u->fd, (off_t)u->size) < 0 || fsync(u->fd) < 0)
 		return berr_errno(err, errno, "fsync upload data");
 
 	char src[RS_PATH_MAX], dst[RS_PATH_MAX], dstdir[RS_PATH_MAX], link[RS_PATH_MAX];

@@ -87,6 +87,13 @@ int regstore_upload_stat(struct regstore *s, const char *name, const char *uuid,
 const char *regstore_upload_uuid(const struct regstore_upload *u);
 uint64_t regstore_upload_size(const struct regstore_upload *u);
 /* Append data. On failure nothing of it stays in the upload. */
+/* The request announces len more bytes (its Content-Length): reserve their disk space
+ * (fallocate, FALLOC_FL_KEEP_SIZE), so that ext4 maps the written pages to blocks that
+ * exist instead of reserving each 4 KiB as it comes: a third less CPU for the writes.
+ * At most REGSTORE_RESERVE_MAX at a time; regstore_upload_commit() gives back what the
+ * data did not fill. Nothing for less than 1 MiB; a failure only loses the head start. */
+#define REGSTORE_RESERVE_MAX (1ull << 30)
+void regstore_upload_expect(struct regstore_upload *u, uint64_t len);
 int regstore_upload_write(struct regstore_upload *u, const void *data, size_t len,
 			  struct berr **err);
 /* Cut the upload back to size bytes (undo a chunk that did not arrive whole). */

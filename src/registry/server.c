@@ -859,6 +859,17 @@ static int may_pull(struct req *rq, struct MHD_Connection *c, const char *repo)
 	return ok;
 }
 
+/* An upload body of a known length: its disk space reserved before it arrives. */
+static void expect_body(struct req *rq, struct MHD_Connection *c)
+{
+	const char *cl = header(c, "Content-Length");
+	char *end;
+	errno = 0;
+	unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+	if (cl && !errno && end != cl && *end == '\0')
+		regstore_upload_expect(rq->up, n);
+}
+
 /* First call of POST /blobs/uploads/: mounts answer at once, a monolithic upload gets its
  * body sink, a plain start waits for the (normally empty) body to end. */
 static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *c)
@@ -899,6 +910,7 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 			return fail_errno(rq, c, "start upload", r, e);
 		rq->up_monolithic = 1;
 		rq->body = BODY_UPLOAD;
+		expect_body(rq, c);
 		return MHD_YES;
 	}
 	const char *alg = arg(c, "digest-algorithm");
@@ -985,6 +997,7 @@ static enum MHD_Result upload_chunk_begin(struct req *rq, struct MHD_Connection 
 		rq->has_range = 1;
 	}
 	rq->body = BODY_UPLOAD;
+	expect_body(rq, c);
 	return MHD_YES;
 }
 

@@ -524,3 +524,46 @@ EOF
 	assert_equal "$(metric process_max_fds)" 1000
 	assert_equal "$(metric registry_http_connection_limit)" 404
 }
+
+@test "an upload's announced length is reserved on disk; what the body did not fill is given back at the commit" {
+	start_registry
+	head -c $((3 << 20)) /dev/urandom >"$TEST_DIR/blob"
+	local d loc
+	d=$(sha256_of "$TEST_DIR/blob")
+	expect_status 202 -X POST "$REG_URL/v2/r/blobs/uploads/"
+	loc=$(hdr Location)
+	case $loc in http*) ;; *) loc=$REG_URL$loc ;; esac
+	# A PATCH that announces 8 MiB and is cut off after 2 MiB.
+	python3 - "$REG_PORT" "${loc#"$REG_URL"}" "$TEST_DIR/blob" <<'PY'
+import socket, sys
+port, path, blob = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], "rb").read()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("PATCH %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+           "Content-Length: %d\r\n\r\n" % (path, 8 << 20)).encode() + blob[: 2 << 20])
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+s.close()
+PY
+	local uuid=${loc##*/uploads/}
+	uuid=${uuid%%\?*}
+	local data=$REG_ROOT/docker/registry/v2/repositories/r/_uploads/$uuid/data n=
+	local i
+	for i in $(seq 1 100); do
+		n=$(stat -c %s "$data" 2>/dev/null) || n=
+		[ "$n" = $((2 << 20)) ] && break
+		sleep 0.05
+	done
+	assert_equal "$n" $((2 << 20))
+	# Reserved for the announced 8 MiB, far beyond the 2 MiB received.
+	[ $(($(stat -c %b "$data") * 512)) -ge $((8 << 20)) ]
+	# The rest goes up with the final PUT; the blob keeps only its own blocks.
+	tail -c +$(((2 << 20) + 1)) "$TEST_DIR/blob" >"$TEST_DIR/rest"
+	local sep='?'
+	case $loc in *\?*) sep='&' ;; esac
+	expect_status 201 -X PUT -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$TEST_DIR/rest" "$loc${sep}digest=$d"
+	local stored=$REG_ROOT/docker/registry/v2/blobs/sha256/${d:7:2}/${d#sha256:}/data
+	assert_equal "$(stat -c %s "$stored")" $((3 << 20))
+	[ $(($(stat -c %b "$stored") * 512)) -le $(((3 << 20) + 65536)) ]
+	cmp "$TEST_DIR/blob" <(curl -sf "$REG_URL/v2/r/blobs/$d")
+}
