@@ -21,6 +21,16 @@ make_three() {
 	assert_equal "$(store_files)" "$STORE_EMPTY"
 }
 
+# three_listed_then_removed: three:1..3 are listed, rmi removes them and leaves the store empty.
+three_listed_then_removed() {
+	run_berth images --format '{{.Repository}}:{{.Tag}}'
+	assert_equal "$(sort <<<"$output")" "three:1
+three:2
+three:3"
+	run_berth rmi three:1 three:2 three:3
+	assert_equal "$(store_files)" "$STORE_EMPTY"
+}
+
 @test "load: an archive of three images is one transaction, killed at any moment" {
 	make_three
 	load_kill_loop "$TEST_DIR/three.tar" 12 three:1 three:2 three:3
@@ -69,12 +79,7 @@ make_three() {
 	exec 7>&-
 	wait "$loader"
 	assert_contains "$(cat "$TEST_DIR/load.out")" "Loaded image: three:3"
-	run_berth images --format '{{.Repository}}:{{.Tag}}'
-	assert_equal "$(sort <<<"$output")" "three:1
-three:2
-three:3"
-	run_berth rmi three:1 three:2 three:3
-	assert_equal "$(store_files)" "$STORE_EMPTY"
+	three_listed_then_removed
 }
 
 @test "two loads of overlapping archives at once, repeatedly: both work, nothing is left" {
@@ -263,12 +268,7 @@ $before"
 		before=$after
 		n=$((n + 1))
 	done
-	run_berth images --format '{{.Repository}}:{{.Tag}}'
-	assert_equal "$(sort <<<"$output")" "three:1
-three:2
-three:3"
-	run_berth rmi three:1 three:2 three:3
-	assert_equal "$(store_files)" "$STORE_EMPTY"
+	three_listed_then_removed
 	echo "# $n kills (a load takes ${full_ms} ms): $old before the commit, $new after" >&3
 }
 

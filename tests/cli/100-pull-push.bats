@@ -227,12 +227,7 @@ while True:
 PY
 	python3 "$dir/proxy.py" "$1" "$dir/port" "$dir/proxy.log" 2>>"$dir/proxy.err" &
 	DIST_PIDS+=("$!")
-	local i
-	for i in $(seq 1 100); do
-		[ -f "$dir/port" ] && break
-		sleep 0.05
-	done
-	[ -f "$dir/port" ] || die "proxy did not start: $(cat "$dir/proxy.err")"
+	wait_port_file "$dir/port" || die "proxy did not start: $(cat "$dir/proxy.err")"
 	PROXY_HOST=127.0.0.1:$(cat "$dir/port")
 }
 

@@ -422,12 +422,7 @@ start_fake_registry() {
 	python3 "$TEST_DIR/fake_registry.py" "$dir" "$dir/port" "$@" 2>>"$dir/server.log" &
 	FAKE_PID=$!
 	DIST_PIDS+=("$FAKE_PID")
-	local i
-	for i in $(seq 1 100); do
-		[ -f "$dir/port" ] && break
-		sleep 0.05
-	done
-	[ -f "$dir/port" ] || { cat "$dir/server.log" >&2; die "fake registry did not start"; return 1; }
+	wait_port_file "$dir/port" || { cat "$dir/server.log" >&2; die "fake registry did not start"; return 1; }
 	FAKE_HOST=127.0.0.1:$(cat "$dir/port")
 	FAKE_URL=http://$FAKE_HOST
 }
@@ -456,4 +451,15 @@ fake_image() {
 	fake_blob "$1" "$4/layer"
 	fake_blob "$1" "$4/config.json"
 	fake_put "$1" "$2" "$3" "$4/manifest.json" "$IMG_MT"
+}
+
+# wait_port_file FILE: wait up to 5 s for a helper server started in the background to
+# write the port it listens on into FILE; fails when it did not.
+wait_port_file() {
+	local i
+	for i in $(seq 1 100); do
+		[ -f "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
 }
