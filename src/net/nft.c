@@ -442,25 +442,43 @@ int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct be
 		return 0;
 
 	_cleanup_close_ int lockfd = -1;
-	if ((r = lock_nft(prefix, &lockfd, err)) < 0 || (r = list_rules(prefix, &rs, err)) < 0)
+	if ((r = lock_nft(prefix, &lockfd, err)) < 0)
 		return berr_wrap(err, "network '%s'", nc->name);
-	/* One batch: base, the old rules out, the new in. */
-	struct buf b = BUF_INIT;
-	r = put_base(&b, prefix, &rs);
-	for (size_t i = 0; i < rs.n && r >= 0; i++)
-		if (network_owned(rs.v[i].comment, base_owner))
-			r = put_delete(&b, prefix, &rs.v[i]);
-	free(rs.v);
-	if (r >= 0)
-		r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix, nc->bridge);
-	if (r >= 0)
-		r = put_network_rules(&b, prefix, nc, owner);
-	if (r >= 0)
-		r = nft_exec(b.data, err);
-	buf_free(&b);
-	if (r < 0)
-		return berr_wrap(err, "network '%s'", nc->name);
-	return 0;
+	/* One batch: base, the old rules out, the new in. The batch is one transaction: when
+	 * it fails on something that vanished since the listing (ENOENT: a rule or table
+	 * another berth removed meanwhile without this lock), nothing changed, and it is
+	 * made again from a new listing. */
+	for (int attempt = 0;; attempt++) {
+		if ((r = list_rules(prefix, &rs, err)) < 0)
+			return berr_wrap(err, "network '%s'", nc->name);
+		struct buf b = BUF_INIT;
+		r = put_base(&b, prefix, &rs);
+		for (size_t i = 0; i < rs.n && r >= 0; i++)
+			if (network_owned(rs.v[i].comment, base_owner))
+				r = put_delete(&b, prefix, &rs.v[i]);
+		free(rs.v);
+		if (r >= 0)
+			r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix,
+				       nc->bridge);
+		if (r >= 0)
+			r = put_network_rules(&b, prefix, nc, owner);
+		struct berr *e = NULL;
+		if (r >= 0)
+			r = nft_exec(b.data, &e);
+		buf_free(&b);
+		if (r == -ENOENT && attempt < 3) {
+			log_debug("network '%s': %s; again", nc->name, e ? e->msg : "ENOENT");
+			berr_free(e);
+			continue;
+		}
+		if (r < 0) {
+			if (err && !*err)
+				*err = TAKE_PTR(e);
+			berr_free(e);
+			return berr_wrap(err, "network '%s'", nc->name);
+		}
+		return 0;
+	}
 }
 
 /* Delete the rules whose comment owned() accepts, retrying when a rule vanished between
