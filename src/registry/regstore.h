@@ -86,7 +86,6 @@ int regstore_upload_stat(struct regstore *s, const char *name, const char *uuid,
 			 uint64_t *ret_size);
 const char *regstore_upload_uuid(const struct regstore_upload *u);
 uint64_t regstore_upload_size(const struct regstore_upload *u);
-/* Append data. On failure nothing of it stays in the upload. */
 /* The request announces len more bytes (its Content-Length): reserve their disk space
  * (fallocate, FALLOC_FL_KEEP_SIZE), so that ext4 maps the written pages to blocks that
  * exist instead of reserving each 4 KiB as it comes: a third less CPU for the writes.
@@ -94,6 +93,7 @@ uint64_t regstore_upload_size(const struct regstore_upload *u);
  * data did not fill. Nothing for less than 1 MiB; a failure only loses the head start. */
 #define REGSTORE_RESERVE_MAX (1ull << 30)
 void regstore_upload_expect(struct regstore_upload *u, uint64_t len);
+/* Append data. On failure nothing of it stays in the upload. */
 int regstore_upload_write(struct regstore_upload *u, const void *data, size_t len,
 			  struct berr **err);
 /* Cut the upload back to size bytes (undo a chunk that did not arrive whole). */

@@ -862,12 +862,9 @@ static int may_pull(struct req *rq, struct MHD_Connection *c, const char *repo)
 /* An upload body of a known length: its disk space reserved before it arrives. */
 static void expect_body(struct req *rq, struct MHD_Connection *c)
 {
-	const char *cl = header(c, "Content-Length");
-	char *end;
-	errno = 0;
-	unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
-	if (cl && !errno && end != cl && *end == '\0')
-		regstore_upload_expect(rq->up, n);
+	uint64_t len;
+	has_body(c, &len); /* 0 when chunked: nothing reserved */
+	regstore_upload_expect(rq->up, len);
 }
 
 /* First call of POST /blobs/uploads/: mounts answer at once, a monolithic upload gets its
