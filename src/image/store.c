@@ -635,7 +635,7 @@ struct blob_writer {
 	int has_expected;
 	struct digest expected;
 	uint64_t size;
-	uint64_t flushed; /* handed to the disk so far (fs_writeback_start) */
+	uint64_t flushed; /* handed to the disk so far (fs_writeback_queue) */
 	int finished; /* got is final (blob_writer_digest) */
 	struct digest got;
 };

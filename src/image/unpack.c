@@ -580,7 +580,7 @@ static int prepare_entry(struct unpack_run *u, struct archive_entry *e, const ch
 
 static int read_fail_entry(struct unpack_run *u, const char *path, struct berr **err);
 
-/* A big file's disk writes start while it is still being written (fs_writeback_start):
+/* A big file's disk writes start while it is still being written (fs_writeback_queue):
  * libarchive keeps its fd to itself, so a second one, opened once the file is that big.
  * The unpacking thread's working directory is the layer's (its own: CLONE_FS). */
 struct writeback {

@@ -1,5 +1,6 @@
 #include "fs.h"
 #include "cleanup.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -187,13 +188,24 @@ int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void 
 	return sync ? fs_fsync_dir_at(dirfd, ".") : 0;
 }
 
-void fs_writeback_start(int fd, uint64_t *flushed, uint64_t size)
+/* The range to hand to the disk once FS_WRITEBACK_EVERY more bytes were written: 1 and
+ * *flushed moved past it, or 0 while it is shorter. */
+static int writeback_due(uint64_t *flushed, uint64_t size, off_t *ret_off, off_t *ret_len)
 {
 	if (size < *flushed || size - *flushed < FS_WRITEBACK_EVERY)
-		return;
-	/* A failure costs nothing but the head start. */
-	(void)sync_file_range(fd, (off_t)*flushed, (off_t)(size - *flushed), SYNC_FILE_RANGE_WRITE);
+		return 0;
+	*ret_off = (off_t)*flushed;
+	*ret_len = (off_t)(size - *flushed);
 	*flushed = size;
+	return 1;
+}
+
+void fs_writeback_start(int fd, uint64_t *flushed, uint64_t size)
+{
+	off_t off, len;
+	/* A failure costs nothing but the head start. */
+	if (writeback_due(flushed, size, &off, &len))
+		(void)sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
 }
 
 /* The background thread of fs_writeback_queue(): requests (a dup of the fd, a range) in a
@@ -233,21 +245,8 @@ static int wb_enqueue(int fd, off_t off, off_t len)
 {
 	int r = -1;
 	pthread_mutex_lock(&wbq.lock);
-	if (!wbq.started) {
-		/* No signal is ever delivered to it: the process's handlers and sigwait()s
-		 * stay with the threads that expect them. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		pthread_attr_t attr;
-		pthread_t t;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 64 * 1024);
-		wbq.started = pthread_create(&t, &attr, wb_main, NULL) == 0 ? 1 : -1;
-		pthread_attr_destroy(&attr);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
+	if (!wbq.started)
+		wbq.started = thread_start_quiet(NULL, wb_main, NULL, 64 * 1024) == 0 ? 1 : -1;
 	if (wbq.started == 1 && wbq.n < WB_QUEUE) {
 		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		if (dup >= 0) {
@@ -262,11 +261,8 @@ static int wb_enqueue(int fd, off_t off, off_t len)
 
 void fs_writeback_queue(int fd, uint64_t *flushed, uint64_t size)
 {
-	if (size < *flushed || size - *flushed < FS_WRITEBACK_EVERY)
-		return;
-	off_t off = (off_t)*flushed, len = (off_t)(size - *flushed);
-	*flushed = size;
-	if (wb_enqueue(fd, off, len) < 0)
+	off_t off, len;
+	if (writeback_due(flushed, size, &off, &len) && wb_enqueue(fd, off, len) < 0)
 		(void)sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
 }
 
