@@ -409,6 +409,61 @@ static int network_ok(const struct rules *rs, const char *base_owner, const char
 	return have == n && base_ok(rs);
 }
 
+/* Make a batch from the rules as they are now (build appends its commands to b) and run
+ * it. The batch is one transaction: when it fails on something that vanished since the
+ * listing (ENOENT: a rule or table another berth removed meanwhile), nothing changed, and it
+ * is made again from a new listing, up to three more times. An empty batch runs nothing. */
+static int exec_from_listing(const char *prefix,
+			     int (*build)(struct buf *b, const char *prefix, const struct rules *rs,
+					  const void *data),
+			     const void *data, struct berr **err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct rules rs;
+		int r = list_rules(prefix, &rs, err);
+		if (r < 0)
+			return r;
+		struct buf b = BUF_INIT;
+		r = build(&b, prefix, &rs, data);
+		free(rs.v);
+		struct berr *e = NULL;
+		if (r >= 0 && b.len)
+			r = nft_exec(b.data, &e);
+		buf_free(&b);
+		if (r == -ENOENT && attempt < 3) {
+			log_debug("%s; again", e ? e->msg : "nftables: ENOENT");
+			berr_free(e);
+			continue;
+		}
+		if (r < 0 && err && !*err)
+			*err = TAKE_PTR(e);
+		berr_free(e);
+		return r;
+	}
+}
+
+/* A network's batch: base, its old rules out, the new in. */
+struct network_batch {
+	const struct net_conf *nc;
+	const char *base_owner, *owner;
+};
+
+static int build_network(struct buf *b, const char *prefix, const struct rules *rs,
+			 const void *data)
+{
+	const struct network_batch *nb = data;
+	int r = put_base(b, prefix, rs);
+	for (size_t i = 0; i < rs->n && r >= 0; i++)
+		if (network_owned(rs->v[i].comment, nb->base_owner))
+			r = put_delete(b, prefix, &rs->v[i]);
+	if (r >= 0)
+		r = buf_printf(b, "add element inet %s bridges { \"%s\" }\n", prefix,
+			       nb->nc->bridge);
+	if (r >= 0)
+		r = put_network_rules(b, prefix, nb->nc, nb->owner);
+	return r;
+}
+
 int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct berr **err)
 {
 	int r = prefix_check(&prefix, err);
@@ -444,73 +499,35 @@ int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct be
 	_cleanup_close_ int lockfd = -1;
 	if ((r = lock_nft(prefix, &lockfd, err)) < 0)
 		return berr_wrap(err, "network '%s'", nc->name);
-	/* One batch: base, the old rules out, the new in. The batch is one transaction: when
-	 * it fails on something that vanished since the listing (ENOENT: a rule or table
-	 * another berth removed meanwhile without this lock), nothing changed, and it is
-	 * made again from a new listing. */
-	for (int attempt = 0;; attempt++) {
-		if ((r = list_rules(prefix, &rs, err)) < 0)
-			return berr_wrap(err, "network '%s'", nc->name);
-		struct buf b = BUF_INIT;
-		r = put_base(&b, prefix, &rs);
-		for (size_t i = 0; i < rs.n && r >= 0; i++)
-			if (network_owned(rs.v[i].comment, base_owner))
-				r = put_delete(&b, prefix, &rs.v[i]);
-		free(rs.v);
-		if (r >= 0)
-			r = buf_printf(&b, "add element inet %s bridges { \"%s\" }\n", prefix,
-				       nc->bridge);
-		if (r >= 0)
-			r = put_network_rules(&b, prefix, nc, owner);
-		struct berr *e = NULL;
-		if (r >= 0)
-			r = nft_exec(b.data, &e);
-		buf_free(&b);
-		if (r == -ENOENT && attempt < 3) {
-			log_debug("network '%s': %s; again", nc->name, e ? e->msg : "ENOENT");
-			berr_free(e);
-			continue;
-		}
-		if (r < 0) {
-			if (err && !*err)
-				*err = TAKE_PTR(e);
-			berr_free(e);
-			return berr_wrap(err, "network '%s'", nc->name);
-		}
-		return 0;
-	}
+	struct network_batch nb = {nc, base_owner, owner};
+	if ((r = exec_from_listing(prefix, build_network, &nb, err)) < 0)
+		return berr_wrap(err, "network '%s'", nc->name);
+	return 0;
 }
 
-/* Delete the rules whose comment owned() accepts, retrying when a rule vanished between
- * the listing and the delete (another berth removed it: the outcome is the same). */
+/* Delete the rules whose comment owned() accepts (a rule another berth removed meanwhile
+ * makes the batch start again: the outcome is the same). */
+struct owned_by {
+	int (*owned)(const char *comment, const void *data);
+	const void *data;
+};
+
+static int build_deletes(struct buf *b, const char *prefix, const struct rules *rs,
+			 const void *data)
+{
+	const struct owned_by *o = data;
+	int r = 0;
+	for (size_t i = 0; i < rs->n && r >= 0; i++)
+		if (o->owned(rs->v[i].comment, o->data))
+			r = put_delete(b, prefix, &rs->v[i]);
+	return r;
+}
+
 static int delete_owned(const char *prefix, int (*owned)(const char *comment, const void *data),
 			const void *data, struct berr **err)
 {
-	for (int attempt = 0;; attempt++) {
-		struct rules rs;
-		int r = list_rules(prefix, &rs, err);
-		if (r < 0)
-			return r;
-		struct buf b = BUF_INIT;
-		for (size_t i = 0; i < rs.n && r >= 0; i++)
-			if (owned(rs.v[i].comment, data))
-				r = put_delete(&b, prefix, &rs.v[i]);
-		free(rs.v);
-		if (r >= 0 && b.len) {
-			struct berr *e = NULL;
-			r = nft_exec(b.data, &e);
-			if (r == -ENOENT && attempt < 3) {
-				berr_free(e);
-				buf_free(&b);
-				continue;
-			}
-			if (r < 0 && err && !*err)
-				*err = TAKE_PTR(e);
-			berr_free(e);
-		}
-		buf_free(&b);
-		return r;
-	}
+	struct owned_by o = {owned, data};
+	return exec_from_listing(prefix, build_deletes, &o, err);
 }
 
 int net_nft_network_del(const char *prefix, const struct net_conf *nc, struct berr **err)
