@@ -14,11 +14,11 @@
 #include "imgarchive.h"
 #include "imgconfig.h"
 #include "layerdiff.h"
+#include "thread.h"
 #include "unpack.h"
 
 #include <dirent.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <errno.h>
@@ -182,12 +182,7 @@ static int spill(struct layer_job *j)
 	}
 	*u = (struct unpacker){.s = j->s, .parent_chain = j->parent_chain, .fd = sv[0]};
 	shutdown(sv[0], SHUT_WR);
-	/* The thread takes no signals: they stay with the caller's thread and its mask. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int r = pthread_create(&u->thread, NULL, unpacker_main, u);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int r = thread_start_quiet(&u->thread, unpacker_main, u, 0);
 	if (r != 0) {
 		close(sv[0]);
 		close(sv[1]);

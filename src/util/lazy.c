@@ -1,9 +1,8 @@
 /* Shared libraries loaded on first use: see lazy.h. */
 #include "lazy.h"
+#include "thread.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -87,17 +86,6 @@ void berth_lazy_preload(struct berth_lazy *const libs[], size_t n)
 			preload_libs[k++] = libs[i];
 	if (!k)
 		return;
-	pthread_attr_t attr;
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* The thread takes no signals: they stay with the threads the command set up. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t t;
 	/* Failing to start it only means loading on first use, as without it. */
-	(void)pthread_create(&t, &attr, preload_main, (void *)(uintptr_t)k);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	(void)thread_start_quiet(NULL, preload_main, (void *)(uintptr_t)k, 0);
 }
