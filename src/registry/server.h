@@ -1,7 +1,7 @@
 /* `berth registry serve`: an OCI distribution (v1.1) server over libmicrohttpd, on the
  * storage of regstore.h, with the authentication of auth.h.
  *
- * Threads: libmicrohttpd's internal epoll thread pool; a request is handled on the thread
+ * Threads: libmicrohttpd's internal poll(2) thread pool; a request is handled on the thread
  * that owns its connection, disk I/O included. The caller's thread, in regsrv_serve(),
  * closes the connections that are too slow with a request. Blobs are sent from their file
  * descriptor (sendfile without TLS); uploads are written as they arrive with the hash kept
