@@ -167,25 +167,56 @@ static int write_atomic(int dirfd, const char *name, const void *data, size_t le
 	return fs_fsync_dir_at(dirfd, ".");
 }
 
-int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void *data, size_t len,
-		     mode_t mode, int sync)
+int fs_swap_fill(int dirfd, const char *spare, const void *data, size_t len, mode_t mode,
+		 int *ret_fd)
 {
-	if (strchr(name, '/') || strchr(spare, '/'))
+	if (strchr(spare, '/'))
 		return -EINVAL;
-	_cleanup_close_ int fd = openat(dirfd, spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dirfd, spare, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		fd = openat(dirfd, spare, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	int r = fill(fd, data, len, mode, sync);
-	if (r < 0)
-		return r;
+	/* In place, then cut to length (fs.h: no truncation to zero). */
+	const char *p = data;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = pwrite(fd, p + off, len - off, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	if (ftruncate(fd, (off_t)len) < 0 || fchmod(fd, mode) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int fs_swap_commit(int dirfd, const char *name, const char *spare, int sync)
+{
+	if (strchr(name, '/') || strchr(spare, '/'))
+		return -EINVAL;
 	/* The old file becomes the spare: no inode is freed, none allocated. */
 	if (renameat2(dirfd, spare, dirfd, name, RENAME_EXCHANGE) < 0) {
 		if (errno != ENOENT || renameat(dirfd, spare, dirfd, name) < 0)
 			return -errno;
 	}
 	return sync ? fs_fsync_dir_at(dirfd, ".") : 0;
+}
+
+int fs_write_swap_at(int dirfd, const char *name, const char *spare, const void *data, size_t len,
+		     mode_t mode, int sync)
+{
+	if (strchr(name, '/'))
+		return -EINVAL;
+	_cleanup_close_ int fd = -1;
+	int r = fs_swap_fill(dirfd, spare, data, len, mode, &fd);
+	if (r < 0)
+		return r;
+	if (sync && fsync(fd) < 0)
+		return -errno;
+	return fs_swap_commit(dirfd, name, spare, sync);
 }
 
 /* The range to hand to the disk once FS_WRITEBACK_EVERY more bytes were written: 1 and
