@@ -555,7 +555,7 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	if ((r = store_gc_hold(s, err)) < 0)
 		goto out;
 	/* The renames of the layer and the three blobs need their directories synced once,
-	 * before the record: store_sync_dirs() below. */
+	 * before the record: the index write below does it, in its own round of fsyncs. */
 	store_defer_dir_sync(s);
 	if (o->upperfd >= 0) {
 		r = dir_has_entries(o->upperfd);
@@ -634,7 +634,7 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 		goto out;
 	}
 	/* The record goes in last: until then everything written is garbage for store_gc. */
-	if ((r = store_sync_dirs(s, err)) < 0 || (r = store_lock_meta(s, 1, err)) < 0)
+	if ((r = store_lock_meta(s, 1, err)) < 0)
 		goto out;
 	/* The image and its name in one store batch. */
 	r = store_batch_begin(s, err);

@@ -54,6 +54,19 @@ struct store {
 	/* index.json as read under the meta lock held now (NULL: not read); dropped when the
 	 * lock is. In a batch, changes stay here until store_batch_commit(). */
 	json_t *idx;
+	/* The bytes idx was parsed from (NULL once it may differ from them), and what a shared
+	 * lock read last: taken again by the next index_load() when the file still holds the
+	 * same bytes, instead of parsing it again (a writer reads under the shared lock, then
+	 * writes under the exclusive one). */
+	char *idx_text;
+	size_t idx_len;
+	json_t *kept;
+	char *kept_text;
+	size_t kept_len;
+	/* Record files renamed into images/ and not yet fsynced: the next index write fsyncs
+	 * them side by side with the index, before the index names them. */
+	int *rec_fds;
+	size_t nrec_fds, rec_cap;
 	int batch, batch_dirty;
 	/* What the next index write makes unreachable, acted on after it: the record files
 	 * of replaced and removed images (names in images/, unlinked) and the records of
@@ -66,7 +79,8 @@ struct store {
 };
 
 /* Bits of dirty_dirs, in the order of dirty_dir_names. */
-static const char *const dirty_dir_names[] = {"blobs/sha256", "blobs/sha512", "layers"};
+static const char *const dirty_dir_names[] = {"blobs/sha256", "blobs/sha512", "layers", "images"};
+#define DIRTY_IMAGES (1 << 3)
 
 /* fsync the directory path (relative to the root) now, or later with the handle's other
  * renames when deferred. */
@@ -88,11 +102,16 @@ void store_defer_dir_sync(struct store *s)
 	s->defer_dir_sync = 1;
 }
 
-int store_sync_dirs(struct store *s, struct berr **err)
+/* fsync the directories renamed into, the records not synced yet and (>= 0) fd, side by
+ * side: one round of the disk's flushes. */
+static int sync_pending(struct store *s, int fd, struct berr **err)
 {
-	int fds[ARRAY_SIZE(dirty_dir_names)];
-	size_t n = 0;
+	int stack[ARRAY_SIZE(dirty_dir_names) + 8];
+	size_t max = ARRAY_SIZE(dirty_dir_names) + s->nrec_fds + 1, n = 0, ndirs = 0;
+	int *fds = max <= ARRAY_SIZE(stack) ? stack : calloc(max, sizeof(int));
 	int r = 0;
+	if (!fds)
+		return berr_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < ARRAY_SIZE(dirty_dir_names); i++) {
 		if (!(s->dirty_dirs & (1 << i)))
 			continue;
@@ -103,13 +122,29 @@ int store_sync_dirs(struct store *s, struct berr **err)
 		}
 		n++;
 	}
+	ndirs = n;
+	for (size_t i = 0; r == 0 && i < s->nrec_fds; i++)
+		fds[n++] = s->rec_fds[i];
+	if (r == 0 && fd >= 0)
+		fds[n++] = fd;
 	if (r == 0 && (r = fs_fsync_all(fds, n)) < 0)
-		r = berr_errno(err, r, "store: fsync the blob and layer directories");
-	for (size_t i = 0; i < n; i++)
+		r = berr_errno(err, r, "store: fsync");
+	for (size_t i = 0; i < ndirs; i++)
 		close(fds[i]);
-	if (r == 0)
+	if (fds != stack)
+		free(fds);
+	if (r == 0) {
 		s->dirty_dirs = 0;
+		for (size_t i = 0; i < s->nrec_fds; i++)
+			close(s->rec_fds[i]);
+		s->nrec_fds = 0;
+	}
 	return r;
+}
+
+int store_sync_dirs(struct store *s, struct berr **err)
+{
+	return sync_pending(s, -1, err);
 }
 
 static const char *const store_dirs[] = {
@@ -135,42 +170,6 @@ static int store_tmp_name(char ret[STORE_TMP_NAME_MAX])
 		return n < 0 ? -errno : -EIO;
 	snprintf(ret, STORE_TMP_NAME_MAX, "%d-%016llx", (int)getpid(), (unsigned long long)rnd);
 	return 0;
-}
-
-/* Write dirfd/name atomically through a temp file in tmp/ (same file system). */
-static int store_write_atomic(struct store *s, int dirfd, const char *name, const void *data,
-			      size_t len, mode_t mode)
-{
-	char tmp[STORE_TMP_NAME_MAX];
-	int r = store_tmp_name(tmp);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int fd =
-		openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	const char *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto fail;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 ||
-	    renameat(s->tmp_fd, tmp, dirfd, name) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	return fsync(dirfd) < 0 ? -errno : 0;
-fail:
-	unlinkat(s->tmp_fd, tmp, 0);
-	return r;
 }
 
 /* Full digest string to its hex part and blob directory, validating it. */
@@ -402,8 +401,13 @@ void store_close(struct store *s)
 	}
 	if (s->pins_fd >= 0)
 		close(s->pins_fd);
-	if (s->dirty_dirs)
-		store_sync_dirs(s, NULL);
+	if (s->dirty_dirs || s->nrec_fds)
+		sync_pending(s, -1, NULL);
+	for (size_t i = 0; i < s->nrec_fds; i++)
+		close(s->rec_fds[i]);
+	free(s->rec_fds);
+	json_decref(s->kept);
+	free(s->kept_text);
 	/* Closing the lock files drops their flocks. */
 	if (s->gc_fd >= 0)
 		close(s->gc_fd);
@@ -424,15 +428,26 @@ const char *store_root(const struct store *s)
 	return s->root;
 }
 
-/* Forget what was read under the lock (another process may change it once we let go). */
+/* Forget what was read under the lock (another process may change it once we let go).
+ * Read under the shared lock, it can not have been changed here: kept for index_load() to
+ * take again if the file is still the same. */
 static void index_drop(struct store *s)
 {
 	if (s->batch) {
 		s->batch = 0;
 		pending_clear(s);
 	}
+	if (s->idx && s->idx_text && s->meta_state == 1) {
+		json_decref(s->kept);
+		free(s->kept_text);
+		s->kept = TAKE_PTR(s->idx);
+		s->kept_text = TAKE_PTR(s->idx_text);
+		s->kept_len = s->idx_len;
+	}
 	json_decref(s->idx);
 	s->idx = NULL;
+	free(s->idx_text);
+	s->idx_text = NULL;
 }
 
 int store_lock_meta(struct store *s, int exclusive, struct berr **err)
@@ -1200,13 +1215,24 @@ static int index_load(struct store *s, struct berr **err)
 	int r = fs_read_all_at(s->root_fd, STORE_INDEX, STORE_JSON_MAX, &data, &len);
 	if (r < 0)
 		return berr_errno(err, r, "read '%s/" STORE_INDEX "'", s->root);
-	json_error_t je;
-	json_t *j = json_loadb(data, len, 0, &je);
-	if (!json_is_object(j) || index_check(j) < 0) {
-		json_decref(j);
-		return berr_set(err, EBADMSG, "'%s/" STORE_INDEX "' is corrupt", s->root);
+	json_t *j = NULL;
+	if (s->kept && len == s->kept_len && memcmp(data, s->kept_text, len) == 0) {
+		/* Unchanged since the shared lock read it: the same document. */
+		j = TAKE_PTR(s->kept);
+	} else {
+		json_error_t je;
+		j = json_loadb(data, len, 0, &je);
+		if (!json_is_object(j) || index_check(j) < 0) {
+			json_decref(j);
+			return berr_set(err, EBADMSG, "'%s/" STORE_INDEX "' is corrupt", s->root);
+		}
 	}
+	json_decref(TAKE_PTR(s->kept));
+	free(s->kept_text);
+	s->kept_text = NULL;
 	s->idx = j;
+	s->idx_text = TAKE_PTR(data);
+	s->idx_len = len;
 	return 0;
 }
 
@@ -1222,6 +1248,10 @@ static json_t *index_refs(struct store *s)
 
 static void pending_clear(struct store *s)
 {
+	/* Records written for an index write that does not happen: garbage for gc. */
+	for (size_t i = 0; i < s->nrec_fds; i++)
+		close(s->rec_fds[i]);
+	s->nrec_fds = 0;
 	strv_free(&s->stale);
 	store_image_list_free(s->purged, s->npurged);
 	s->purged = NULL;
@@ -1235,11 +1265,23 @@ static int64_t purge_content(struct store *s, struct store_image *const *imgs, s
 static int64_t index_flush(struct store *s, struct berr **err)
 {
 	_cleanup_free_ char *text = json_dumps(s->idx, JSON_SORT_KEYS | JSON_COMPACT);
+	_cleanup_close_ int fd = -1;
+	/* It differs from what was read now. */
+	free(TAKE_PTR(s->idx_text));
 	/* Swapped with a spare, not renamed over: no inode freed or allocated on each change
-	 * (fs.h). The exclusive meta lock makes this the only writer. */
-	int r = text ? fs_write_swap_at(s->root_fd, STORE_INDEX, "." STORE_INDEX ".spare", text,
-					strlen(text), 0600, 1)
+	 * (fs.h). The exclusive meta lock makes this the only writer. Before the swap, one round
+	 * of fsyncs side by side: the new index, the records it names for the first time and
+	 * the directories they (and a deferring writer's blobs and layers) were renamed into. */
+	int r = text ? fs_swap_fill(s->root_fd, "." STORE_INDEX ".spare", text, strlen(text), 0600,
+				    &fd)
 		     : -ENOMEM;
+	if (r == 0 && (r = sync_pending(s, fd, err)) < 0) {
+		json_decref(TAKE_PTR(s->idx));
+		pending_clear(s);
+		return r;
+	}
+	if (r == 0)
+		r = fs_swap_commit(s->root_fd, STORE_INDEX, "." STORE_INDEX ".spare", 1);
 	if (r < 0) {
 		json_decref(TAKE_PTR(s->idx));
 		pending_clear(s);
@@ -1306,6 +1348,7 @@ void store_batch_abort(struct store *s)
 	s->batch = 0;
 	pending_clear(s);
 	json_decref(TAKE_PTR(s->idx));
+	free(TAKE_PTR(s->idx_text));
 }
 
 /* Build index.json from the records and refs.json of an older store (or an empty one).
@@ -1378,6 +1421,49 @@ static uint64_t next_rev(struct store *s, const char *id, json_t *sum)
 	return rev;
 }
 
+/* images/name through a temp file, renamed into place before it is synced: the name is
+ * one the index on disk does not use (next_rev), so nothing reads it until the index
+ * names it, and the index write fsyncs it and images/ first (sync_pending). A kill or
+ * crash before that leaves a file gc removes. */
+static int record_write(struct store *s, const char *name, const char *text, size_t len)
+{
+	char tmp[STORE_TMP_NAME_MAX];
+	int r = store_tmp_name(tmp);
+	if (r < 0)
+		return r;
+	if (s->nrec_fds == s->rec_cap) {
+		size_t cap = s->rec_cap ? 2 * s->rec_cap : 4;
+		int *v = realloc(s->rec_fds, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->rec_fds = v;
+		s->rec_cap = cap;
+	}
+	_cleanup_close_ int fd =
+		openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			unlinkat(s->tmp_fd, tmp, 0);
+			return r;
+		}
+		off += (size_t)n;
+	}
+	if (renameat(s->tmp_fd, tmp, s->images_fd, name) < 0) {
+		r = -errno;
+		unlinkat(s->tmp_fd, tmp, 0);
+		return r;
+	}
+	s->rec_fds[s->nrec_fds++] = TAKE_FD(fd);
+	s->dirty_dirs |= DIRTY_IMAGES;
+	return 0;
+}
+
 /* The functions named *_unlocked need the meta lock held and the index read
  * (WITH_INDEX). */
 static int image_put_unlocked(struct store *s, const struct store_image *img, struct berr **err)
@@ -1406,7 +1492,7 @@ static int image_put_unlocked(struct store *s, const struct store_image *img, st
 	if (!sum)
 		return berr_set(err, ENOMEM, "out of memory");
 	/* The record first: until the index names it, nobody reads it. */
-	r = store_write_atomic(s, s->images_fd, name, text, strlen(text), 0600);
+	r = record_write(s, name, text, strlen(text));
 	if (r < 0) {
 		json_decref(sum);
 		return berr_errno(err, r, "write image %s", img->id);

@@ -74,10 +74,12 @@ int store_batch_begin(struct store *s, struct berr **err);
 int store_batch_commit(struct store *s, struct berr **err);
 void store_batch_abort(struct store *s);
 /* Defer the directory fsyncs after blob and layer renames on this handle until
- * store_sync_dirs() (or store_close()): for a writer that puts several blobs and a layer
- * before the record that names them, one fsync per directory instead of one per rename.
- * The content of each is still synced before its rename; the caller must call
- * store_sync_dirs() before writing anything that refers to them. */
+ * store_sync_dirs(), the next write of the index (which fsyncs them side by side with the
+ * index and the records, before the swap that makes the index name them) or
+ * store_close(): for a writer that puts several blobs and a layer before the record that
+ * names them, one fsync per directory instead of one per rename, in a round it needs
+ * anyway. The content of each is still synced before its rename; anything other than the
+ * index that refers to them must wait for store_sync_dirs(). */
 void store_defer_dir_sync(struct store *s);
 int store_sync_dirs(struct store *s, struct berr **err);
 

@@ -521,6 +521,54 @@ static void test_batch(void **state)
 	store_image_list_free(imgs, n);
 }
 
+/* A handle keeps the index it read under the shared lock and takes it again under the
+ * exclusive one only while the file holds the same bytes: a change another handle made in
+ * between (here one of the same length: a name moved between two ids of equal length) is
+ * what the next write starts from, not lost. */
+static void test_index_kept(void **state)
+{
+	struct fixture *f = *state;
+	char id1[DIGEST_STR_MAX], id2[DIGEST_STR_MAX], id3[DIGEST_STR_MAX];
+	put_image(f, "{\"k\":1}", id1);
+	put_image(f, "{\"k\":2}", id2);
+	OK(store_ref_set(f->s, "docker.io/library/k:1", id1, err));
+	struct store_image *img = NULL;
+	for (int round = 0; round < 2; round++) {
+		OK(store_image_get(f->s, id1, &img, err)); /* read under the shared lock */
+		store_image_free(img);
+		struct store *other = NULL;
+		OK(store_open(f->root, &other, err));
+		if (round == 0)
+			OK(store_ref_set(other, "docker.io/library/k:1", id2, err));
+		store_close(other);
+		/* Round 0: changed meanwhile; round 1: unchanged, the kept index is taken. */
+		OK(store_lock_meta(f->s, 1, err));
+		OK(store_batch_begin(f->s, err));
+		put_image(f, round ? "{\"k\":4}" : "{\"k\":3}", id3);
+		OK(store_ref_set(f->s, round ? "docker.io/library/k:4" : "docker.io/library/k:3", id3,
+				 err));
+		OK(store_batch_commit(f->s, err));
+		store_unlock_meta(f->s);
+	}
+	struct store *fresh = NULL;
+	OK(store_open(f->root, &fresh, err));
+	char *got = NULL;
+	OK(store_image_resolve(fresh, "k:1", &got, err));
+	assert_string_equal(got, id2);
+	free(got);
+	OK(store_image_resolve(fresh, "k:3", &got, err));
+	free(got);
+	OK(store_image_resolve(fresh, "k:4", &got, err));
+	assert_string_equal(got, id3);
+	free(got);
+	struct store_image **imgs = NULL;
+	size_t n = 0;
+	OK(store_image_summaries(fresh, &imgs, &n, err));
+	assert_int_equal(n, 4);
+	store_image_list_free(imgs, n);
+	store_close(fresh);
+}
+
 /* The tag time of id's record ("" when it has none). */
 static void assert_tag_time(struct fixture *f, const char *id, const char *want)
 {
@@ -1215,6 +1263,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layer_compressions, setup, teardown),
