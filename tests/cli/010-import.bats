@@ -235,14 +235,16 @@ start_httpd() {
 		HTTPD_PID=$!
 		local i
 		for i in $(seq 1 50); do
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			# Ours, not another program's on a port that was taken (then ours exits
+			# with "Address already in use").
+			if ss -Hltnp "sport = :$port" | grep -q "pid=$HTTPD_PID,"; then
 				HTTPD_PORT=$port
 				return 0
 			fi
 			kill -0 "$HTTPD_PID" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill "$HTTPD_PID" 2>/dev/null
+		kill "$HTTPD_PID" 2>/dev/null || true
 		wait "$HTTPD_PID" 2>/dev/null || true
 	done
 	die "could not start busybox httpd"
