@@ -271,14 +271,16 @@ static int produce_layer(struct layer_job *j, struct berr **err)
 	return gz_write(&j->gz, NULL, 0, 1, err);
 }
 
-/* store_layer_unpack() of the tar held in memory, through a memfd. */
-static int unpack_mem(struct layer_job *j, struct store_layer_info *ret, struct berr **err)
+/* store_layer_unpack() of a tar held in memory (diff_id: its sha256), through a memfd. */
+static int unpack_mem(struct store *s, const char *parent_chain, const unsigned char *tar,
+		      size_t len, const char *diff_id, struct store_layer_info *ret,
+		      struct berr **err)
 {
 	_cleanup_close_ int fd = memfd_create("berth-layer", MFD_CLOEXEC);
 	if (fd < 0)
 		return berr_errno(err, errno, "memfd");
-	for (size_t off = 0; off < j->len;) {
-		ssize_t n = write(fd, j->mem + off, j->len - off);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, tar + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -289,11 +291,7 @@ static int unpack_mem(struct layer_job *j, struct store_layer_info *ret, struct 
 		return berr_errno(err, errno, "memfd");
 	/* The diff id known in advance: a layer the store already has (the same change
 	 * committed again) is only read through, not extracted and synced a second time. */
-	struct digest d;
-	char diff_id[DIGEST_STR_MAX];
-	digest_buffer(DIGEST_SHA256, j->mem, j->len, &d);
-	digest_format(&d, diff_id);
-	return store_layer_unpack(j->s, fd, j->parent_chain, diff_id, STORE_KEEP_NONE, ret, err);
+	return store_layer_unpack(s, fd, parent_chain, diff_id, STORE_KEEP_NONE, ret, err);
 }
 
 /* 1 when the directory has an entry, 0 when empty. */
@@ -319,6 +317,10 @@ struct new_layer {
 	struct store_layer_info info;
 	int empty;
 	struct blob_writer *w; /* the gzip blob, named but not committed yet */
+	/* A tar that stayed in memory, not unpacked yet (finish_layer): info has its diff id
+	 * and chain id, no size. */
+	unsigned char *tar;
+	size_t tar_len;
 };
 
 static int make_layer(struct store *s, int upperfd, const char *parent_chain, struct new_layer *ret,
@@ -335,12 +337,19 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 		goto out;
 	}
 	int rp = produce_layer(&j, &perr);
-	if (!j.u) {
-		r = rp < 0 ? rp : unpack_mem(&j, &ret->info, err);
-		if (rp < 0 && err && !*err)
+	if (!j.u && rp < 0) {
+		if (err && !*err)
 			*err = TAKE_PTR(perr);
-		if (rp < 0)
-			berr_wrap(err, "read the container's changes");
+		r = berr_wrap(err, "read the container's changes");
+	} else if (!j.u) {
+		/* Its diff id now, the unpack later: once the config and manifest are written too,
+		 * their fsyncs join the layer's (finish_layer). */
+		struct digest d;
+		digest_buffer(DIGEST_SHA256, j.mem, j.len, &d);
+		digest_format(&d, ret->info.diff_id);
+		store_chain_id(parent_chain, ret->info.diff_id, ret->info.chain_id);
+		ret->tar = TAKE_PTR(j.mem);
+		ret->tar_len = j.len;
 	} else {
 		close(j.sock); /* EOF for the unpacker */
 		j.sock = -1;
@@ -378,6 +387,21 @@ out:
 	berr_free(j.gz_err);
 	free(j.mem);
 	return r;
+}
+
+/* The unpack of a layer make_layer() kept in memory, with the complete blobs ws riding in
+ * its round of fsyncs (store_blob_writers_sync_with_layer): one round for all of them. */
+static int finish_layer(struct store *s, const char *parent_chain, struct new_layer *nl,
+			struct blob_writer **ws, size_t n, struct berr **err)
+{
+	struct store_layer_info info;
+	store_blob_writers_sync_with_layer(s, ws, n);
+	int r = unpack_mem(s, parent_chain, nl->tar, nl->tar_len, nl->info.diff_id, &info, err);
+	if (r < 0)
+		return r;
+	nl->info.size = info.size;
+	free(TAKE_PTR(nl->tar));
+	return 0;
 }
 
 /* ---- config, manifest, record ---- */
@@ -557,14 +581,14 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 	/* The renames of the layer and the three blobs need their directories synced once,
 	 * before the record: the index write below does it, in its own round of fsyncs. */
 	store_defer_dir_sync(s);
+	const char *parent_chain =
+	    b.img && b.img->nlayers ? b.img->layers[b.img->nlayers - 1].chain_id : NULL;
 	if (o->upperfd >= 0) {
 		r = dir_has_entries(o->upperfd);
 		if (r < 0) {
 			r = berr_errno(err, r, "read the container's changes");
 			goto out;
 		}
-		const char *parent_chain =
-		    b.img && b.img->nlayers ? b.img->layers[b.img->nlayers - 1].chain_id : NULL;
 		if (r > 0 && (r = make_layer(s, o->upperfd, parent_chain, &nl, err)) < 0)
 			goto out;
 	}
@@ -590,22 +614,27 @@ int image_commit(struct store *s, const struct commit_opts *o, char **ret_id, st
 		layers[i] = b.img->layers[i];
 		size += layers[i].size;
 	}
-	if (!nl.empty) {
+	if (!nl.empty)
 		layers[nbase] = (struct store_image_layer){
 		    .digest = nl.info.blob_digest,
 		    .media_type = (char *)nl.info.blob_media_type,
 		    .blob_size = nl.info.blob_size,
 		    .diff_id = nl.info.diff_id,
 		    .chain_id = nl.info.chain_id,
-		    .size = nl.info.size,
 		};
-		size += nl.info.size;
-	}
 	if ((r = put_manifest(s, layers, n, id, strlen(text), mdigest, &bw[2], err)) < 0)
 		goto out;
-	/* The three blobs at once: the gzip blob (when there is a layer), config, manifest. */
 	if (!nl.empty)
 		bw[0] = TAKE_PTR(nl.w);
+	/* A layer kept in memory is unpacked now, the three blobs' fsyncs in its round. */
+	if (!nl.empty && nl.tar && (r = finish_layer(s, parent_chain, &nl, bw, 3, err)) < 0)
+		goto out;
+	if (!nl.empty) {
+		layers[nbase].size = nl.info.size;
+		size += nl.info.size;
+	}
+	/* The three blobs at once: the gzip blob (when there is a layer), config, manifest;
+	 * their fsyncs side by side unless they were synced with the layer. */
 	{
 		char d[3][DIGEST_STR_MAX];
 		size_t first = bw[0] ? 0 : 1;
@@ -653,6 +682,7 @@ out:
 	for (size_t i = 0; i < 3; i++)
 		blob_writer_abort(bw[i]);
 	blob_writer_abort(nl.w);
+	free(nl.tar);
 	base_clear(&b);
 	return r < 0 ? r : 0;
 }

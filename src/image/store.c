@@ -76,6 +76,9 @@ struct store {
 	size_t npurged;
 	/* store_defer_dir_sync(): the directories renamed into and not yet fsynced */
 	int defer_dir_sync, dirty_dirs;
+	/* store_blob_writers_sync_with_layer(): synced in the next layer's round */
+	struct blob_writer *ride[4];
+	size_t nride;
 };
 
 /* Bits of dirty_dirs, in the order of dirty_dir_names. */
@@ -652,8 +655,29 @@ struct blob_writer {
 	uint64_t size;
 	uint64_t flushed; /* handed to the disk so far (fs_writeback_queue) */
 	int finished; /* got is final (blob_writer_digest) */
+	int synced;   /* fsynced with a layer, mode set (store_blob_writers_sync_with_layer) */
 	struct digest got;
 };
+
+/* A writer that goes away no longer rides with the next layer. */
+static void ride_forget(struct blob_writer *w)
+{
+	struct store *s = w->s;
+	for (size_t i = 0; i < s->nride; i++)
+		if (s->ride[i] == w) {
+			s->ride[i] = s->ride[--s->nride];
+			return;
+		}
+}
+
+void store_blob_writers_sync_with_layer(struct store *s, struct blob_writer **ws, size_t n)
+{
+	for (size_t i = 0; i < n && s->nride < ARRAY_SIZE(s->ride); i++)
+		if (ws[i] && !ws[i]->synced) {
+			blob_writer_digest(ws[i], NULL, NULL);
+			s->ride[s->nride++] = ws[i];
+		}
+}
 
 int blob_writer_digest(struct blob_writer *w, char *ret_digest, uint64_t *ret_size)
 {
@@ -734,6 +758,7 @@ void blob_writer_abort(struct blob_writer *w)
 {
 	if (!w)
 		return;
+	ride_forget(w);
 	close(w->fd);
 	unlinkat(w->s->tmp_fd, w->tmp, 0);
 	digester_free(w->h);
@@ -771,7 +796,8 @@ int blob_writers_commit(struct blob_writer **ws, size_t n, char (*ret_digests)[D
 		struct stat st;
 		have[i] = fstatat(w->s->root_fd, paths[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			  S_ISREG(st.st_mode) && (uint64_t)st.st_size == w->size;
-		if (have[i])
+		ride_forget(w);
+		if (have[i] || w->synced)
 			continue;
 		if (fchmod(w->fd, 0444) < 0) {
 			r = berr_errno(err, errno, "store blob %s", ret_digests[i]);
@@ -1984,21 +2010,31 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 	if (r < 0)
 		return berr_errno(err, r, "layer %s: write info.json", info->chain_id);
 	/* The rename below must not publish a layer whose files are not on disk yet: an fsync
-	 * of each node of a small layer, else one syncfs instead of an fsync per file. */
-	int fds[LAYER_FSYNC_NODES + 1];
+	 * of each node of a small layer, else one syncfs instead of an fsync per file. The
+	 * blobs riding along (store_blob_writers_sync_with_layer) get their mode and fsync in
+	 * the same round. */
+	int fds[LAYER_FSYNC_NODES + 1 + ARRAY_SIZE(s->ride)];
 	size_t n = 0;
 	r = open_tree(dfd, fds, &n, LAYER_FSYNC_NODES);
+	size_t nown = n;
+	for (size_t i = 0; r == 0 && i < s->nride; i++) {
+		if (fchmod(s->ride[i]->fd, 0444) < 0)
+			r = -errno;
+		fds[n++] = s->ride[i]->fd;
+	}
 	if (r == 0) {
 		fds[n++] = dfd;
 		r = fs_fsync_all(fds, n);
-		n--;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nown; i++)
 		close(fds[i]);
 	if (r == -E2BIG)
 		r = syncfs(dfd) < 0 ? -errno : 0;
 	if (r < 0)
 		return berr_errno(err, r, "layer %s: sync", info->chain_id);
+	for (size_t i = 0; i < s->nride; i++)
+		s->ride[i]->synced = 1;
+	s->nride = 0;
 	snprintf(path, sizeof(path), "layers/%s", digest_hex(info->chain_id));
 	if (renameat2(s->tmp_fd, tmpname, s->root_fd, path, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST || errno == ENOTEMPTY) {
@@ -2014,10 +2050,10 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 
 /* store_layer_unpack() reading fd, or store_layer_unpack_stream() (raw_size not
  * UINT64_MAX) reading the source. */
-static int layer_unpack(struct store *s, int fd, unpack_source_fn source, void *source_opaque,
-			const char *parent_chain_id, const char *expected_diff_id,
-			enum store_blob_keep keep, uint64_t raw_size, struct store_layer_info *ret,
-			struct berr **err)
+static int layer_unpack_body(struct store *s, int fd, unpack_source_fn source,
+			     void *source_opaque, const char *parent_chain_id,
+			     const char *expected_diff_id, enum store_blob_keep keep,
+			     uint64_t raw_size, struct store_layer_info *ret, struct berr **err)
 {
 	struct digest expected = {.alg = DIGEST_SHA256};
 	struct store_layer_info info = {0};
@@ -2150,6 +2186,17 @@ fail:
 	taps_free(&t);
 	if (!no_extract)
 		fs_rm_rf_at(s->tmp_fd, tmpname);
+	return r;
+}
+
+static int layer_unpack(struct store *s, int fd, unpack_source_fn source, void *source_opaque,
+			const char *parent_chain_id, const char *expected_diff_id,
+			enum store_blob_keep keep, uint64_t raw_size, struct store_layer_info *ret,
+			struct berr **err)
+{
+	int r = layer_unpack_body(s, fd, source, source_opaque, parent_chain_id, expected_diff_id,
+				  keep, raw_size, ret, err);
+	s->nride = 0; /* only for this call (store.h) */
 	return r;
 }
 

@@ -122,6 +122,13 @@ int blob_writers_commit(struct blob_writer **ws, size_t n, char (*ret_digests)[D
 			uint64_t *ret_sizes, struct berr **err);
 /* Throw away the temp file and free the writer. NULL is fine. */
 void blob_writer_abort(struct blob_writer *w);
+/* Let the next layer this handle extracts (store_layer_unpack) fsync these complete
+ * writers' data side by side with its own files, in the round it needs before its rename,
+ * so that blob_writers_commit() only renames them: for a writer whose blobs are complete
+ * before the layer is unpacked (a commit's gzip blob, config and manifest). Only for that
+ * next call: when it extracts nothing (the layer exists) or fails, the commit syncs them
+ * as usual. At most 4 writers; the writers stay the caller's. */
+void store_blob_writers_sync_with_layer(struct store *s, struct blob_writer **ws, size_t n);
 
 /* ---- layers ---- */
 enum store_blob_keep {
