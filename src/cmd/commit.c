@@ -40,48 +40,61 @@ static const struct cmd_help commit_help = {
     .aliases = "berth container commit, berth commit",
 };
 
+/* What the freeze and the thaw share: the container's directory and its cgroup, opened
+ * once (the cgroup's lookup reads the mount table and stats every hierarchy). */
+struct pause {
+	int dirfd;
+	struct rt_cgroup *cg;
+};
+
+static void pause_close(struct pause *p)
+{
+	if (p->cg)
+		rt_cgroup_free(p->cg);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+}
+
 /* Freeze (1) or thaw (0) c's cgroup and record it in its state, under the container's
  * lock as pause does. Freezing only applies to a running container: *ret_done (freeze
  * only) says whether it was frozen here. Thawing only undoes a "paused" that is still
  * recorded (an `unpause` meanwhile did it already). */
-static int set_frozen(const char *root, const struct ctr *c, const struct rt_spec *spec, int freeze,
-		      int *ret_done, struct berr **err)
+static int set_frozen(const char *root, const struct ctr *c, const struct rt_spec *spec,
+		      struct pause *p, int freeze, int *ret_done, struct berr **err)
 {
-	_cleanup_close_ int dirfd = -1;
-	struct rt_cgroup *cg = NULL;
-	int r = rt_container_dir_open(root, c->id, &dirfd, err);
-	if (r < 0)
+	int r = 0;
+	if (p->dirfd < 0 && (r = rt_container_dir_open(root, c->id, &p->dirfd, err)) < 0)
 		return r;
-	if ((r = rt_state_lock(dirfd, 1, err)) < 0)
+	if ((r = rt_state_lock(p->dirfd, 1, err)) < 0)
 		return r;
 	struct rt_state st;
-	if ((r = rt_state_load(dirfd, &st, err)) < 0)
+	if ((r = rt_state_load(p->dirfd, &st, err)) < 0)
 		goto out;
 	rt_state_reconcile(&st);
 	if (st.status != (freeze ? RT_STATUS_RUNNING : RT_STATUS_PAUSED))
 		goto out;
-	r = rt_cgroup_open(spec->cgroup_parent ? spec->cgroup_parent : "berth", c->id, &cg, err);
+	if (!p->cg)
+		r = rt_cgroup_open(spec->cgroup_parent ? spec->cgroup_parent : "berth", c->id,
+				   &p->cg, err);
 	if (r == 0)
-		r = rt_cgroup_freeze(cg, freeze, err);
+		r = rt_cgroup_freeze(p->cg, freeze, err);
 	if (r < 0)
 		goto out;
 	st.status = freeze ? RT_STATUS_PAUSED : RT_STATUS_RUNNING;
 	/* Not synced: a freeze does not outlive the machine, and the state carries the boot
 	 * id. Two fsyncs less on each side of the commit. */
-	if ((r = rt_state_write_nosync(dirfd, &st, err)) < 0) {
+	if ((r = rt_state_write_nosync(p->dirfd, &st, err)) < 0) {
 		/* Unrecorded, the freeze must not stay. */
 		struct berr *e = NULL;
 		if (freeze)
-			rt_cgroup_freeze(cg, 0, &e);
+			rt_cgroup_freeze(p->cg, 0, &e);
 		berr_free(e);
 		goto out;
 	}
 	if (ret_done)
 		*ret_done = 1;
 out:
-	if (cg)
-		rt_cgroup_free(cg);
-	rt_state_unlock(dirfd);
+	rt_state_unlock(p->dirfd);
 	return r;
 }
 
@@ -182,6 +195,7 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	 * would end berth wait until it is thawed again: the window leaves no frozen container
 	 * behind but for SIGKILL. */
 	int frozen = 0, freeze = r == 0 && pause && c.state.status == RT_STATUS_RUNNING;
+	struct pause p = {.dirfd = -1};
 	sigset_t block, old;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -190,7 +204,7 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	sigaddset(&block, SIGQUIT);
 	if (freeze) {
 		sigprocmask(SIG_BLOCK, &block, &old);
-		r = set_frozen(ctx->root, &c, &fs.spec, 1, &frozen, &err);
+		r = set_frozen(ctx->root, &c, &fs.spec, &p, 1, &frozen, &err);
 	}
 	if (r == 0) {
 		o.upperfd = fs.upperfd;
@@ -198,7 +212,7 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	if (frozen) {
 		struct berr *e = NULL;
-		int r2 = set_frozen(ctx->root, &c, &fs.spec, 0, NULL, &e);
+		int r2 = set_frozen(ctx->root, &c, &fs.spec, &p, 0, NULL, &e);
 		if (r2 < 0 && r == 0) {
 			r = r2;
 			err = e;
@@ -208,6 +222,7 @@ int cmd_commit(struct berth_ctx *ctx, int argc, char **argv)
 	}
 	if (freeze)
 		sigprocmask(SIG_SETMASK, &old, NULL);
+	pause_close(&p);
 	ctrfs_close(&fs);
 	ctr_free(&c);
 	if (r < 0) {
