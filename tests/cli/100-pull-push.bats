@@ -111,6 +111,44 @@ registry_manifest() {
 	assert_contains "$output" "tag can't be used with --all-tags/-a"
 }
 
+@test "push: gzip leaves random bytes in stored blocks and compresses the rest; pull reads it back" {
+	start_distribution
+	local d=$TEST_DIR/mixed
+	mkdir -p "$d/root"
+	# Random bytes first (the first piece of the stream), then text, then random again.
+	head -c 3000000 /dev/urandom >"$d/root/random1"
+	seq 1 600000 >"$d/root/text"
+	head -c 1000000 /dev/urandom >"$d/root/random2"
+	tar -C "$d/root" --numeric-owner -cf "$d/layer.tar" random1 text random2
+	make_save_archive "$d/image.tar" "$DIST_HOST/mixed:1" "$CFG" "$d/layer.tar"
+	run_berth load -i "$d/image.tar"
+	run_berth push "$DIST_HOST/mixed:1"
+	registry_manifest "$DIST_URL" mixed 1 >"$d/m.json"
+	local layer
+	layer=$(jq -r '.layers[0].digest' "$d/m.json")
+	dist_curl "$DIST_URL/v2/mixed/blobs/$layer" >"$d/blob"
+	assert_equal "$(sha256_file "$d/blob")" "$layer"
+	gzip -t "$d/blob" || die "not a valid gzip stream"
+	assert_equal "$(gzip -dc "$d/blob" | sha256sum | cut -d' ' -f1)" \
+		"$(sha256sum "$d/layer.tar" | cut -d' ' -f1)"
+	# The deflate stream starts (after gzip's 10 header bytes) with a stored block: type
+	# 00, then LEN and its one's complement NLEN.
+	local b
+	read -ra b <<<"$(od -An -tu1 -j10 -N5 "$d/blob")"
+	assert_equal "$((b[0] & 7)) $(((b[1] | b[2] << 8) ^ (b[3] | b[4] << 8)))" "0 65535"
+	# The random 4 MB cost about their size, the 4.5 MB of text far less.
+	local size text
+	size=$(stat -c %s "$d/blob")
+	text=$(stat -c %s "$d/root/text")
+	[ "$size" -gt 4000000 ] && [ "$size" -lt $((4000000 + text / 2)) ] ||
+		die "blob of $size bytes for 4000000 random bytes and $text of text"
+
+	run_berth rmi "$DIST_HOST/mixed:1"
+	run_berth pull "$DIST_HOST/mixed:1"
+	cmp "$d/root/text" "$(find "$BERTH_ROOT/layers" -name text -type f)" ||
+		die "the text file came back different"
+}
+
 @test "push: PATCH chunks for blobs bigger than the chunk size; one transfer at a time" {
 	start_distribution --accesslog
 	echo '{"max-concurrent-uploads": 1, "max-concurrent-downloads": 1}' >"$BERTH_CONFIG"
