@@ -21,12 +21,15 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "fs.h"
+#include "lazy.h"
 #include "regmanifest.h"
 #include "regstore.h"
 #include "route.h"
 #include "srvmetrics.h"
 
 #include "banned.h"
+
+LAZY_LIB(microhttpd);
 
 #define JSON_TYPE "application/json; charset=utf-8"
 /* distribution's default page size of /v2/_catalog, and the most we hand out at once. */
@@ -2146,6 +2149,11 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 		}
 		s->tls = 1;
 	}
+
+	/* Plain HTTP: GnuTLS, which libmicrohttpd links, stays out of the process (a stand-in
+	 * with its name; gnutls_off.c). Before the first call into libmicrohttpd. */
+	if (!s->tls && berth_lazy_load_with)
+		berth_lazy_load_with(&berth_lazy_microhttpd, "berth-gnutls-off.so");
 
 	struct sockaddr_storage ss;
 	int v6any = 0;

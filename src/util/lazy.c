@@ -3,6 +3,7 @@
 #include "thread.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -88,4 +89,39 @@ void berth_lazy_preload(struct berth_lazy *const libs[], size_t n)
 		return;
 	/* Failing to start it only means loading on first use, as without it. */
 	(void)thread_start_quiet(NULL, preload_main, (void *)(uintptr_t)k, 0);
+}
+
+#ifndef BERTH_LIBEXECDIR
+#define BERTH_LIBEXECDIR "/usr/local/libexec/berth"
+#endif
+
+int berth_lazy_load_with(struct berth_lazy *lib, const char *file)
+{
+	if (!lib || __atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE))
+		return 0;
+	/* Beside the executable first (a build tree), then where make install puts it. */
+	char path[PATH_MAX];
+	void *with = NULL;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		char *slash = strrchr(path, '/');
+		size_t room = slash ? sizeof(path) - (size_t)(slash + 1 - path) : 0;
+		if (slash && (size_t)snprintf(slash + 1, room, "%s", file) < room)
+			with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	}
+	if (!with && (size_t)snprintf(path, sizeof(path), "%s/%s", BERTH_LIBEXECDIR, file) <
+			 sizeof(path))
+		with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!with)
+		return 0;
+	/* RTLD_NOW: every symbol bound here, so a missing one fails this call and not a
+	 * later one. */
+	void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		dlclose(with);
+		return 0;
+	}
+	__atomic_store_n(&lib->handle, h, __ATOMIC_RELEASE);
+	return 1;
 }

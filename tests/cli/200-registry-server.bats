@@ -302,6 +302,9 @@ EOF
 	start_registry --tls-cert "$TEST_DIR/cert.pem" --tls-key "$TEST_DIR/key.pem"
 	run curl -sf --cacert "$TEST_DIR/cert.pem" "https://$REG_HOST/v2/"
 	assert_equal "$output" "{}"
+	# With TLS the real GnuTLS is loaded, not berth's stand-in.
+	grep -q '/libgnutls\.so\.30' "/proc/$REG_PID/maps"
+	! grep -q 'berth-gnutls-off' "/proc/$REG_PID/maps" || die "the stand-in is loaded"
 	run curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$REG_HOST/v2/"
 	[ "$output" != 200 ]
 	make_image "$TEST_DIR/img"
@@ -312,6 +315,31 @@ EOF
 	assert_contains "$output" "both a certificate and a key"
 	run_berth 125 registry serve --root "$REG_ROOT" --addr 127.0.0.1:0 --tls-cert "$TEST_DIR/cert.pem" --tls-key /nonexistent
 	assert_contains "$output" "/nonexistent"
+}
+
+# gnutls_off.c: libmicrohttpd links GnuTLS, which a plain HTTP server never calls.
+@test "plain HTTP: GnuTLS stays out of the process; a stand-in it refuses falls back to GnuTLS" {
+	start_registry
+	grep -q 'libmicrohttpd' "/proc/$REG_PID/maps"
+	grep -q '/berth-gnutls-off\.so' "/proc/$REG_PID/maps"
+	! grep -q -e '/libgnutls\.so' -e 'libp11-kit' -e 'libnettle' "/proc/$REG_PID/maps" ||
+		die "GnuTLS is loaded: $(grep -e gnutls -e p11 -e nettle "/proc/$REG_PID/maps")"
+	make_image "$TEST_DIR/img"
+	push_image plain/app v1 "$TEST_DIR/img"
+	curl -sf "$REG_URL/v2/plain/app/blobs/$LAYER_DIGEST" | cmp - "$TEST_DIR/img/layer.tar.gz"
+	stop_registry
+
+	# A berth beside a stand-in that lacks GnuTLS's symbols (and so its versions):
+	# libmicrohttpd does not load against it, and berth loads it with the real GnuTLS.
+	mkdir "$TEST_DIR/bin"
+	cp "$BERTH" "$TEST_DIR/bin/berth"
+	echo 'int berth_not_gnutls;' | gcc -shared -fPIC -Wl,-soname,libgnutls.so.30 \
+		-o "$TEST_DIR/bin/berth-gnutls-off.so" -x c -
+	BERTH=$TEST_DIR/bin/berth start_registry
+	grep -q '/libgnutls\.so\.30' "/proc/$REG_PID/maps"
+	! grep -q 'berth-gnutls-off' "/proc/$REG_PID/maps" || die "the stand-in is loaded"
+	push_image plain/app v2 "$TEST_DIR/img"
+	curl -sf "$REG_URL/v2/plain/app/blobs/$LAYER_DIGEST" | cmp - "$TEST_DIR/img/layer.tar.gz"
 }
 
 # A blob's data file in the root.

@@ -169,7 +169,7 @@ req_count() { metric "registry_http_requests_total{method=\"$1\",handler=\"$2\",
 
 @test "debug listener: off by default; debug.addr in the config; a bad address is an error" {
 	start_registry
-	! grep -q "debug listener" "$TEST_DIR/registry.log"
+	! grep -q "debug listener" "$TEST_DIR/registry.log" || die "a debug listener was started"
 	stop_registry
 	cat >"$TEST_DIR/reg.json" <<EOF
 {"debug": {"addr": "127.0.0.1:0"}, "limits": {"connections": 77, "idle-timeout": 9, "header-timeout": 4}}
@@ -517,7 +517,7 @@ EOF
 		grep -q 'debug listener' "$TEST_DIR/registry.log" && break
 		sleep 0.05
 	done
-	! grep -q "serving at most" "$TEST_DIR/registry.log"
+	! grep -q "serving at most" "$TEST_DIR/registry.log" || die "the limit was said to be clamped"
 	p=$(sed -n 's/.*debug listener on .* (port \([0-9]*\)).*/\1/p' "$TEST_DIR/registry.log")
 	DBG_URL=http://127.0.0.1:$p
 	scrape
