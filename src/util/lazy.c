@@ -110,8 +110,8 @@ int berth_lazy_load_with(struct berth_lazy *lib, const char *file)
 		if (slash && (size_t)snprintf(slash + 1, room, "%s", file) < room)
 			with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	}
-	if (!with && (size_t)snprintf(path, sizeof(path), "%s/%s", BERTH_LIBEXECDIR, file) <
-			 sizeof(path))
+	if (!with &&
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", BERTH_LIBEXECDIR, file) < sizeof(path))
 		with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!with)
 		return 0;
