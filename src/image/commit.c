@@ -40,7 +40,9 @@
  * igzip compresses about as well and several times faster. Either way the output has no
  * name and mtime 0 in its header, so one tar always gives one blob. */
 struct gz {
-	struct blob_writer *w;
+	struct blob_writer *w; /* NULL: the output goes to mem (gz_to_writer moves it) */
+	unsigned char *mem;
+	size_t len, cap;
 	unsigned char *out;
 #ifdef BERTH_HAVE_ISAL
 	struct isal_zstream is;
@@ -75,8 +77,40 @@ static int gz_init(struct gz *g, struct blob_writer *w)
 	return 0;
 }
 
+/* The compressed bytes to the blob writer, or to memory until there is one. */
+static int gz_out(struct gz *g, const void *data, size_t n, struct berr **err)
+{
+	if (g->w)
+		return blob_writer_write(g->w, data, n, err);
+	if (g->len + n > g->cap) {
+		size_t cap = g->cap ? g->cap : 64 * 1024;
+		while (cap < g->len + n)
+			cap *= 2;
+		unsigned char *m = realloc(g->mem, cap);
+		if (!m)
+			return berr_set(err, ENOMEM, "out of memory");
+		g->mem = m;
+		g->cap = cap;
+	}
+	memcpy(g->mem + g->len, data, n);
+	g->len += n;
+	return 0;
+}
+
+/* From now on into w, starting with what memory holds. */
+static int gz_to_writer(struct gz *g, struct blob_writer *w, struct berr **err)
+{
+	int r = blob_writer_write(w, g->mem, g->len, err);
+	g->w = w;
+	free(g->mem);
+	g->mem = NULL;
+	g->len = g->cap = 0;
+	return r;
+}
+
 static void gz_free(struct gz *g)
 {
+	free(g->mem);
 #ifdef BERTH_HAVE_ISAL
 	free(g->level_buf);
 #else
@@ -100,7 +134,7 @@ static int gz_write(struct gz *g, const void *data, size_t len, int finish, stru
 		if (isal_deflate(&g->is) != COMP_OK)
 			return berr_set(err, EIO, "gzip: igzip failed");
 		size_t n = GZ_OUT - g->is.avail_out;
-		if (n && blob_writer_write(g->w, g->out, n, err) < 0)
+		if (n && gz_out(g, g->out, n, err) < 0)
 			return -EIO;
 	} while (g->is.avail_in > 0 || g->is.avail_out == 0 ||
 		 (finish && g->is.internal_state.state != ZSTATE_END));
@@ -115,7 +149,7 @@ static int gz_write(struct gz *g, const void *data, size_t len, int finish, stru
 		if (zr == Z_STREAM_ERROR)
 			return berr_set(err, EIO, "gzip: zlib failed");
 		size_t n = GZ_OUT - g->z.avail_out;
-		if (n && blob_writer_write(g->w, g->out, n, err) < 0)
+		if (n && gz_out(g, g->out, n, err) < 0)
 			return -EIO;
 	} while (g->z.avail_in > 0 || g->z.avail_out == 0 || (finish && zr != Z_STREAM_END));
 #endif
@@ -182,7 +216,19 @@ static int spill(struct layer_job *j)
 	}
 	*u = (struct unpacker){.s = j->s, .parent_chain = j->parent_chain, .fd = sv[0]};
 	shutdown(sv[0], SHUT_WR);
-	int r = thread_start_quiet(&u->thread, unpacker_main, u, 0);
+	/* The gzip goes to a blob file from now on, made before the thread starts: from then on
+	 * the store handle is the unpacker's. */
+	struct blob_writer *w = NULL;
+	int r = store_blob_writer_new(j->s, NULL, &w, &j->gz_err);
+	if (r == 0)
+		r = gz_to_writer(&j->gz, w, &j->gz_err);
+	if (r < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(u);
+		return -EIO;
+	}
+	r = thread_start_quiet(&u->thread, unpacker_main, u, 0);
 	if (r != 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -223,6 +269,10 @@ static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, si
 		/* The unpacker first, so that it works while we compress. */
 		if (r == 0)
 			r = imgarchive_send_all(j->sock, buf, len);
+	}
+	if (r < 0 && j->gz_err) {
+		archive_set_error(a, EIO, "%s", j->gz_err->msg);
+		return -1;
 	}
 	if (r < 0) {
 		archive_set_error(a, -r, "send to the unpacker: %s", strerror(-r));
@@ -327,12 +377,12 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 		      struct berr **err)
 {
 	struct layer_job j = {.upperfd = upperfd, .s = s, .parent_chain = parent_chain, .sock = -1};
-	struct blob_writer *w = NULL;
 	struct berr *perr = NULL;
-	int r = store_blob_writer_new(s, NULL, &w, err);
-	if (r < 0)
-		return r;
-	if (gz_init(&j.gz, w) < 0) {
+	int r = 0;
+	/* The gzip stays in memory with a small tar: a blob the store has already (the same
+	 * change committed again) then costs no file, whose creation and removal would make
+	 * the next file creations slower (fs.h, fs_write_swap_at). */
+	if (gz_init(&j.gz, NULL) < 0) {
 		r = berr_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -350,6 +400,15 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 		store_chain_id(parent_chain, ret->info.diff_id, ret->info.chain_id);
 		ret->tar = TAKE_PTR(j.mem);
 		ret->tar_len = j.len;
+		digest_buffer(DIGEST_SHA256, j.gz.mem, j.gz.len, &d);
+		digest_format(&d, ret->info.blob_digest);
+		ret->info.blob_size = j.gz.len;
+		ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
+		if (!ret->empty && !store_blob_reuse(s, ret->info.blob_digest)) {
+			struct blob_writer *w = NULL;
+			if ((r = store_blob_writer_new(s, NULL, &w, err)) == 0)
+				r = gz_to_writer(&j.gz, w, err);
+		}
 	} else {
 		close(j.sock); /* EOF for the unpacker */
 		j.sock = -1;
@@ -369,19 +428,19 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 			r = rp;
 		} else {
 			ret->info = j.u->info;
+			blob_writer_digest(j.gz.w, ret->info.blob_digest, &ret->info.blob_size);
+			ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
 		}
 		berr_free(j.u->err);
 		free(j.u);
 	}
 	if (r < 0)
 		goto out;
-	/* Committed with the config and manifest, their fsyncs side by side. */
-	blob_writer_digest(w, ret->info.blob_digest, &ret->info.blob_size);
-	ret->w = TAKE_PTR(w);
+	/* Committed with the config and manifest (NULL: the store has it). */
+	ret->w = TAKE_PTR(j.gz.w);
 	ret->info.blob_media_type = unpack_media_type(UNPACK_GZIP);
-	ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
 out:
-	blob_writer_abort(w);
+	blob_writer_abort(j.gz.w);
 	berr_free(perr);
 	gz_free(&j.gz);
 	berr_free(j.gz_err);

@@ -595,6 +595,17 @@ int store_blob_has(struct store *s, const char *digest)
 	return fstatat(s->root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
+int store_blob_reuse(struct store *s, const char *digest)
+{
+	char path[DIGEST_STR_MAX + 32];
+	if (!store_blob_has(s, digest) || blob_path(digest, path, sizeof(path), NULL) < 0)
+		return 0;
+	/* Whoever renamed it there may have been killed before syncing the directory. */
+	*strrchr(path, '/') = '\0';
+	sync_dir(s, path);
+	return 1;
+}
+
 int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *ret_size,
 		    struct berr **err)
 {

@@ -86,6 +86,10 @@ int store_sync_dirs(struct store *s, struct berr **err);
 /* ---- blobs ---- */
 /* 1 when the blob exists, 0 when not. */
 int store_blob_has(struct store *s, const char *digest);
+/* store_blob_has() for a writer about to name the blob in what it writes instead of
+ * storing it again: 1 when it exists, and then its directory is fsynced before anything
+ * refers to it, as for a blob written now (deferred with store_defer_dir_sync()). */
+int store_blob_reuse(struct store *s, const char *digest);
 /* Open a blob read-only; the fd is the caller's. -ENOENT when missing. */
 int store_blob_open(struct store *s, const char *digest, int *ret_fd, uint64_t *ret_size,
 		    struct berr **err);
