@@ -65,7 +65,10 @@ void ctr_free(struct ctr *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int ctr_load(const char *root, const char *id, struct ctr *ret, struct berr **err)
+/* ctr_load(), the state only when the config's name is want (NULL: any): 1 when it is
+ * not, with *ret cleared. */
+static int load_named(const char *root, const char *id, const char *want, struct ctr *ret,
+		      struct berr **err)
 {
 	memset(ret, 0, sizeof(*ret));
 	_cleanup_close_ int dirfd = -1;
@@ -77,17 +80,26 @@ int ctr_load(const char *root, const char *id, struct ctr *ret, struct berr **er
 	if (r < 0)
 		return r == -ENOENT ? berr_set(err, ENOENT, "No such container: %s", id) : r;
 	ret->config = cfg;
+	snprintf(ret->id, sizeof(ret->id), "%s", id);
+	const char *name = str_of(cfg, "Name", "");
+	ret->name = name[0] == '/' ? name + 1 : name;
+	if (want && !streq(ret->name, want)) {
+		ctr_free(ret);
+		return 1;
+	}
 	r = rt_state_read(dirfd, &ret->state, err);
 	if (r < 0) {
 		ctr_free(ret);
 		return r;
 	}
-	snprintf(ret->id, sizeof(ret->id), "%s", id);
-	const char *name = str_of(cfg, "Name", "");
-	ret->name = name[0] == '/' ? name + 1 : name;
 	json_t *c = json_object_get(cfg, "CreatedNs");
 	ret->created_ns = json_is_integer(c) ? json_integer_value(c) : 0;
 	return 0;
+}
+
+int ctr_load(const char *root, const char *id, struct ctr *ret, struct berr **err)
+{
+	return load_named(root, id, NULL, ret, err);
 }
 
 static int cmp_created(const void *a, const void *b)
@@ -156,35 +168,38 @@ int ctr_lookup(const char *root, const char *input, struct ctr *ret, struct berr
 		}
 		return r;
 	}
-	struct ctr *v;
-	size_t n;
-	int r = ctr_list(root, &v, &n, err);
+	/* Every container's config is read for its name; only the one that has it gets its
+	 * state read (and its processes checked). Containers that fail to load were removed
+	 * meanwhile or are half-written by a create still going on, as for ctr_list(). */
+	_cleanup_strv_ struct strv ids = STRV_INIT;
+	int r = rt_container_list(root, &ids, err);
 	if (r < 0)
 		return r;
 	const char *name = input[0] == '/' ? input + 1 : input;
-	ssize_t found = -1;
-	for (size_t i = 0; i < n && found < 0; i++)
-		if (streq(v[i].name, name))
-			found = (ssize_t)i;
-	if (found < 0 && is_hex(input)) {
-		for (size_t i = 0; i < n; i++) {
-			if (strncmp(v[i].id, input, strlen(input)) != 0)
-				continue;
-			if (found >= 0) {
-				ctr_list_free(v, n);
-				return berr_set(err, EINVAL,
-						"Multiple IDs found with provided prefix: %s", input);
-			}
-			found = (ssize_t)i;
+	for (size_t i = 0; i < ids.n; i++) {
+		struct berr *e = NULL;
+		r = load_named(root, ids.v[i], name, ret, &e);
+		berr_free(e);
+		if (r == 0)
+			return 0;
+	}
+	int found = 0;
+	for (size_t i = 0; is_hex(input) && i < ids.n; i++) {
+		struct ctr c;
+		if (strncmp(ids.v[i], input, strlen(input)) != 0 ||
+		    load_named(root, ids.v[i], NULL, &c, NULL) != 0)
+			continue;
+		if (found) {
+			ctr_free(&c);
+			ctr_free(ret);
+			return berr_set(err, EINVAL, "Multiple IDs found with provided prefix: %s",
+					input);
 		}
+		*ret = c;
+		found = 1;
 	}
-	if (found < 0) {
-		ctr_list_free(v, n);
+	if (!found)
 		return berr_set(err, ENOENT, "No such container: %s", input);
-	}
-	*ret = v[found];
-	memset(&v[found], 0, sizeof(v[found]));
-	ctr_list_free(v, n);
 	return 0;
 }
 
