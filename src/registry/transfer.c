@@ -396,13 +396,28 @@ static int commit_blob(struct download *d, struct berr **err)
 	return r;
 }
 
+/* The downloaded bytes against the descriptor's digest, before anything is kept (the
+ * commit checks it again). */
+static int verify_blob(struct download *d, struct berr **err)
+{
+	char got_s[DIGEST_STR_MAX];
+	struct digest want, got;
+	blob_writer_digest(d->w, got_s, NULL);
+	if (digest_parse(d->L->desc->digest, &want, NULL) < 0 ||
+	    digest_parse(got_s, &got, NULL) < 0 || !digest_equal(&want, &got))
+		return berr_set(err, EBADMSG, "filesystem layer verification failed for digest %s",
+				d->L->desc->digest);
+	return 0;
+}
+
 /* Producer of a streamed layer, in its own thread: download into the blob writer and to
- * the unpacker, then commit the blob (which checks the digest). Only then does
- * producer_main() close the queue as complete: the unpacker reads to that end before it
- * keeps anything, so a failure (a mismatch too), with which the queue is closed instead,
- * leaves nothing (store_layer_unpack_stream), and no byte needs to be held back. Hashing
- * and writing the blob here and decompressing, hashing and unpacking in the consumer keeps
- * both CPUs busy. */
+ * the unpacker, then check the digest. Only then does producer_main() close the queue as
+ * complete: the unpacker reads to that end before it keeps anything, so a failure (a
+ * mismatch too), with which the queue is closed instead, leaves nothing
+ * (store_layer_unpack_stream), and no byte needs to be held back. The blob's commit (its
+ * fsyncs and rename) comes after the close, side by side with the layer's own fsyncs: a
+ * small layer waited for both rounds one after the other. Hashing and writing the blob
+ * here and decompressing, hashing and unpacking in the consumer keeps both CPUs busy. */
 static int produce_layer(struct download *d, struct berr **err)
 {
 	int r = download_retrying(d, err);
@@ -410,7 +425,7 @@ static int produce_layer(struct download *d, struct berr **err)
 		return r;
 	if ((r = pass_on(d, err)) < 0)
 		return r;
-	return commit_blob(d, err);
+	return verify_blob(d, err);
 }
 
 struct producer {
@@ -426,6 +441,8 @@ static void *producer_main(void *arg)
 	if (p->d->cur) /* a buffer that never went on */
 		chunkq_put(p->d->q, TAKE_PTR(p->d->cur), 0);
 	chunkq_close(p->d->q, p->r);
+	if (p->r >= 0)
+		p->r = commit_blob(p->d, &p->err);
 	return NULL;
 }
 
