@@ -667,13 +667,18 @@ struct blob_writer {
 	uint64_t flushed; /* handed to the disk so far (fs_writeback_queue) */
 	int finished; /* got is final (blob_writer_digest) */
 	int synced;   /* fsynced with a layer, mode set (store_blob_writers_sync_with_layer) */
+	int riding;   /* in s->ride */
 	struct digest got;
 };
 
-/* A writer that goes away no longer rides with the next layer. */
+/* A writer that goes away no longer rides with the next layer. Only a riding writer looks
+ * at the handle's list: a pull commits blobs in one thread while another unpacks. */
 static void ride_forget(struct blob_writer *w)
 {
 	struct store *s = w->s;
+	if (!w->riding)
+		return;
+	w->riding = 0;
 	for (size_t i = 0; i < s->nride; i++)
 		if (s->ride[i] == w) {
 			s->ride[i] = s->ride[--s->nride];
@@ -684,8 +689,9 @@ static void ride_forget(struct blob_writer *w)
 void store_blob_writers_sync_with_layer(struct store *s, struct blob_writer **ws, size_t n)
 {
 	for (size_t i = 0; i < n && s->nride < ARRAY_SIZE(s->ride); i++)
-		if (ws[i] && !ws[i]->synced) {
+		if (ws[i] && !ws[i]->synced && !ws[i]->riding) {
 			blob_writer_digest(ws[i], NULL, NULL);
+			ws[i]->riding = 1;
 			s->ride[s->nride++] = ws[i];
 		}
 }
@@ -2043,8 +2049,10 @@ static int layer_commit(struct store *s, const char *tmpname, const char *parent
 		r = syncfs(dfd) < 0 ? -errno : 0;
 	if (r < 0)
 		return berr_errno(err, r, "layer %s: sync", info->chain_id);
-	for (size_t i = 0; i < s->nride; i++)
+	for (size_t i = 0; i < s->nride; i++) {
 		s->ride[i]->synced = 1;
+		s->ride[i]->riding = 0;
+	}
 	s->nride = 0;
 	snprintf(path, sizeof(path), "layers/%s", digest_hex(info->chain_id));
 	if (renameat2(s->tmp_fd, tmpname, s->root_fd, path, RENAME_NOREPLACE) < 0) {
@@ -2207,7 +2215,12 @@ static int layer_unpack(struct store *s, int fd, unpack_source_fn source, void *
 {
 	int r = layer_unpack_body(s, fd, source, source_opaque, parent_chain_id, expected_diff_id,
 				  keep, raw_size, ret, err);
-	s->nride = 0; /* only for this call (store.h) */
+	/* Only for this call (store.h); untouched when empty, as it is in a pull, whose
+	 * producer thread commits blobs meanwhile. */
+	for (size_t i = 0; i < s->nride; i++)
+		s->ride[i]->riding = 0;
+	if (s->nride)
+		s->nride = 0;
 	return r;
 }
 
