@@ -481,8 +481,11 @@ static const char *parent_of(struct pull_ctx *P, size_t i)
 	return i ? P->layers[i - 1].chain : NULL;
 }
 
-static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, size_t ticket,
-			struct berr **err)
+/* s: the handle the layer is unpacked with; sb: another, for the blob, which the download
+ * thread commits while the unpack thread still uses s (a handle is for one thread at a
+ * time, store.h). */
+static int stream_layer(struct pull_ctx *P, struct store *s, struct store *sb, size_t i,
+			size_t ticket, struct berr **err)
 {
 	struct pull_layer *L = &P->layers[i];
 	struct download d = {.P = P, .L = L, .ticket = ticket};
@@ -490,7 +493,7 @@ static int stream_layer(struct pull_ctx *P, struct store *s, size_t i, size_t ti
 	d.q = chunkq_new(PASS_ON_BUFS, size && size < PASS_ON ? (size_t)size : PASS_ON);
 	if (!d.q)
 		return berr_set(err, ENOMEM, "out of memory");
-	int r = store_blob_writer_new(s, L->desc->digest, &d.w, err);
+	int r = store_blob_writer_new(sb, L->desc->digest, &d.w, err);
 	if (r < 0) {
 		chunkq_free(d.q);
 		return r;
@@ -536,8 +539,10 @@ static void *pull_worker(void *arg)
 {
 	struct pull_ctx *P = arg;
 	struct berr *err = NULL;
-	struct store *s = NULL;
+	struct store *s = NULL, *sb = NULL;
 	int r = store_open(P->root, &s, &err);
+	if (r >= 0 && (r = store_open(P->root, &sb, &err)) < 0)
+		store_close(s);
 	if (r < 0) {
 		pull_fail(P, r, &err);
 		return NULL;
@@ -551,7 +556,7 @@ static void *pull_worker(void *arg)
 		size_t ticket = P->next++, i = P->work[ticket];
 		pthread_mutex_unlock(&P->lock);
 		/* Every layer streams into the store at once, its parent done or not. */
-		r = stream_layer(P, s, i, ticket, &err);
+		r = stream_layer(P, s, sb, i, ticket, &err);
 		if (r < 0) {
 			if (err)
 				berr_wrap(&err, "layer %s", P->layers[i].id);
@@ -564,6 +569,7 @@ static void *pull_worker(void *arg)
 		pthread_mutex_unlock(&P->lock);
 		emit(&P->ev, REG_EV_LAYER_DONE, P->layers[i].id, 0, 0, NULL, 0);
 	}
+	store_close(sb);
 	store_close(s);
 	return NULL;
 }
