@@ -2151,7 +2151,7 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	}
 
 	/* Plain HTTP: GnuTLS, which libmicrohttpd links, stays out of the process (a stand-in
-	 * with its name; gnutls_off.c). Before the first call into libmicrohttpd. */
+	 * with its name; src/util/standin/gnutls.c). Before the first call into libmicrohttpd. */
 	if (!s->tls && berth_lazy_load_with)
 		berth_lazy_load_with(&berth_lazy_microhttpd, "berth-gnutls-off.so");
 

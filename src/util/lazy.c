@@ -22,6 +22,12 @@ static _Noreturn void lazy_fatal(const char *what, const char *detail)
 	_exit(125);
 }
 
+/* The libraries always loaded with a stand-in for one of theirs (lazy.h). */
+static const char *standin_of(const char *soname)
+{
+	return strcmp(soname, "libarchive.so.13") == 0 ? "berth-libxml2-off.so" : NULL;
+}
+
 static void *lazy_handle(struct berth_lazy *lib)
 {
 	void *h = __atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE);
@@ -29,6 +35,9 @@ static void *lazy_handle(struct berth_lazy *lib)
 		return h;
 	/* Two threads may get here at once: dlopen() of the same library returns the same handle
 	 * (counted twice, never closed), so the race is harmless. */
+	const char *standin = standin_of(lib->soname);
+	if (standin && berth_lazy_load_with(lib, standin))
+		return __atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE);
 	h = dlopen(lib->soname, RTLD_LAZY | RTLD_LOCAL);
 	if (h)
 		__atomic_store_n(&lib->handle, h, __ATOMIC_RELEASE);

@@ -44,9 +44,11 @@ void berth_lazy_preload(struct berth_lazy *const libs[], size_t n);
 
 /* Load LIB now with the shared object FILE (a file name, looked for beside the running
  * executable, then in BERTH_LIBEXECDIR) loaded before it: an object whose SONAME is one of
- * LIB's DT_NEEDED names stands in for that library (src/registry/gnutls_off.c). When LIB
- * does not load against it (a symbol it lacks), FILE is unloaded again and LIB is left to be
- * loaded as usual on first use. Returns 1 when LIB was loaded with FILE, 0 when not (LIB
- * linked as usual or already loaded, FILE not found or refused). Weak: code that the unit
- * tests link too calls it only when its address is not null. */
+ * LIB's DT_NEEDED names stands in for that library (src/util/standin/). When LIB does not
+ * load against it (a symbol it lacks), FILE is unloaded again and LIB is left to be loaded
+ * as usual. Returns 1 when LIB was loaded with FILE, 0 when not (LIB linked as usual or
+ * already loaded, FILE not found or refused). libarchive is always loaded this way, with
+ * berth-libxml2-off.so; `registry serve` without TLS loads libmicrohttpd with
+ * berth-gnutls-off.so. Weak: code that the unit tests link too calls it only when its
+ * address is not null. */
 int berth_lazy_load_with(struct berth_lazy *lib, const char *file) __attribute__((weak));

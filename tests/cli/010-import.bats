@@ -53,6 +53,32 @@ store_census() {
 	[ -L "$output/bin/sh" ] || die "bin/sh is not a symlink"
 }
 
+# src/util/standin/libxml2.c: libarchive links libxml2 (and through it ICU and libstdc++)
+# for the xar format, which berth never reads.
+@test "import: libarchive is loaded with berth's libxml2 stand-in; one it refuses falls back" {
+	make_busybox_tar "$TEST_DIR/bb.tar"
+	LD_DEBUG=files "$BERTH" import "$TEST_DIR/bb.tar" std:1 2>"$TEST_DIR/ld.log" >/dev/null
+	grep -q 'file=libarchive\.so' "$TEST_DIR/ld.log" || die "libarchive was not loaded"
+	grep -q 'file=.*/berth-libxml2-off\.so' "$TEST_DIR/ld.log" || die "no stand-in loaded"
+	! grep -E 'file=[^ ]*(libxml2\.so|libicu|libstdc\+\+)' "$TEST_DIR/ld.log" ||
+		die "libxml2, ICU or libstdc++ was loaded"
+
+	# Beside a stand-in without libxml2's symbols: libarchive loads with the real libxml2.
+	mkdir "$TEST_DIR/bin"
+	cp "$BERTH" "$TEST_DIR/bin/berth"
+	echo 'int berth_not_libxml2;' | gcc -shared -fPIC -Wl,-soname,libxml2.so.2 \
+		-o "$TEST_DIR/bin/berth-libxml2-off.so" -x c -
+	LD_DEBUG=files "$TEST_DIR/bin/berth" import "$TEST_DIR/bb.tar" real:1 2>"$TEST_DIR/ld.log" >/dev/null
+	grep -q 'file=libxml2\.so\.2 .*needed by .*libarchive' "$TEST_DIR/ld.log" ||
+		die "libarchive did not load the real libxml2: $(grep 'file=' "$TEST_DIR/ld.log")"
+	# The same layer either way.
+	run_berth image inspect -f '{{json .RootFS.Layers}}' std:1
+	local layers=$output
+	assert_contains "$layers" "sha256:$(sha256sum "$TEST_DIR/bb.tar" | cut -d' ' -f1)"
+	run_berth image inspect -f '{{json .RootFS.Layers}}' real:1
+	assert_equal "$output" "$layers"
+}
+
 @test "import: gzip, zstd and xz tars give the same layer as the plain one" {
 	make_busybox_tar "$TEST_DIR/bb.tar"
 	local sum

@@ -317,7 +317,7 @@ EOF
 	assert_contains "$output" "/nonexistent"
 }
 
-# gnutls_off.c: libmicrohttpd links GnuTLS, which a plain HTTP server never calls.
+# src/util/standin/gnutls.c: libmicrohttpd links GnuTLS, which a plain HTTP server never calls.
 @test "plain HTTP: GnuTLS stays out of the process; a stand-in it refuses falls back to GnuTLS" {
 	start_registry
 	grep -q 'libmicrohttpd' "/proc/$REG_PID/maps"

@@ -12,7 +12,7 @@
  * happen can not half-work. See berth_lazy_load_with() in src/util/lazy.h for the loading
  * and its fallback, and docs/internals/REGISTRY.md for the measurements.
  *
- * Only the names libmicrohttpd 0.9.75 imports are here (gnutls_off.map gives their
+ * Only the names libmicrohttpd 0.9.75 imports are here (gnutls.map gives their
  * versions). A libmicrohttpd that needs more fails to load against it, and berth then
  * loads it with the real GnuTLS. No other library may be loaded into that process after it:
  * libcurl's dependencies would bind to it too (the server uses none). */
