@@ -845,14 +845,9 @@ static int find_init(char **ret, struct berr **err)
 	if (env && *env) {
 		*ret = strdup(env);
 	} else {
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 32);
-		char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
 		*ret = NULL;
-		if (slash) {
-			snprintf(slash, sizeof(self) - (size_t)(slash - self), "/berth-init");
-			if (access(self, X_OK) == 0)
-				*ret = strdup(self);
-		}
+		if (fs_beside_self("berth-init", self, sizeof(self)) == 0 && access(self, X_OK) == 0)
+			*ret = strdup(self);
 		if (!*ret && access(BERTH_INIT_INSTALLED, X_OK) == 0)
 			*ret = strdup(BERTH_INIT_INSTALLED);
 		if (!*ret)

@@ -9,8 +9,10 @@
 #include <isa-l/igzip_lib.h>
 #endif
 
+#include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs.h"
 #include "imgarchive.h"
 #include "imgconfig.h"
 #include "layerdiff.h"
@@ -329,16 +331,10 @@ static int unpack_mem(struct store *s, const char *parent_chain, const unsigned 
 	_cleanup_close_ int fd = memfd_create("berth-layer", MFD_CLOEXEC);
 	if (fd < 0)
 		return berr_errno(err, errno, "memfd");
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, tar + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berr_errno(err, errno, "memfd");
-		off += (size_t)n;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return berr_errno(err, errno, "memfd");
+	/* At offset 0: the unpack reads from the start. */
+	int r = fs_pwrite_all(fd, tar, len, 0);
+	if (r < 0)
+		return berr_errno(err, -r, "memfd");
 	/* The diff id known in advance: a layer the store already has (the same change
 	 * committed again) is only read through, not extracted and synced a second time. */
 	return store_layer_unpack(s, fd, parent_chain, diff_id, STORE_KEEP_NONE, ret, err);

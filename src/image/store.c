@@ -1486,16 +1486,9 @@ static int record_write(struct store *s, const char *name, const char *text, siz
 		openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			unlinkat(s->tmp_fd, tmp, 0);
-			return r;
-		}
-		off += (size_t)n;
+	if ((r = fs_write_all(fd, text, len)) < 0) {
+		unlinkat(s->tmp_fd, tmp, 0);
+		return r;
 	}
 	if (renameat(s->tmp_fd, tmp, s->images_fd, name) < 0) {
 		r = -errno;

@@ -64,39 +64,6 @@ int rs_blob_data_path(char *buf, const struct digest *d)
 	return rs_path(buf, "blobs/%s/%.2s/%s/data", rs_alg(d->alg), d->hex, d->hex);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* The directory part of path ("a/b/c" -> "a/b") into dir; 0 when path has none. */
 static int dir_of(const char *path, char *dir)
 {
@@ -133,7 +100,7 @@ int rs_write_file(int dirfd, const char *path, const void *data, size_t len)
 	}
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, data, len);
+	r = fs_write_all(fd, data, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	close(fd);
@@ -693,7 +660,7 @@ uint64_t regstore_upload_size(const struct regstore_upload *u)
 int regstore_upload_write(struct regstore_upload *u, const void *data, size_t len,
 			  struct berr **err)
 {
-	int r = pwrite_all(u->fd, data, len, u->size);
+	int r = fs_pwrite_all(u->fd, data, len, (off_t)u->size);
 	if (r < 0) {
 		/* Take back what part of it landed: the file and the hash agree again. */
 		if (ftruncate(u->fd, (off_t)u->size) < 0) {

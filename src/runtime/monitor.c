@@ -1277,18 +1277,8 @@ static int find_monitor(const struct rt_monitor_opts *o, char *buf, size_t len)
 		return 0;
 	}
 	/* Beside the running binary first (a build tree, a relocated install). */
-	char self[PATH_MAX - 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(buf, len, "%s/berth-monitor", self);
-			if (access(buf, X_OK) == 0)
-				return 0;
-		}
-	}
+	if (fs_beside_self("berth-monitor", buf, len) == 0 && access(buf, X_OK) == 0)
+		return 0;
 	snprintf(buf, len, "%s", BERTH_MONITOR_INSTALLED);
 	return access(buf, X_OK) == 0 ? 0 : -ENOENT;
 }

@@ -18,7 +18,7 @@
 
 #include "banned.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -31,6 +31,40 @@ static int write_all(int fd, const void *data, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int fs_pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int fs_beside_self(const char *name, char *buf, size_t len)
+{
+	if (len < 2)
+		return -ENAMETOOLONG;
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return -ENOENT;
+	size_t room = len - (size_t)(slash + 1 - buf);
+	if ((size_t)snprintf(slash + 1, room, "%s", name) >= room)
+		return -ENAMETOOLONG;
 	return 0;
 }
 
@@ -50,7 +84,7 @@ static int write_atomic(int dirfd, const char *name, const void *data, size_t le
 /* The whole content of a new file, its mode, and (sync) an fsync. */
 static int fill(int fd, const void *data, size_t len, mode_t mode, int sync)
 {
-	int r = write_all(fd, data, len);
+	int r = fs_write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && sync && fsync(fd) < 0)
@@ -178,15 +212,9 @@ int fs_swap_fill(int dirfd, const char *spare, const void *data, size_t len, mod
 	if (fd < 0)
 		return -errno;
 	/* In place, then cut to length (fs.h: no truncation to zero). */
-	const char *p = data;
-	for (size_t off = 0; off < len;) {
-		ssize_t n = pwrite(fd, p + off, len - off, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
+	int r = fs_pwrite_all(fd, data, len, 0);
+	if (r < 0)
+		return r;
 	if (ftruncate(fd, (off_t)len) < 0 || fchmod(fd, mode) < 0)
 		return -errno;
 	*ret_fd = TAKE_FD(fd);
@@ -466,7 +494,7 @@ int64_t fs_copy_fd(int in, int out)
 		}
 		if (n == 0)
 			return total;
-		int r = write_all(out, b, (size_t)n);
+		int r = fs_write_all(out, b, (size_t)n);
 		if (r < 0)
 			return r;
 		total += n;

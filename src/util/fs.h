@@ -7,6 +7,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* All of data to fd (write(2) again after a short write or EINTR): 0 or -errno. */
+int fs_write_all(int fd, const void *data, size_t len);
+/* The same at offset off (pwrite(2)). */
+int fs_pwrite_all(int fd, const void *data, size_t len, off_t off);
+
+/* name in the running executable's directory (/proc/self/exe), into buf: where a build tree
+ * keeps berth's helper programs and libraries beside it. 0, readlink's -errno, or
+ * -ENAMETOOLONG. Whether the file is there is the caller's question. */
+int fs_beside_self(const char *name, char *buf, size_t len);
+
 /* Write data to dirfd/name atomically: a temp file in the same directory, fsync, rename,
  * fsync of the directory. A reader sees the old content or the new, never a mix. */
 int fs_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);

@@ -1,5 +1,6 @@
 /* Shared libraries loaded on first use: see lazy.h. */
 #include "lazy.h"
+#include "fs.h"
 #include "thread.h"
 
 #include <dlfcn.h>
@@ -111,14 +112,8 @@ int berth_lazy_load_with(struct berth_lazy *lib, const char *file)
 	/* Beside the executable first (a build tree), then where make install puts it. */
 	char path[PATH_MAX];
 	void *with = NULL;
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-	if (n > 0) {
-		path[n] = '\0';
-		char *slash = strrchr(path, '/');
-		size_t room = slash ? sizeof(path) - (size_t)(slash + 1 - path) : 0;
-		if (slash && (size_t)snprintf(slash + 1, room, "%s", file) < room)
-			with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	}
+	if (fs_beside_self(file, path, sizeof(path)) == 0)
+		with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!with &&
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", BERTH_LIBEXECDIR, file) < sizeof(path))
 		with = dlopen(path, RTLD_NOW | RTLD_LOCAL);
