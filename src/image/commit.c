@@ -43,8 +43,7 @@
  * name and mtime 0 in its header, so one tar always gives one blob. */
 struct gz {
 	struct blob_writer *w; /* NULL: the output goes to mem (gz_to_writer moves it) */
-	unsigned char *mem;
-	size_t len, cap;
+	struct buf mem;
 	unsigned char *out;
 #ifdef BERTH_HAVE_ISAL
 	struct isal_zstream is;
@@ -84,35 +83,23 @@ static int gz_out(struct gz *g, const void *data, size_t n, struct berr **err)
 {
 	if (g->w)
 		return blob_writer_write(g->w, data, n, err);
-	if (g->len + n > g->cap) {
-		size_t cap = g->cap ? g->cap : 64 * 1024;
-		while (cap < g->len + n)
-			cap *= 2;
-		unsigned char *m = realloc(g->mem, cap);
-		if (!m)
-			return berr_set(err, ENOMEM, "out of memory");
-		g->mem = m;
-		g->cap = cap;
-	}
-	memcpy(g->mem + g->len, data, n);
-	g->len += n;
+	if (buf_append(&g->mem, data, n) < 0)
+		return berr_set(err, ENOMEM, "out of memory");
 	return 0;
 }
 
 /* From now on into w, starting with what memory holds. */
 static int gz_to_writer(struct gz *g, struct blob_writer *w, struct berr **err)
 {
-	int r = blob_writer_write(w, g->mem, g->len, err);
+	int r = blob_writer_write(w, g->mem.data, g->mem.len, err);
 	g->w = w;
-	free(g->mem);
-	g->mem = NULL;
-	g->len = g->cap = 0;
+	buf_free(&g->mem);
 	return r;
 }
 
 static void gz_free(struct gz *g)
 {
-	free(g->mem);
+	buf_free(&g->mem);
 #ifdef BERTH_HAVE_ISAL
 	free(g->level_buf);
 #else
@@ -198,8 +185,7 @@ struct layer_job {
 	struct gz gz;
 	struct berr *gz_err; /* a failure inside the write callback */
 	struct layerdiff_stats stats;
-	unsigned char *mem; /* the tar so far while it is small */
-	size_t len, cap;
+	struct buf mem; /* the tar so far while it is small */
 	int sock; /* the unpacker's socket once the tar outgrew memory, else -1 */
 	struct unpacker *u;
 };
@@ -239,10 +225,8 @@ static int spill(struct layer_job *j)
 	}
 	j->u = u;
 	j->sock = sv[1];
-	r = imgarchive_send_all(j->sock, j->mem, j->len);
-	free(j->mem);
-	j->mem = NULL;
-	j->len = j->cap = 0;
+	r = imgarchive_send_all(j->sock, j->mem.data, j->mem.len);
+	buf_free(&j->mem);
 	return r;
 }
 
@@ -250,21 +234,11 @@ static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, si
 {
 	struct layer_job *j = opaque;
 	int r = 0;
-	if (j->sock < 0 && j->len + len <= LAYER_MEM_MAX) {
-		if (j->len + len > j->cap) {
-			size_t cap = j->cap ? j->cap : 64 * 1024;
-			while (cap < j->len + len)
-				cap *= 2;
-			unsigned char *m = realloc(j->mem, cap);
-			if (!m) {
-				archive_set_error(a, ENOMEM, "out of memory");
-				return -1;
-			}
-			j->mem = m;
-			j->cap = cap;
+	if (j->sock < 0 && j->mem.len + len <= LAYER_MEM_MAX) {
+		if (buf_append(&j->mem, buf, len) < 0) {
+			archive_set_error(a, ENOMEM, "out of memory");
+			return -1;
 		}
-		memcpy(j->mem + j->len, buf, len);
-		j->len += len;
 	} else {
 		if (j->sock < 0)
 			r = spill(j);
@@ -391,14 +365,14 @@ static int make_layer(struct store *s, int upperfd, const char *parent_chain, st
 		/* Its diff id now, the unpack later: once the config and manifest are written too,
 		 * their fsyncs join the layer's (finish_layer). */
 		struct digest d;
-		digest_buffer(DIGEST_SHA256, j.mem, j.len, &d);
+		digest_buffer(DIGEST_SHA256, j.mem.data, j.mem.len, &d);
 		digest_format(&d, ret->info.diff_id);
 		store_chain_id(parent_chain, ret->info.diff_id, ret->info.chain_id);
-		ret->tar = TAKE_PTR(j.mem);
-		ret->tar_len = j.len;
-		digest_buffer(DIGEST_SHA256, j.gz.mem, j.gz.len, &d);
+		ret->tar_len = j.mem.len;
+		ret->tar = (unsigned char *)buf_steal(&j.mem);
+		digest_buffer(DIGEST_SHA256, j.gz.mem.data, j.gz.mem.len, &d);
 		digest_format(&d, ret->info.blob_digest);
-		ret->info.blob_size = j.gz.len;
+		ret->info.blob_size = j.gz.mem.len;
 		ret->empty = streq(ret->info.diff_id, EMPTY_TAR_DIGEST);
 		if (!ret->empty && !store_blob_reuse(s, ret->info.blob_digest)) {
 			struct blob_writer *w = NULL;
@@ -440,7 +414,7 @@ out:
 	berr_free(perr);
 	gz_free(&j.gz);
 	berr_free(j.gz_err);
-	free(j.mem);
+	buf_free(&j.mem);
 	return r;
 }
 
