@@ -442,6 +442,23 @@ static int exec_from_listing(const char *prefix,
 	}
 }
 
+/* The deletes of the rules whose comment owned() accepts. */
+struct owned_by {
+	int (*owned)(const char *comment, const void *data);
+	const void *data;
+};
+
+static int build_deletes(struct buf *b, const char *prefix, const struct rules *rs,
+			 const void *data)
+{
+	const struct owned_by *o = data;
+	int r = 0;
+	for (size_t i = 0; i < rs->n && r >= 0; i++)
+		if (o->owned(rs->v[i].comment, o->data))
+			r = put_delete(b, prefix, &rs->v[i]);
+	return r;
+}
+
 /* A network's batch: base, its old rules out, the new in. */
 struct network_batch {
 	const struct net_conf *nc;
@@ -452,10 +469,10 @@ static int build_network(struct buf *b, const char *prefix, const struct rules *
 			 const void *data)
 {
 	const struct network_batch *nb = data;
+	const struct owned_by old = {network_owned, nb->base_owner};
 	int r = put_base(b, prefix, rs);
-	for (size_t i = 0; i < rs->n && r >= 0; i++)
-		if (network_owned(rs->v[i].comment, nb->base_owner))
-			r = put_delete(b, prefix, &rs->v[i]);
+	if (r >= 0)
+		r = build_deletes(b, prefix, rs, &old);
 	if (r >= 0)
 		r = buf_printf(b, "add element inet %s bridges { \"%s\" }\n", prefix,
 			       nb->nc->bridge);
@@ -507,22 +524,6 @@ int net_nft_network_add(const char *prefix, const struct net_conf *nc, struct be
 
 /* Delete the rules whose comment owned() accepts (a rule another berth removed meanwhile
  * makes the batch start again: the outcome is the same). */
-struct owned_by {
-	int (*owned)(const char *comment, const void *data);
-	const void *data;
-};
-
-static int build_deletes(struct buf *b, const char *prefix, const struct rules *rs,
-			 const void *data)
-{
-	const struct owned_by *o = data;
-	int r = 0;
-	for (size_t i = 0; i < rs->n && r >= 0; i++)
-		if (o->owned(rs->v[i].comment, o->data))
-			r = put_delete(b, prefix, &rs->v[i]);
-	return r;
-}
-
 static int delete_owned(const char *prefix, int (*owned)(const char *comment, const void *data),
 			const void *data, struct berr **err)
 {
