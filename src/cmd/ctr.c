@@ -177,9 +177,7 @@ int ctr_lookup(const char *root, const char *input, struct ctr *ret, struct berr
 		return r;
 	const char *name = input[0] == '/' ? input + 1 : input;
 	for (size_t i = 0; i < ids.n; i++) {
-		struct berr *e = NULL;
-		r = load_named(root, ids.v[i], name, ret, &e);
-		berr_free(e);
+		r = load_named(root, ids.v[i], name, ret, NULL);
 		if (r == 0)
 			return 0;
 	}

@@ -671,8 +671,8 @@ struct blob_writer {
 	struct digest got;
 };
 
-/* A writer that goes away no longer rides with the next layer. Only a riding writer looks
- * at the handle's list: a pull commits blobs in one thread while another unpacks. */
+/* A writer that goes away no longer rides with the next layer (only a riding one is in
+ * the handle's list). */
 static void ride_forget(struct blob_writer *w)
 {
 	struct store *s = w->s;
@@ -2208,12 +2208,10 @@ static int layer_unpack(struct store *s, int fd, unpack_source_fn source, void *
 {
 	int r = layer_unpack_body(s, fd, source, source_opaque, parent_chain_id, expected_diff_id,
 				  keep, raw_size, ret, err);
-	/* Only for this call (store.h); untouched when empty, as it is in a pull, whose
-	 * producer thread commits blobs meanwhile. */
+	/* Only for this call (store.h). */
 	for (size_t i = 0; i < s->nride; i++)
 		s->ride[i]->riding = 0;
-	if (s->nride)
-		s->nride = 0;
+	s->nride = 0;
 	return r;
 }
 
