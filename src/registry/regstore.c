@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dio.h"
 #include "fs.h"
 #include "regmanifest.h"
 #include "route.h"
@@ -43,6 +44,8 @@ struct regstore_upload {
 	int fd;	       /* the data file while claimed, else -1 */
 	uint64_t size; /* its size while claimed */
 	uint64_t flushed; /* writeback started up to here */
+	int want_dio;	  /* a big body comes: write it with O_DIRECT */
+	struct dio *dio;  /* the O_DIRECT stream of this request's body */
 };
 
 const char *rs_alg(enum digest_alg alg)
@@ -285,10 +288,13 @@ int regstore_open(const char *root, int flags, struct regstore **ret, struct ber
 	return 0;
 }
 
+static int dio_stop(struct regstore_upload *u);
+
 static void upload_free(struct regstore_upload *u)
 {
 	if (!u)
 		return;
+	(void)dio_stop(u);
 	if (u->fd >= 0)
 		close(u->fd);
 	EVP_MD_CTX_free(u->md);
@@ -657,7 +663,41 @@ uint64_t regstore_upload_size(const struct regstore_upload *u)
 	return u->size;
 }
 
-int regstore_upload_write(struct regstore_upload *u, const void *data, size_t len,
+/* The body from here on goes to the disk with O_DIRECT (util/dio.h), when the file
+ * system takes it; else it stays buffered. */
+static void dio_begin(struct regstore_upload *u)
+{
+	char p[RS_PATH_MAX];
+	u->want_dio = 0;
+	if (rs_path(p, "repositories/%s/_uploads/%s/data", u->name, u->uuid) < 0)
+		return;
+	int dfd = openat(u->s->v2fd, p, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd >= 0 && dio_start(&u->dio, u->fd, dfd, u->size) < 0)
+		u->dio = NULL;
+}
+
+/* The O_DIRECT stream ends (the bytes it holds are written); after a failure, the file
+ * is cut where its good part ends, and the hash starts over when needed. */
+static int dio_stop(struct regstore_upload *u)
+{
+	if (!u->dio)
+		return 0;
+	uint64_t end;
+	int r = dio_end(u->dio, &end);
+	u->dio = NULL;
+	u->want_dio = 0;
+	if (r < 0) {
+		(void)ftruncate(u->fd, (off_t)end);
+		u->size = end;
+		EVP_MD_CTX_free(u->md);
+		u->md = NULL;
+		u->hashed = 0;
+	}
+	u->flushed = u->size;
+	return r;
+}
+
+static int write_buffered(struct regstore_upload *u, const void *data, size_t len,
 			  struct berr **err)
 {
 	int r = fs_pwrite_all(u->fd, data, len, (off_t)u->size);
@@ -677,11 +717,45 @@ int regstore_upload_write(struct regstore_upload *u, const void *data, size_t le
 	return 0;
 }
 
+int regstore_upload_write(struct regstore_upload *u, const void *data, size_t len,
+			  struct berr **err)
+{
+	if (u->want_dio) {
+		/* O_DIRECT starts at an aligned offset: the bytes up to it are buffered. */
+		size_t head = (DIO_ALIGN - u->size % DIO_ALIGN) % DIO_ALIGN;
+		if (head >= len)
+			return write_buffered(u, data, len, err);
+		if (head) {
+			int r = write_buffered(u, data, head, err);
+			if (r < 0)
+				return r;
+			data = (const char *)data + head;
+			len -= head;
+		}
+		dio_begin(u);
+	}
+	if (!u->dio)
+		return write_buffered(u, data, len, err);
+	int r = dio_write(u->dio, data, len);
+	if (r < 0) {
+		dio_stop(u);
+		return berr_errno(err, -r, "write upload data");
+	}
+	if (u->md)
+		EVP_DigestUpdate(u->md, data, len);
+	u->size += len;
+	u->hashed = u->size;
+	return 0;
+}
+
 void regstore_upload_expect(struct regstore_upload *u, uint64_t len)
 {
 	/* Not for a few bytes; and a client's word reserves at most this much at a time. */
 	if (len < (1u << 20))
 		return;
+	/* Worth its buffers only for a body of several of them. */
+	if (len >= 4 * DIO_BUFSIZE && !u->dio)
+		u->want_dio = 1;
 	if (len > REGSTORE_RESERVE_MAX)
 		len = REGSTORE_RESERVE_MAX;
 	(void)fallocate(u->fd, FALLOC_FL_KEEP_SIZE, (off_t)u->size, (off_t)len);
@@ -689,6 +763,7 @@ void regstore_upload_expect(struct regstore_upload *u, uint64_t len)
 
 int regstore_upload_truncate(struct regstore_upload *u, uint64_t size)
 {
+	(void)dio_stop(u);
 	if (size > u->size)
 		return -EINVAL;
 	if (ftruncate(u->fd, (off_t)size) < 0)
@@ -707,6 +782,7 @@ void regstore_upload_release(struct regstore_upload *u)
 {
 	if (!u)
 		return;
+	(void)dio_stop(u);
 	if (u->fd >= 0) {
 		close(u->fd);
 		u->fd = -1;
@@ -734,6 +810,7 @@ int regstore_upload_cancel(struct regstore_upload *u)
 {
 	char dir[RS_PATH_MAX];
 	int r = upload_dir_path(dir, u->name, u->uuid);
+	(void)dio_stop(u);
 	if (u->fd >= 0) {
 		close(u->fd);
 		u->fd = -1;
@@ -750,7 +827,9 @@ int regstore_upload_commit(struct regstore_upload *u, const struct digest *expec
 {
 	struct regstore *s = u->s;
 	struct digest got = {.alg = expected->alg};
-	int r;
+	int r = dio_stop(u);
+	if (r < 0)
+		return berr_errno(err, -r, "write upload data");
 	if (!u->md || u->alg != expected->alg || u->hashed != u->size) {
 		/* Asked for another algorithm than the one we ran (a client that did not say
 		 * digest-algorithm), or the state was lost: hash the data once more. */

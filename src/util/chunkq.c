@@ -84,8 +84,8 @@ int chunkq_take(struct chunkq *q, void **ret_buf)
 		*ret_buf = q->spare[--q->nspare];
 	} else {
 		/* Allocated under the lock: it happens nbufs times per queue at most. */
-		void *b = malloc(q->bufsize);
-		if (!b)
+		void *b = NULL;
+		if (posix_memalign(&b, CHUNKQ_ALIGN, q->bufsize))
 			r = -ENOMEM;
 		else
 			*ret_buf = q->all[q->nall++] = b;

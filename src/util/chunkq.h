@@ -6,7 +6,8 @@
  *
  * At most nbufs buffers of bufsize bytes exist (allocated on first need, kept for reuse):
  * a producer that runs ahead waits for the consumer to give one back, so memory stays
- * bounded whatever the speeds.
+ * bounded whatever the speeds. Buffers start at a multiple of CHUNKQ_ALIGN, as O_DIRECT
+ * writes want them.
  *
  * Ending: the producer closes the queue with 0 (the stream is complete) or a negative
  * errno, which the consumer gets once it has read what was queued before. The consumer
@@ -18,6 +19,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#define CHUNKQ_ALIGN 4096u
 
 struct chunkq;
 

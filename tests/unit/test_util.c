@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "chunkq.h"
 #include "config.h"
+#include "dio.h"
 #include "err.h"
 #include "fs.h"
 #include "opt.h"
@@ -514,6 +516,109 @@ static void test_chunkq_bounded(void **state)
 	chunkq_free(q);
 }
 
+/* A temporary file on a disk file system (O_DIRECT), its path in path[64]. */
+static int dio_tmpfile(char *path)
+{
+	snprintf(path, 64, "/var/tmp/berth-dio.XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void test_dio_stream(void **state)
+{
+	(void)state;
+	char path[64];
+	int fd = dio_tmpfile(path);
+	/* What the caller wrote itself before the stream: one aligned block. */
+	unsigned char head[DIO_ALIGN];
+	memset(head, 'h', sizeof(head));
+	assert_int_equal(pwrite(fd, head, sizeof(head), 0), (ssize_t)sizeof(head));
+
+	size_t n = 3 * (size_t)DIO_BUFSIZE + 12345;
+	unsigned char *data = malloc(n);
+	assert_non_null(data);
+	srand(7);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)rand();
+	int dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	struct dio *d;
+	assert_int_equal(dio_start(&d, fd, dfd, DIO_ALIGN), 0);
+	/* Pieces of odd sizes, as a socket hands them over, some across buffer ends. */
+	static const size_t sizes[] = {1, 4095, 65537, 300000, 1048575, 7};
+	size_t done = 0;
+	for (size_t k = 0; done < n; k++) {
+		size_t m = sizes[k % 6] < n - done ? sizes[k % 6] : n - done;
+		assert_int_equal(dio_write(d, data + done, m), 0);
+		done += m;
+	}
+	uint64_t end = 0;
+	assert_int_equal(dio_end(d, &end), 0);
+	assert_int_equal(end, DIO_ALIGN + n);
+
+	/* The full buffers went past the page cache: none of their pages is cached. */
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)(DIO_ALIGN + n));
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	size_t pages = (3 * (size_t)DIO_BUFSIZE) / 4096;
+	unsigned char *vec = malloc(pages + 1);
+	assert_non_null(vec);
+	assert_int_equal(mincore((char *)map + DIO_ALIGN, 3 * (size_t)DIO_BUFSIZE, vec), 0);
+	size_t cached = 0;
+	for (size_t i = 0; i < pages; i++)
+		cached += vec[i] & 1;
+	assert_int_equal(cached, 0);
+	/* And the file holds the head, then every byte in order. */
+	assert_memory_equal(map, head, sizeof(head));
+	assert_memory_equal((char *)map + DIO_ALIGN, data, n);
+	munmap(map, (size_t)st.st_size);
+	free(vec);
+	free(data);
+	close(fd);
+	unlink(path);
+}
+
+static void test_dio_errors(void **state)
+{
+	(void)state;
+	char path[64];
+	int fd = dio_tmpfile(path);
+	struct dio *d;
+	/* Only from an aligned offset; the O_DIRECT descriptor is closed all the same. */
+	int dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(dio_start(&d, fd, dfd, 100), -EINVAL);
+	errno = 0;
+	assert_int_equal(fcntl(dfd, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+
+	/* Writes that fail (descriptors open for reading): the caller hears of it, takes no
+	 * more bytes, and learns that nothing past the start is good. */
+	close(fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	assert_true(fd >= 0 && dfd >= 0);
+	assert_int_equal(dio_start(&d, fd, dfd, 8192), 0);
+	unsigned char *buf = calloc(1, DIO_BUFSIZE);
+	assert_non_null(buf);
+	int r = 0;
+	for (int i = 0; i < 50 && r == 0; i++) {
+		r = dio_write(d, buf, DIO_BUFSIZE);
+		if (r == 0)
+			usleep(1000);
+	}
+	assert_int_equal(r, -EPIPE); /* the writer stopped taking buffers */
+	uint64_t end = 0;
+	assert_int_equal(dio_end(d, &end), -EBADF);
+	assert_int_equal(end, 8192);
+	free(buf);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +628,7 @@ int main(void)
 	    cmocka_unit_test(test_fs_batch),	  cmocka_unit_test(test_fs_swap),
 	    cmocka_unit_test(test_fs_writeback_queue),
 	    cmocka_unit_test(test_chunkq_stream), cmocka_unit_test(test_chunkq_bounded),
+	    cmocka_unit_test(test_dio_stream),	  cmocka_unit_test(test_dio_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
