@@ -920,14 +920,18 @@ int regstore_manifest_exists(struct regstore *s, const char *name, const struct 
 	return blob_data_size(s, d, NULL) == 0;
 }
 
+int regstore_manifest_linked(struct regstore *s, const char *name, const struct digest *d)
+{
+	char p[RS_PATH_MAX];
+	int r = revision_link_path(p, name, d);
+	return r < 0 ? r : check_link(s, p, d);
+}
+
 int regstore_manifest_get(struct regstore *s, const char *name, const struct digest *d,
 			  char **ret_data, size_t *ret_len)
 {
 	char p[RS_PATH_MAX];
-	int r = revision_link_path(p, name, d);
-	if (r < 0)
-		return r;
-	r = check_link(s, p, d);
+	int r = regstore_manifest_linked(s, name, d);
 	if (r < 0)
 		return r;
 	r = rs_blob_data_path(p, d);

@@ -119,6 +119,8 @@ int regstore_tag_resolve(struct regstore *s, const char *name, const char *tag, 
  * -ENOENT when it is not in the repository. */
 int regstore_manifest_get(struct regstore *s, const char *name, const struct digest *d,
 			  char **ret_data, size_t *ret_len);
+/* 0 when name links manifest d (its bytes are not looked at), -ENOENT when not. */
+int regstore_manifest_linked(struct regstore *s, const char *name, const struct digest *d);
 /* 1 when manifest d is in name, 0 when not. */
 int regstore_manifest_exists(struct regstore *s, const char *name, const struct digest *d);
 /* Store manifest bytes under digest d (the caller computed it) and point each of tags at it.

@@ -48,6 +48,9 @@ LAZY_LIB(microhttpd);
 #define CONNECTIONS_DEFAULT_MAX 10000
 #define HEADER_TIMEOUT_DEFAULT 30
 #define IDLE_TIMEOUT_DEFAULT 120
+/* The manifest cache: slots, and the largest manifest kept (256 KiB at most in all). */
+#define MC_SLOTS 64
+#define MC_ENTRY_MAX 4096
 
 /* Where a connection is, for the timeouts libmicrohttpd does not have. Its own timeout
  * closes a connection silent for idle_timeout, but a client that sends one byte now and
@@ -81,7 +84,78 @@ struct regsrv {
 
 	pthread_mutex_t conns_lock;
 	struct conn *conns;
+
+	/* Small manifests by digest, with their media type: the bytes under a digest never
+	 * change, so an entry is never stale; whether a repository has the manifest is still
+	 * asked of the store on every request. Direct-mapped, a new one takes the slot. */
+	pthread_mutex_t mc_lock;
+	struct mc_slot {
+		struct digest d;
+		char *data;
+		size_t len;
+		enum regsrv_mt t;
+	} mc[MC_SLOTS];
 };
+
+/* A manifest GET reads three files (tag link, revision link, the manifest) and parses the
+ * manifest for its media type; the cache saves the last two steps. */
+static struct mc_slot *mc_slot_of(struct regsrv *s, const struct digest *d)
+{
+	unsigned h = 0;
+	for (int i = 0; i < 4 && d->hex[i]; i++)
+		h = h * 16 + (unsigned)(d->hex[i] <= '9' ? d->hex[i] - '0' : d->hex[i] - 'a' + 10);
+	return &s->mc[h % MC_SLOTS];
+}
+
+static int mc_get(struct regsrv *s, const struct digest *d, char **ret_data, size_t *ret_len,
+		  enum regsrv_mt *ret_t)
+{
+	struct mc_slot *m = mc_slot_of(s, d);
+	int hit = 0;
+	pthread_mutex_lock(&s->mc_lock);
+	if (m->data && digest_equal(&m->d, d) && (*ret_data = malloc(m->len + 1))) {
+		memcpy(*ret_data, m->data, m->len + 1);
+		*ret_len = m->len;
+		*ret_t = m->t;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&s->mc_lock);
+	return hit;
+}
+
+static void mc_put(struct regsrv *s, const struct digest *d, const char *data, size_t len,
+		   enum regsrv_mt t)
+{
+	if (len > MC_ENTRY_MAX)
+		return;
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, data, len + 1);
+	struct mc_slot *m = mc_slot_of(s, d);
+	pthread_mutex_lock(&s->mc_lock);
+	free(m->data);
+	*m = (struct mc_slot){.d = *d, .data = copy, .len = len, .t = t};
+	pthread_mutex_unlock(&s->mc_lock);
+}
+
+/* Manifest d of name (a malloc'd, NUL-terminated copy) and its media type; -ENOENT when
+ * name does not have it. */
+static int manifest_load(struct regsrv *s, const char *name, const struct digest *d,
+			 char **ret_data, size_t *ret_len, enum regsrv_mt *ret_t)
+{
+	int r = regstore_manifest_linked(s->store, name, d);
+	if (r < 0)
+		return r;
+	if (mc_get(s, d, ret_data, ret_len, ret_t))
+		return 0;
+	r = regstore_manifest_get(s->store, name, d, ret_data, ret_len);
+	if (r < 0)
+		return r;
+	*ret_t = regsrv_manifest_sniff(*ret_data, *ret_len);
+	mc_put(s, d, *ret_data, *ret_len, *ret_t);
+	return 0;
+}
 
 enum body_kind { BODY_NONE = 0, BODY_DISCARD, BODY_UPLOAD, BODY_MANIFEST };
 
@@ -1137,12 +1211,12 @@ static enum MHD_Result manifest_get(struct req *rq, struct MHD_Connection *c)
 		return manifest_unknown(rq, c);
 	char *data;
 	size_t len;
-	int r = regstore_manifest_get(s->store, rt->name, &d, &data, &len);
+	enum regsrv_mt t;
+	int r = manifest_load(s, rt->name, &d, &data, &len, &t);
 	if (r == -ENOENT)
 		return manifest_unknown(rq, c);
 	if (r < 0)
 		return fail_errno(rq, c, "read manifest", r, NULL);
-	enum regsrv_mt t = regsrv_manifest_sniff(data, len);
 	struct accept_set as = {0};
 	MHD_get_connection_values(c, MHD_HEADER_KIND, each_accept, &as);
 	if (t != REGSRV_MT_UNKNOWN && !accepts(&as, t)) {
@@ -1160,7 +1234,7 @@ static enum MHD_Result manifest_get(struct req *rq, struct MHD_Connection *c)
 				    json_pack("{s:s}", "mediaType", regsrv_mt_string(t)));
 		}
 		free(data);
-		r = regstore_manifest_get(s->store, rt->name, &d, &data, &len);
+		r = manifest_load(s, rt->name, &d, &data, &len, &t);
 		if (r < 0)
 			return manifest_unknown(rq, c);
 		t = ct;
@@ -2076,6 +2150,9 @@ static void server_free(struct regsrv *s)
 	regsrv_acl_free(s->acl);
 	regsrv_token_key_free(s->key);
 	pthread_mutex_destroy(&s->conns_lock);
+	for (size_t i = 0; i < MC_SLOTS; i++)
+		free(s->mc[i].data);
+	pthread_mutex_destroy(&s->mc_lock);
 	if (s->tls_key)
 		explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_cert);
@@ -2109,6 +2186,7 @@ int regsrv_start(const struct regsrv_config *cfg, struct regsrv **ret, struct be
 	s->arch = host_arch();
 	regsrv_metrics_init(&s->m);
 	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_mutex_init(&s->mc_lock, NULL);
 	int r;
 	if (!cfg->root) {
 		server_free(s);

@@ -424,6 +424,16 @@ blob() {
 @test "DELETE a manifest by digest: 202, then 404 by digest and by every tag" {
 	push_image spec/rm v1 "$TEST_DIR/img"
 	push_manifest spec/rm v2 "$TEST_DIR/img/manifest.json" >/dev/null
+	# Served once before (the server keeps small manifests by digest): still asked of the
+	# store for each repository and after the delete.
+	curl -sf "$REG_URL/v2/spec/rm/manifests/v1" | cmp - "$TEST_DIR/img/manifest.json"
+	curl -sf "$REG_URL/v2/spec/rm/manifests/$MANIFEST_DIGEST" | cmp - "$TEST_DIR/img/manifest.json"
+	expect_error 404 NAME_UNKNOWN "$REG_URL/v2/spec/rmother/manifests/$MANIFEST_DIGEST"
+	d=$MANIFEST_DIGEST
+	make_image "$TEST_DIR/img2" "another image"
+	push_image spec/rmother v1 "$TEST_DIR/img2"
+	MANIFEST_DIGEST=$d
+	expect_error 404 MANIFEST_UNKNOWN "$REG_URL/v2/spec/rmother/manifests/$MANIFEST_DIGEST"
 	expect_status 202 -X DELETE "$REG_URL/v2/spec/rm/manifests/$MANIFEST_DIGEST"
 	expect_status 404 "$REG_URL/v2/spec/rm/manifests/$MANIFEST_DIGEST"
 	expect_status 404 "$REG_URL/v2/spec/rm/manifests/v1"
