@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fs.h"
 #include "imgarchive.h"
 #include "imgconfig.h"
 #include "ref.h"
@@ -39,7 +40,7 @@ struct url_sink {
 static size_t curl_sink(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct url_sink *sink = opaque;
-	int r = imgarchive_send_all(sink->fd, data, size * nmemb);
+	int r = fs_send_all(sink->fd, data, size * nmemb);
 	if (r < 0) {
 		/* A short count makes curl stop with CURLE_WRITE_ERROR. */
 		sink->error = -r;

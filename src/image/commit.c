@@ -225,7 +225,7 @@ static int spill(struct layer_job *j)
 	}
 	j->u = u;
 	j->sock = sv[1];
-	r = imgarchive_send_all(j->sock, j->mem.data, j->mem.len);
+	r = fs_send_all(j->sock, j->mem.data, j->mem.len);
 	buf_free(&j->mem);
 	return r;
 }
@@ -244,7 +244,7 @@ static la_ssize_t tee_write(struct archive *a, void *opaque, const void *buf, si
 			r = spill(j);
 		/* The unpacker first, so that it works while we compress. */
 		if (r == 0)
-			r = imgarchive_send_all(j->sock, buf, len);
+			r = fs_send_all(j->sock, buf, len);
 	}
 	if (r < 0 && j->gz_err) {
 		archive_set_error(a, EIO, "%s", j->gz_err->msg);

@@ -601,7 +601,7 @@ static int write_tar(struct tar_src *s, struct archive *a, struct berr **err)
 
 static la_ssize_t sock_write(struct archive *a, void *opaque, const void *buf, size_t len)
 {
-	int r = imgarchive_send_all(*(int *)opaque, buf, len);
+	int r = fs_send_all(*(int *)opaque, buf, len);
 	if (r < 0) {
 		archive_set_error(a, -r, "write: %s", strerror(-r));
 		return -1;

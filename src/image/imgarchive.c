@@ -9,6 +9,7 @@
 #include "imgarchive.h"
 #include "buf.h"
 #include "digest.h"
+#include "fs.h"
 #include "imgconfig.h"
 #include "log.h"
 #include "ref.h"
@@ -490,22 +491,6 @@ struct imgarchive_producer {
 	struct berr *err;
 };
 
-int imgarchive_send_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void *producer_main(void *arg)
 {
 	struct imgarchive_producer *p = arg;
@@ -567,7 +552,7 @@ int imgarchive_producer_finish(struct imgarchive_producer *p, struct berr **err)
 static la_ssize_t sock_write_cb(struct archive *a, void *opaque, const void *buf, size_t len)
 {
 	int fd = *(int *)opaque;
-	int r = imgarchive_send_all(fd, buf, len);
+	int r = fs_send_all(fd, buf, len);
 	if (r < 0) {
 		archive_set_error(a, -r, "write: %s", strerror(-r));
 		return -1;

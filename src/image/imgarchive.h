@@ -180,7 +180,7 @@ int imgarchive_import(struct store *s, int fd, const struct imgarchive_import_op
 /* ---- producers: data made by a thread, read through a socket ---- */
 
 /* A producer writes a stream for a consumer (store_layer_unpack) on another fd. It runs in
- * its own thread; it must write with imgarchive_send_all(), which never raises SIGPIPE, and
+ * its own thread; it must write with fs_send_all() (util/fs.h), which never raises SIGPIPE, and
  * stop on the first error (the consumer closed its end). */
 typedef int (*imgarchive_produce_fn)(void *opaque, int out_fd, struct berr **err);
 struct imgarchive_producer;
@@ -191,8 +191,6 @@ int imgarchive_producer_start(imgarchive_produce_fn fn, void *opaque, int *ret_f
 /* Wait for the producer and free it; returns its result (and its *err). Close or drain the
  * read end first, or a producer blocked on a full socket never ends. */
 int imgarchive_producer_finish(struct imgarchive_producer *p, struct berr **err);
-/* Write all of data to a socket without SIGPIPE. 0 or -errno. */
-int imgarchive_send_all(int fd, const void *data, size_t len);
 
 /* A producer that writes the directory tree at path as a tar (pax): the root's contents with
  * relative names, hard links, symlinks, xattrs, device nodes; no ACLs or file flags; mount

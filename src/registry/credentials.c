@@ -278,21 +278,6 @@ int reg_cred_helper(const char *config_path, const char *key, char **ret, struct
 
 /* ---- helpers (docker-credential-helpers protocol) ---- */
 
-static int send_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Run docker-credential-<helper> <verb>, input on its stdin; its stdout (at most 1 MiB) into
  * *ret_out, trailing white space dropped. Returns the exit status (>= 0) or -errno. Its
  * stderr goes to /dev/null, as Go's exec does by default: a helper may print secrets there. */
@@ -329,7 +314,7 @@ static int run_helper(const char *helper, const char *verb, const char *input, c
 					prog);
 		return berr_errno(err, r, "start %s", prog);
 	}
-	int wr = send_all(infd, input, strlen(input));
+	int wr = fs_send_all(infd, input, strlen(input));
 	shutdown(infd, SHUT_WR);
 	struct buf b = BUF_INIT;
 	char chunk[4096];

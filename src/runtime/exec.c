@@ -339,25 +339,6 @@ out:
 	return r;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd pf = {.fd = fd, .events = POLLOUT};
-			poll(&pf, 1, -1);
-			continue;
-		}
-		if (w <= 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void copy_size(int from_a, int from_b, int to)
 {
 	unsigned short rows, cols;
@@ -428,7 +409,7 @@ int rt_exec_wait(struct rt_exec_proc *p, int in, int out, int *ret_exit_code, st
 		if (pf[0].revents) {
 			ssize_t n = read(master, buf, sizeof(buf));
 			if (n > 0) {
-				if (write_all(out, buf, (size_t)n) < 0 && errno != EPIPE) {
+				if (fs_write_all(out, buf, (size_t)n) < 0 && errno != EPIPE) {
 					r = berr_errno(err, errno, "write output");
 					break;
 				}
@@ -444,7 +425,7 @@ int rt_exec_wait(struct rt_exec_proc *p, int in, int out, int *ret_exit_code, st
 			ssize_t n = read(in, buf, sizeof(buf));
 			if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
 				in_open = 0;
-			else if (n > 0 && write_all(master, buf, (size_t)n) < 0)
+			else if (n > 0 && fs_write_all(master, buf, (size_t)n) < 0)
 				in_open = 0;
 		}
 		if (i_sig >= 0 && pf[i_sig].revents) {

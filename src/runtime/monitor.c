@@ -1409,25 +1409,6 @@ struct relay {
 	int in_open;
 };
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd pf = {.fd = fd, .events = POLLOUT};
-			poll(&pf, 1, -1);
-			continue;
-		}
-		if (w <= 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int relay_send(struct relay *rl, const unsigned char *msg, size_t len)
 {
 	ssize_t n = send(rl->conn, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1556,7 +1537,7 @@ int rt_attach_relay(int conn, const struct rt_attach_io *io, int *ret_exit_code,
 			}
 			if (buf[0] == RT_MSG_STDOUT || buf[0] == RT_MSG_STDERR) {
 				int fd = buf[0] == RT_MSG_STDOUT ? io->out : io->err;
-				if (fd >= 0 && write_all(fd, buf + 1, (size_t)n - 1) < 0 &&
+				if (fd >= 0 && fs_write_all(fd, buf + 1, (size_t)n - 1) < 0 &&
 				    errno != EPIPE) {
 					r = berr_errno(err, errno, "write output");
 					break;

@@ -7,8 +7,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* All of data to fd (write(2) again after a short write or EINTR): 0 or -errno. */
+/* All of data to fd (write(2) again after a short write or EINTR; a non-blocking fd that
+ * is full is waited for with poll(2)): 0 or -errno. */
 int fs_write_all(int fd, const void *data, size_t len);
+/* All of data to a socket, with send(2) and MSG_NOSIGNAL: a closed peer is -EPIPE, never
+ * SIGPIPE. 0 or -errno. */
+int fs_send_all(int fd, const void *data, size_t len);
 /* The same at offset off (pwrite(2)). */
 int fs_pwrite_all(int fd, const void *data, size_t len, off_t off);
 
