@@ -623,6 +623,52 @@ static int owned_by_port(const char *comment, const void *data)
 	return 0;
 }
 
+/* The batch of net_nft_ports_add(). */
+struct ports_batch {
+	const char *id;
+	uint32_t ip; /* the container's */
+	const struct net_ports *ports;
+};
+
+/* The tables and the jumps into "ports" when missing (normally the network made them),
+ * old and stale rules out, the new in: one batch, which the kernel applies atomically, so
+ * no packet meets a half-updated chain. Host addresses were checked by the caller. */
+static int build_ports(struct buf *b, const char *prefix, const struct rules *rs, const void *data)
+{
+	const struct ports_batch *pb = data;
+	struct ports_match m = {pb->id, pb->ports};
+	int r = 0;
+	if (!base_ok(rs))
+		r = put_base(b, prefix, rs);
+	for (size_t i = 0; i < rs->n && r >= 0; i++)
+		if (streq(rs->v[i].family, "ip") && streq(rs->v[i].chain, "ports") &&
+		    owned_by_port(rs->v[i].comment, &m))
+			r = put_delete(b, prefix, &rs->v[i]);
+	char cip[NET_IP4_STRLEN];
+	net_ip4_format(pb->ip, cip);
+	for (size_t i = 0; i < pb->ports->n && r >= 0; i++) {
+		const struct net_port *p = &pb->ports->v[i];
+		if (!p->published || p->family != AF_INET || p->host_port == 0)
+			continue;
+		const char *proto = net_proto_name(p->proto);
+		uint32_t hip = 0;
+		(void)net_ip4_parse(p->host_ip, &hip);
+		if (hip == 0)
+			r = buf_printf(b,
+				       "add rule ip %s_nat ports meta l4proto %s th dport %u dnat "
+				       "to %s:%u comment \"berth:%s:%s:*:%u\"\n",
+				       prefix, proto, p->host_port, cip, p->container_port, pb->id,
+				       proto, p->host_port);
+		else
+			r = buf_printf(b,
+				       "add rule ip %s_nat ports ip daddr %s meta l4proto %s th "
+				       "dport %u dnat to %s:%u comment \"berth:%s:%s:%s:%u\"\n",
+				       prefix, p->host_ip, proto, p->host_port, cip,
+				       p->container_port, pb->id, proto, p->host_ip, p->host_port);
+	}
+	return r;
+}
+
 int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t container_ip,
 		      const struct net_ports *ports, struct berr **err)
 {
@@ -631,56 +677,23 @@ int net_nft_ports_add(const char *prefix, const char *container_id, uint32_t con
 		return r;
 	if (!owner_valid(container_id))
 		return berr_set(err, EINVAL, "bad container id '%s'", container_id);
+	for (size_t i = 0; i < ports->n; i++) {
+		const struct net_port *p = &ports->v[i];
+		uint32_t hip;
+		if (p->published && p->family == AF_INET && p->host_port &&
+		    net_ip4_parse(p->host_ip, &hip) < 0)
+			return berr_set(err, EINVAL,
+					"publish ports of %.12s: bad host address '%s'",
+					container_id, p->host_ip);
+	}
 	_cleanup_close_ int lockfd = -1;
 	r = lock_nft(prefix, &lockfd, err);
 	if (r < 0)
 		return r;
-
-	struct ports_match m = {container_id, ports};
-	struct rules rs;
-	r = list_rules(prefix, &rs, err);
-	if (r < 0)
-		return r;
-	struct buf b = BUF_INIT;
-	/* The tables and the jumps into "ports" when missing (normally the network made them),
-	 * old and stale rules out, the new in: one batch, which the kernel applies atomically,
-	 * so no packet meets a half-updated chain. */
-	if (!base_ok(&rs))
-		r = put_base(&b, prefix, &rs);
-	for (size_t i = 0; i < rs.n && r >= 0; i++)
-		if (streq(rs.v[i].family, "ip") && streq(rs.v[i].chain, "ports") &&
-		    owned_by_port(rs.v[i].comment, &m))
-			r = put_delete(&b, prefix, &rs.v[i]);
-	free(rs.v);
-	char cip[NET_IP4_STRLEN];
-	net_ip4_format(container_ip, cip);
-	for (size_t i = 0; i < ports->n && r >= 0; i++) {
-		const struct net_port *p = &ports->v[i];
-		if (!p->published || p->family != AF_INET || p->host_port == 0)
-			continue;
-		uint32_t hip = 0;
-		if (net_ip4_parse(p->host_ip, &hip) < 0) {
-			r = berr_set(err, EINVAL, "bad host address '%s'", p->host_ip);
-			break;
-		}
-		const char *proto = net_proto_name(p->proto);
-		if (hip == 0)
-			r = buf_printf(&b,
-				       "add rule ip %s_nat ports meta l4proto %s th dport %u dnat "
-				       "to %s:%u comment \"berth:%s:%s:*:%u\"\n",
-				       prefix, proto, p->host_port, cip, p->container_port,
-				       container_id, proto, p->host_port);
-		else
-			r = buf_printf(&b,
-				       "add rule ip %s_nat ports ip daddr %s meta l4proto %s th "
-				       "dport %u dnat to %s:%u comment \"berth:%s:%s:%s:%u\"\n",
-				       prefix, p->host_ip, proto, p->host_port, cip,
-				       p->container_port, container_id, proto, p->host_ip,
-				       p->host_port);
-	}
-	if (r >= 0 && b.len)
-		r = nft_exec(b.data, err);
-	buf_free(&b);
+	struct ports_batch pb = {container_id, container_ip, ports};
+	/* Made from a listing, and made again from a new one when a rule it deletes is gone
+	 * (ENOENT), as a network's batch is. */
+	r = exec_from_listing(prefix, build_ports, &pb, err);
 	if (r < 0)
 		return berr_wrap(err, "publish ports of %.12s", container_id);
 	return 0;

@@ -824,6 +824,17 @@ static void test_stale_rule_replaced(void **state)
 	uint32_t nowhere = l->nc.subnet.addr + 200;
 	assert_int_equal(net_nft_ports_add(l->tag, "deadc0de", nowhere, &dead_ports, NULL), 0);
 	assert_int_equal(net_nft_count(l->tag, "deadc0de", NULL, NULL), 1);
+
+	/* A host address that is not one is refused before anything changes. */
+	struct net_port badp = {.proto = NET_PROTO_TCP, .container_port = 80, .published = 1,
+				.family = AF_INET, .host_ip = "127.0.0.300", .host_port = 9,
+				.host_port_last = 9};
+	struct net_ports bad = {&badp, 1};
+	struct berr *err = NULL;
+	assert_int_equal(net_nft_ports_add(l->tag, "deadc0de", nowhere, &bad, &err), -EINVAL);
+	assert_non_null(strstr(err->msg, "bad host address '127.0.0.300'"));
+	berr_free(err);
+	assert_int_equal(net_nft_count(l->tag, "deadc0de", NULL, NULL), 1);
 	net_ports_free(&dead_ports);
 	net_ports_free(&ps);
 
