@@ -4,15 +4,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <jansson.h>
-#include <zlib.h>
-#ifdef BERTH_HAVE_ISAL
-#include <isa-l/igzip_lib.h>
-#endif
 
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
 #include "fs.h"
+#include "gzpiece.h"
 #include "imgarchive.h"
 #include "imgconfig.h"
 #include "layerdiff.h"
@@ -34,48 +31,28 @@
 
 /* sha256 of 1024 zero bytes: a tar with no entries, Docker's "empty layer". */
 #define EMPTY_TAR_DIGEST "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-#define GZ_OUT (256 * 1024)
 
 /* ---- gzip into a blob writer ---- */
 
-/* igzip level 1 when libisal is there, else zlib level 1: both measured in COMMIT.md, where
- * igzip compresses about as well and several times faster. Either way the output has no
- * name and mtime 0 in its header, so one tar always gives one blob. */
+/* The tar gathered in pieces of GZP_PIECE and compressed one piece at a time
+ * (image/gzpiece.h: igzip level 1 when libisal is there, else zlib level 1, both measured
+ * in COMMIT.md, where igzip compresses about as well and several times faster; stored
+ * blocks for what it cannot shrink). */
 struct gz {
 	struct blob_writer *w; /* NULL: the output goes to mem (gz_to_writer moves it) */
 	struct buf mem;
-	unsigned char *out;
-#ifdef BERTH_HAVE_ISAL
-	struct isal_zstream is;
-	uint8_t *level_buf;
-#else
-	z_stream z;
-	int z_init;
-#endif
+	unsigned char *in, *out;
+	size_t in_len; /* bytes gathered in in */
+	struct gzp *p;
 };
 
 static int gz_init(struct gz *g, struct blob_writer *w)
 {
 	g->w = w;
-	g->out = malloc(GZ_OUT);
-	if (!g->out)
-		return -ENOMEM;
-#ifdef BERTH_HAVE_ISAL
-	g->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
-	if (!g->level_buf)
-		return -ENOMEM;
-	isal_deflate_init(&g->is);
-	g->is.level = 1;
-	g->is.level_buf = g->level_buf;
-	g->is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-	g->is.gzip_flag = IGZIP_GZIP;
-#else
-	/* windowBits 15 + 16: a gzip wrapper (RFC 1952) with zlib's blank header. */
-	if (deflateInit2(&g->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	g->z_init = 1;
-#endif
-	return 0;
+	g->in = malloc(GZP_PIECE);
+	g->out = malloc(GZP_OUT);
+	g->p = gzp_new();
+	return g->in && g->out && g->p ? 0 : -ENOMEM;
 }
 
 /* The compressed bytes to the blob writer, or to memory until there is one. */
@@ -100,48 +77,55 @@ static int gz_to_writer(struct gz *g, struct blob_writer *w, struct berr **err)
 static void gz_free(struct gz *g)
 {
 	buf_free(&g->mem);
-#ifdef BERTH_HAVE_ISAL
-	free(g->level_buf);
-#else
-	if (g->z_init)
-		deflateEnd(&g->z);
-#endif
+	gzp_free(g->p);
+	free(g->in);
 	free(g->out);
+}
+
+/* One piece (at most GZP_PIECE bytes) compressed and out. */
+static int gz_piece(struct gz *g, const void *data, size_t len, int last, struct berr **err)
+{
+	long n = gzp_piece(g->p, data, len, last, g->out);
+	if (n < 0)
+		return berr_set(err, EIO, "gzip: compression failed");
+	return n ? gz_out(g, g->out, (size_t)n, err) : 0;
 }
 
 /* Compress len bytes (finish: the last call, with len possibly 0). */
 static int gz_write(struct gz *g, const void *data, size_t len, int finish, struct berr **err)
 {
-#ifdef BERTH_HAVE_ISAL
-	g->is.next_in = (uint8_t *)data;
-	g->is.avail_in = (uint32_t)len;
-	g->is.end_of_stream = finish ? 1 : 0;
-	g->is.flush = NO_FLUSH;
-	do {
-		g->is.next_out = g->out;
-		g->is.avail_out = GZ_OUT;
-		if (isal_deflate(&g->is) != COMP_OK)
-			return berr_set(err, EIO, "gzip: igzip failed");
-		size_t n = GZ_OUT - g->is.avail_out;
-		if (n && gz_out(g, g->out, n, err) < 0)
-			return -EIO;
-	} while (g->is.avail_in > 0 || g->is.avail_out == 0 ||
-		 (finish && g->is.internal_state.state != ZSTATE_END));
-#else
-	g->z.next_in = (Bytef *)data;
-	g->z.avail_in = (uInt)len;
-	int zr;
-	do {
-		g->z.next_out = g->out;
-		g->z.avail_out = GZ_OUT;
-		zr = deflate(&g->z, finish ? Z_FINISH : Z_NO_FLUSH);
-		if (zr == Z_STREAM_ERROR)
-			return berr_set(err, EIO, "gzip: zlib failed");
-		size_t n = GZ_OUT - g->z.avail_out;
-		if (n && gz_out(g, g->out, n, err) < 0)
-			return -EIO;
-	} while (g->z.avail_in > 0 || g->z.avail_out == 0 || (finish && zr != Z_STREAM_END));
-#endif
+	const unsigned char *p = data;
+	while (len) {
+		/* A whole piece of the caller's is compressed where it is. */
+		if (!g->in_len && len >= GZP_PIECE) {
+			if (gz_piece(g, p, GZP_PIECE, finish && len == GZP_PIECE, err) < 0)
+				return -EIO;
+			p += GZP_PIECE;
+			len -= GZP_PIECE;
+			if (finish && !len)
+				return 0;
+			continue;
+		}
+		size_t n = GZP_PIECE - g->in_len;
+		if (n > len)
+			n = len;
+		memcpy(g->in + g->in_len, p, n);
+		g->in_len += n;
+		p += n;
+		len -= n;
+		if (g->in_len == GZP_PIECE) {
+			g->in_len = 0;
+			if (gz_piece(g, g->in, GZP_PIECE, finish && !len, err) < 0)
+				return -EIO;
+			if (finish && !len)
+				return 0;
+		}
+	}
+	if (finish) {
+		size_t n = g->in_len;
+		g->in_len = 0;
+		return gz_piece(g, g->in, n, 1, err) < 0 ? -EIO : 0;
+	}
 	return 0;
 }
 

@@ -8,17 +8,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#ifdef HAVE_ISAL
-#include <isa-l/crc.h>
-#include <isa-l/igzip_lib.h>
-#endif
 
 #include "auth_client.h"
 #include "buf.h"
 #include "chunkq.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "gzpiece.h"
 #include "imgconfig.h"
 #include "log.h"
 
@@ -950,62 +946,20 @@ out:
 
 /* ---- gzip for push ---- */
 
-/* A layer's tar compressed one input buffer (GZ_BUF) at a time, for a blob writer (gzip_fd)
- * or for an upload that sends the bytes as they are made (gz_source_read). */
-#define GZ_BUF (1u << 20)
-
-#ifdef HAVE_ISAL
-/* igzip writes Huffman-coded blocks even for bytes it cannot shrink (random data, files
- * compressed already): a little longer than the input, and decompressed several times
- * slower than stored blocks (a 200 MB random layer: ISA-L's inflate 68 ms instead of 12 ms;
- * docker pull 0.18 s more). zlib and Go's compress/flate pick stored blocks themselves. With
- * igzip, each piece of GZ_BUF bytes is compressed on its own, ended by a sync flush on a
- * byte boundary (the references into the pieces before it stay valid whatever their
- * encoding: they point into the uncompressed bytes), and kept only when that saves at
- * least 1/GZ_GAIN of it; else it goes out as stored blocks and the compressor starts
- * again without history. Whether to try at all is decided from samples of the piece
- * (GZ_PROBE bytes in all), compressed at igzip's fastest level (level 0): random data
- * then costs a sixteenth of its compression. The gzip header (no name, mtime 0, as igzip's own) and
- * trailer are written here. */
-#define GZ_GAIN 64
-#define GZ_PROBE (64u << 10)
-#define GZ_PROBES 4
-#define GZ_STORED_MAX 65535u
-/* Header, the pieces' stored-block headers, the final empty block and the trailer. */
-#define GZ_OUT (10 + GZ_BUF + 5 * (GZ_BUF / GZ_STORED_MAX + 1) + 5 + 8)
-#else
-#define GZ_OUT GZ_BUF
-#endif
-
+/* A layer's tar compressed one piece (GZP_PIECE, image/gzpiece.h) at a time, for a blob
+ * writer (gzip_fd) or for an upload that sends the bytes as they are made
+ * (gz_source_read). */
 struct gz {
 	int fd; /* the tar */
 	unsigned char *in, *out;
 	size_t out_len; /* bytes in out after the last step */
-	int eof, finished;
-#ifdef HAVE_ISAL
-	struct isal_zstream z;
-	unsigned char *level_buf;
-	uint32_t crc;
-	uint32_t isize; /* the input's length, modulo 2^32 as gzip keeps it */
-	int started; /* the header is out */
-	int reset;   /* the compressor has history the output does not have */
-	struct isal_zstream probe;
-	unsigned char *probe_out;
-#else
-	z_stream z;
-	int zinit;
-#endif
+	int finished;
+	struct gzp *p;
 };
 
 static void gz_end(struct gz *g)
 {
-#ifdef HAVE_ISAL
-	free(g->level_buf);
-	free(g->probe_out);
-#else
-	if (g->zinit)
-		deflateEnd(&g->z);
-#endif
+	gzp_free(g->p);
 	free(g->in);
 	free(g->out);
 	memset(g, 0, sizeof(*g));
@@ -1015,177 +969,34 @@ static int gz_init(struct gz *g, int fd, struct berr **err)
 {
 	memset(g, 0, sizeof(*g));
 	g->fd = fd;
-	g->in = malloc(GZ_BUF);
-	g->out = malloc(GZ_OUT);
-#ifdef HAVE_ISAL
-	/* ISA-L's igzip, level 1: several times zlib's speed; raw deflate, the gzip wrapper
-	 * is ours. */
-	g->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
-	g->probe_out = malloc(GZ_PROBE);
-	if (!g->in || !g->out || !g->level_buf || !g->probe_out) {
+	g->in = malloc(GZP_PIECE);
+	g->out = malloc(GZP_OUT);
+	g->p = gzp_new();
+	if (!g->in || !g->out || !g->p) {
 		gz_end(g);
 		return berr_set(err, ENOMEM, "out of memory");
 	}
-	isal_deflate_init(&g->z);
-	g->z.level = 1;
-	g->z.level_buf = g->level_buf;
-	g->z.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-	g->z.gzip_flag = IGZIP_DEFLATE;
-	g->z.flush = SYNC_FLUSH;
-#else
-	if (!g->in || !g->out) {
-		gz_end(g);
-		return berr_set(err, ENOMEM, "out of memory");
-	}
-	/* windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no name. */
-	if (deflateInit2(&g->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK) {
-		gz_end(g);
-		return berr_set(err, ENOMEM, "zlib: out of memory");
-	}
-	g->zinit = 1;
-#endif
 	return 0;
 }
 
-static ssize_t gz_read_in(struct gz *g)
-{
-	ssize_t n;
-	do
-		n = read(g->fd, g->in, GZ_BUF);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-#ifdef HAVE_ISAL
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Stored blocks of data at out (on a byte boundary, not final); their length. */
-static size_t gz_stored(unsigned char *out, const unsigned char *data, size_t len)
-{
-	size_t o = 0;
-	while (len) {
-		size_t n = len < GZ_STORED_MAX ? len : GZ_STORED_MAX;
-		out[o++] = 0; /* BFINAL 0, BTYPE 00, padding */
-		out[o++] = (unsigned char)n;
-		out[o++] = (unsigned char)(n >> 8);
-		out[o++] = (unsigned char)~n;
-		out[o++] = (unsigned char)(~n >> 8);
-		memcpy(out + o, data, n);
-		o += n;
-		data += n;
-		len -= n;
-	}
-	return o;
-}
-
-/* Whether any of GZ_PROBES samples spread over the piece (GZ_PROBE bytes in all) shrinks
- * by 1/GZ_GAIN at igzip's level 0: a piece can end one file and start another. */
-static int gz_probe(struct gz *g, size_t len)
-{
-	size_t n = GZ_PROBE / GZ_PROBES;
-	if (len <= GZ_PROBE)
-		n = len;
-	for (size_t off = 0; off + n <= len; off += len / GZ_PROBES) {
-		isal_deflate_stateless_init(&g->probe);
-		g->probe.level = 0;
-		g->probe.gzip_flag = IGZIP_DEFLATE;
-		g->probe.next_in = g->in + off;
-		g->probe.avail_in = (uint32_t)n;
-		g->probe.end_of_stream = 1;
-		g->probe.next_out = g->probe_out;
-		g->probe.avail_out = (uint32_t)(n - n / GZ_GAIN);
-		if (isal_deflate_stateless(&g->probe) == COMP_OK)
-			return 1;
-		if (n == len)
-			break;
-	}
-	return 0;
-}
-
-/* The piece in g->in (len bytes) compressed at out, if that saves at least 1/GZ_GAIN of
- * it: its length, else 0 (it is stored then). */
-static size_t gz_deflate(struct gz *g, unsigned char *out, size_t len)
-{
-	if (!gz_probe(g, len)) {
-		g->reset = 1;
-		return 0;
-	}
-	if (g->reset) {
-		isal_deflate_reset(&g->z); /* keeps level, buffer, wrapper and flush */
-		g->reset = 0;
-	}
-	size_t budget = len - len / GZ_GAIN;
-	g->z.next_in = g->in;
-	g->z.avail_in = (uint32_t)len;
-	g->z.end_of_stream = 0;
-	g->z.next_out = out;
-	g->z.avail_out = (uint32_t)budget;
-	/* Done when all of it is read and the sync flush written (igzip_lib.h says how to
-	 * tell); else (the budget ran out, or an error) it is stored. */
-	if (isal_deflate(&g->z) == COMP_OK && g->z.avail_in == 0 &&
-	    g->z.internal_state.state == ZSTATE_NEW_HDR)
-		return budget - g->z.avail_out;
-	g->reset = 1;
-	return 0;
-}
-#endif
-
-/* Compress the next piece into g->out (g->out_len bytes, possibly 0); g->finished once the
- * gzip trailer is out. */
+/* Compress the next piece into g->out (g->out_len bytes); g->finished once the gzip
+ * trailer is out. */
 static int gz_step(struct gz *g, struct berr **err)
 {
 	g->out_len = 0;
 	if (g->finished)
 		return 0;
-#ifdef HAVE_ISAL
-	size_t o = 0;
-	if (!g->started) {
-		static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
-		memcpy(g->out, header, sizeof(header));
-		o = sizeof(header);
-		g->started = 1;
-	}
-	ssize_t n = gz_read_in(g);
+	ssize_t n;
+	do
+		n = read(g->fd, g->in, GZP_PIECE);
+	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return berr_errno(err, (int)-n, "read layer");
-	if (n == 0) {
-		/* A final empty stored block, then CRC-32 and length. */
-		static const unsigned char last[5] = {1, 0, 0, 0xff, 0xff};
-		memcpy(g->out + o, last, sizeof(last));
-		put_le32(g->out + o + 5, g->crc);
-		put_le32(g->out + o + 9, g->isize);
-		g->out_len = o + 13;
-		g->eof = g->finished = 1;
-		return 0;
-	}
-	size_t len = (size_t)n;
-	g->crc = crc32_gzip_refl(g->crc, g->in, len);
-	g->isize += (uint32_t)len;
-	size_t got = gz_deflate(g, g->out + o, len);
-	g->out_len = o + (got ? got : gz_stored(g->out + o, g->in, len));
-#else
-	if (g->z.avail_in == 0 && !g->eof) {
-		ssize_t n = gz_read_in(g);
-		if (n < 0)
-			return berr_errno(err, (int)-n, "read layer");
-		g->eof = n == 0;
-		g->z.next_in = g->in;
-		g->z.avail_in = (uInt)n;
-	}
-	g->z.next_out = g->out;
-	g->z.avail_out = GZ_BUF;
-	int zr = deflate(&g->z, g->eof ? Z_FINISH : Z_NO_FLUSH);
-	if (zr == Z_STREAM_ERROR)
-		return berr_set(err, EIO, "zlib: compression failed");
-	g->out_len = GZ_BUF - g->z.avail_out;
-	if (zr == Z_STREAM_END)
-		g->finished = 1;
-#endif
+		return berr_errno(err, errno, "read layer");
+	long len = gzp_piece(g->p, g->in, (size_t)n, n == 0, g->out);
+	if (len < 0)
+		return berr_set(err, EIO, "gzip: compression failed");
+	g->out_len = (size_t)len;
+	g->finished = n == 0;
 	return 0;
 }
 
