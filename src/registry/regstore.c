@@ -738,8 +738,9 @@ int regstore_upload_write(struct regstore_upload *u, const void *data, size_t le
 		return write_buffered(u, data, len, err);
 	int r = dio_write(u->dio, data, len);
 	if (r < 0) {
-		dio_stop(u);
-		return berr_errno(err, -r, "write upload data");
+		/* The writer's own error, rather than its echo (-EPIPE) here. */
+		int e = dio_stop(u);
+		return berr_errno(err, e < 0 ? -e : -r, "write upload data");
 	}
 	if (u->md)
 		EVP_DigestUpdate(u->md, data, len);
