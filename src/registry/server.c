@@ -1000,6 +1000,11 @@ static enum MHD_Result upload_post_end(struct req *rq, struct MHD_Connection *c)
 	struct regsrv *s = rq->srv;
 	_cleanup_berr_ struct berr *e = NULL;
 	if (rq->up_monolithic) {
+		/* A body that could not be written (a full disk: 507) fails as such, not as a
+		 * digest mismatch; the upload goes with the request. */
+		if (rq->write_failed)
+			return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO),
+					  rq->werr);
 		struct digest d, actual;
 		digest_parse(arg(c, "digest"), &d, NULL);
 		uint64_t size = regstore_upload_size(rq->up);

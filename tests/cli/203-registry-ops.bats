@@ -568,3 +568,44 @@ PY
 	[ $(($(stat -c %b "$stored") * 512)) -le $(((3 << 20) + 65536)) ]
 	cmp "$TEST_DIR/blob" <(curl -sf "$REG_URL/v2/r/blobs/$d")
 }
+
+@test "a disk that fills up in a big upload: 507, the upload keeps only what was written, the space comes back" {
+	mkdir "$TEST_DIR/small"
+	mount -t tmpfs -o size=12m tmpfs "$TEST_DIR/small"
+	REG_ROOT=$TEST_DIR/small/registry
+	start_registry -q
+	mib=1048576
+	head -c $((20 * mib)) /dev/urandom >"$TEST_DIR/big"
+	d=$(sha256_of "$TEST_DIR/big")
+	hex=${d#sha256:}
+	v2=$REG_ROOT/docker/registry/v2
+
+	# Monolithic: refused, and neither a blob nor an upload stays.
+	expect_error 507 UNKNOWN -X POST -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$TEST_DIR/big" "$REG_URL/v2/full/blobs/uploads/?digest=$d"
+	grep -q "No space left on device" "$TEST_DIR/body" || die "$(cat "$TEST_DIR/body")"
+	[ ! -e "$v2/blobs/sha256/${hex:0:2}/$hex" ] || die "a partial blob is in the store"
+	[ -z "$(ls -A "$v2/repositories/full/_uploads" 2>/dev/null)" ] || die "the upload was left behind"
+
+	# A chunk: refused; the upload holds a prefix of it, and says so.
+	expect_status 202 -X POST "$REG_URL/v2/full/blobs/uploads/"
+	loc=$(hdr Location)
+	expect_error 507 UNKNOWN -X PATCH -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$TEST_DIR/big" "$REG_URL$loc"
+	expect_status 204 "$REG_URL$loc"
+	range=$(hdr Range)
+	uuid=${loc##*/}
+	uuid=${uuid%%\?*}
+	data=$v2/repositories/full/_uploads/$uuid/data
+	size=$(stat -c %s "$data")
+	[ "$size" -gt 0 ] && [ "$size" -lt $((20 * mib)) ] || die "upload of $size bytes"
+	assert_equal "$range" "0-$((size - 1))"
+	cmp -n "$size" "$data" "$TEST_DIR/big"
+	expect_status 204 -X DELETE "$REG_URL$loc"
+
+	# The space is free again: a blob big enough for O_DIRECT goes in whole.
+	head -c $((5 * mib)) /dev/urandom >"$TEST_DIR/ok"
+	d=$(push_blob full "$TEST_DIR/ok")
+	curl -sf "$REG_URL/v2/full/blobs/$d" | cmp - "$TEST_DIR/ok"
+	stop_registry
+}
