@@ -103,8 +103,16 @@ start_box() {
 	run_berth exec -d box sh -c 'sleep 0.3; echo done >/tmp/bg'
 	assert_equal "$output" ""
 	wait_until 5 sh -c "\"$BERTH\" exec box cat /tmp/bg 2>/dev/null | grep -q done"
-	# Killing the container takes the exec'd processes with it.
+	# Killing the container takes the exec'd processes with it. Only this container's
+	# sleep counts (by its cgroup): another on the machine may have the same command line.
+	local id
+	id=$(berth inspect -f '{{.Id}}' box)
 	berth exec -d box sleep 500
+	wait_until 5 sh -c "for p in \$(pgrep -f 'sleep 500'); do grep -q $id /proc/\$p/cgroup && echo \$p; done >'$TEST_DIR/pids'; [ -s '$TEST_DIR/pids' ]"
 	run_berth rm -f box
-	! pgrep -f 'sleep 500' >/dev/null || die "an exec'd process outlived its container"
+	local p
+	for p in $(cat "$TEST_DIR/pids"); do
+		! tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'sleep 500' ||
+			die "the exec'd process $p outlived its container"
+	done
 }
