@@ -995,34 +995,47 @@ static enum MHD_Result upload_post_begin(struct req *rq, struct MHD_Connection *
 	return MHD_YES;
 }
 
+/* A body that could not be written fails as such (a full disk: 507), not as a digest
+ * mismatch. */
+static enum MHD_Result write_failure(struct req *rq, struct MHD_Connection *c)
+{
+	return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO), rq->werr);
+}
+
+/* The request's upload checked against ?digest= and made a blob: 201; or 400
+ * DIGEST_INVALID, and the upload is gone (as distribution does: the client starts over). */
+static enum MHD_Result upload_finish(struct req *rq, struct MHD_Connection *c)
+{
+	struct digest d, actual;
+	digest_parse(arg(c, "digest"), &d, NULL);
+	uint64_t size = regstore_upload_size(rq->up);
+	_cleanup_berr_ struct berr *e = NULL;
+	int r = regstore_upload_commit(rq->up, &d, &actual, &e);
+	if (r == -EBADMSG) {
+		regstore_upload_cancel(rq->up);
+		rq->up = NULL;
+		char ds[DIGEST_STR_MAX];
+		return fail(rq, c, 400, "DIGEST_INVALID",
+			    "provided digest did not match uploaded content",
+			    json_string(digest_format(&actual, ds)));
+	}
+	if (r < 0)
+		return fail_errno(rq, c, "finish upload", r, e);
+	rq->up = NULL;
+	regsrv_metrics_storage(&rq->srv->m, REGSRV_MO_BLOB, REGSRV_MA_STORED, size);
+	char ds[DIGEST_STR_MAX];
+	return blob_created(rq, c, digest_format(&d, ds));
+}
+
 static enum MHD_Result upload_post_end(struct req *rq, struct MHD_Connection *c)
 {
 	struct regsrv *s = rq->srv;
 	_cleanup_berr_ struct berr *e = NULL;
 	if (rq->up_monolithic) {
-		/* A body that could not be written (a full disk: 507) fails as such, not as a
-		 * digest mismatch; the upload goes with the request. */
+		/* The upload goes with the request, whatever the outcome. */
 		if (rq->write_failed)
-			return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO),
-					  rq->werr);
-		struct digest d, actual;
-		digest_parse(arg(c, "digest"), &d, NULL);
-		uint64_t size = regstore_upload_size(rq->up);
-		int r = regstore_upload_commit(rq->up, &d, &actual, &e);
-		if (r == -EBADMSG) {
-			regstore_upload_cancel(rq->up);
-			rq->up = NULL;
-			char ds[DIGEST_STR_MAX];
-			return fail(rq, c, 400, "DIGEST_INVALID",
-				    "provided digest did not match uploaded content",
-				    json_string(digest_format(&actual, ds)));
-		}
-		if (r < 0)
-			return fail_errno(rq, c, "finish upload", r, e);
-		rq->up = NULL;
-		regsrv_metrics_storage(&s->m, REGSRV_MO_BLOB, REGSRV_MA_STORED, size);
-		char ds[DIGEST_STR_MAX];
-		return blob_created(rq, c, digest_format(&d, ds));
+			return write_failure(rq, c);
+		return upload_finish(rq, c);
 	}
 	const char *alg = arg(c, "digest-algorithm");
 	enum digest_alg a = alg && streq(alg, "sha512") ? DIGEST_SHA512 : DIGEST_SHA256;
@@ -1085,8 +1098,7 @@ static enum MHD_Result upload_chunk_end(struct req *rq, struct MHD_Connection *c
 	struct regstore_upload *u = rq->up;
 	const char *uuid = rq->route.ref;
 	if (rq->write_failed)
-		return fail_errno(rq, c, "write upload", -(rq->werr ? rq->werr->code : EIO),
-				  rq->werr);
+		return write_failure(rq, c);
 	uint64_t size = regstore_upload_size(u);
 	if (rq->has_range && size - rq->body_start != rq->range_end - rq->range_start + 1) {
 		regstore_upload_truncate(u, rq->body_start);
@@ -1097,25 +1109,7 @@ static enum MHD_Result upload_chunk_end(struct req *rq, struct MHD_Connection *c
 		struct MHD_Response *resp = upload_progress(rq, uuid, size);
 		return queue(rq, c, 202, resp, 0);
 	}
-	struct digest d, actual;
-	digest_parse(arg(c, "digest"), &d, NULL);
-	_cleanup_berr_ struct berr *e = NULL;
-	int r = regstore_upload_commit(u, &d, &actual, &e);
-	if (r == -EBADMSG) {
-		/* As distribution does: a failed upload is gone, the client starts over. */
-		regstore_upload_cancel(u);
-		rq->up = NULL;
-		char ds[DIGEST_STR_MAX];
-		return fail(rq, c, 400, "DIGEST_INVALID",
-			    "provided digest did not match uploaded content",
-			    json_string(digest_format(&actual, ds)));
-	}
-	if (r < 0)
-		return fail_errno(rq, c, "finish upload", r, e);
-	rq->up = NULL;
-	regsrv_metrics_storage(&rq->srv->m, REGSRV_MO_BLOB, REGSRV_MA_STORED, size);
-	char ds[DIGEST_STR_MAX];
-	return blob_created(rq, c, digest_format(&d, ds));
+	return upload_finish(rq, c);
 }
 
 static enum MHD_Result handle_upload_now(struct req *rq, struct MHD_Connection *c)
