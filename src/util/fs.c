@@ -20,15 +20,21 @@
 
 #include "banned.h"
 
-int fs_write_all(int fd, const void *data, size_t len)
+enum write_how { W_WRITE, W_SEND, W_PWRITE };
+
+/* The loop of the three below: again after a short write or EINTR; a full non-blocking fd
+ * is waited for with poll(2) by write(2) only. */
+static int write_loop(int fd, const void *data, size_t len, off_t off, enum write_how how)
 {
 	const char *p = data;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = how == W_SEND     ? send(fd, p, len, MSG_NOSIGNAL)
+			    : how == W_PWRITE ? pwrite(fd, p, len, off)
+					      : write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
+			if (errno == EAGAIN && how == W_WRITE) {
 				struct pollfd pf = {.fd = fd, .events = POLLOUT};
 				(void)poll(&pf, 1, -1);
 				continue;
@@ -37,41 +43,24 @@ int fs_write_all(int fd, const void *data, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		off += n;
 	}
 	return 0;
+}
+
+int fs_write_all(int fd, const void *data, size_t len)
+{
+	return write_loop(fd, data, len, 0, W_WRITE);
 }
 
 int fs_send_all(int fd, const void *data, size_t len)
 {
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return write_loop(fd, data, len, 0, W_SEND);
 }
 
 int fs_pwrite_all(int fd, const void *data, size_t len, off_t off)
 {
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return write_loop(fd, data, len, off, W_PWRITE);
 }
 
 int fs_beside_self(const char *name, char *buf, size_t len)
