@@ -928,17 +928,21 @@ int regstore_manifest_linked(struct regstore *s, const char *name, const struct 
 	return r < 0 ? r : check_link(s, p, d);
 }
 
-int regstore_manifest_get(struct regstore *s, const char *name, const struct digest *d,
-			  char **ret_data, size_t *ret_len)
+int regstore_manifest_read(struct regstore *s, const struct digest *d, char **ret_data,
+			   size_t *ret_len)
 {
 	char p[RS_PATH_MAX];
-	int r = regstore_manifest_linked(s, name, d);
-	if (r < 0)
-		return r;
-	r = rs_blob_data_path(p, d);
+	int r = rs_blob_data_path(p, d);
 	if (r < 0)
 		return r;
 	return fs_read_all_at(s->v2fd, p, RS_MANIFEST_READ_MAX, ret_data, ret_len);
+}
+
+int regstore_manifest_get(struct regstore *s, const char *name, const struct digest *d,
+			  char **ret_data, size_t *ret_len)
+{
+	int r = regstore_manifest_linked(s, name, d);
+	return r < 0 ? r : regstore_manifest_read(s, d, ret_data, ret_len);
 }
 
 int regstore_manifest_put(struct regstore *s, const char *name, const struct digest *d,

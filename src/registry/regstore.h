@@ -121,6 +121,10 @@ int regstore_manifest_get(struct regstore *s, const char *name, const struct dig
 			  char **ret_data, size_t *ret_len);
 /* 0 when name links manifest d (its bytes are not looked at), -ENOENT when not. */
 int regstore_manifest_linked(struct regstore *s, const char *name, const struct digest *d);
+/* The bytes of manifest d as regstore_manifest_get() gives them, whichever repository
+ * links it: for a caller that asked regstore_manifest_linked() already. */
+int regstore_manifest_read(struct regstore *s, const struct digest *d, char **ret_data,
+			   size_t *ret_len);
 /* 1 when manifest d is in name, 0 when not. */
 int regstore_manifest_exists(struct regstore *s, const char *name, const struct digest *d);
 /* Store manifest bytes under digest d (the caller computed it) and point each of tags at it.

@@ -149,7 +149,7 @@ static int manifest_load(struct regsrv *s, const char *name, const struct digest
 		return r;
 	if (mc_get(s, d, ret_data, ret_len, ret_t))
 		return 0;
-	r = regstore_manifest_get(s->store, name, d, ret_data, ret_len);
+	r = regstore_manifest_read(s->store, d, ret_data, ret_len);
 	if (r < 0)
 		return r;
 	*ret_t = regsrv_manifest_sniff(*ret_data, *ret_len);
