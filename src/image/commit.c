@@ -96,37 +96,31 @@ static int gz_write(struct gz *g, const void *data, size_t len, int finish, stru
 {
 	const unsigned char *p = data;
 	while (len) {
-		/* A whole piece of the caller's is compressed where it is. */
 		if (!g->in_len && len >= GZP_PIECE) {
-			if (gz_piece(g, p, GZP_PIECE, finish && len == GZP_PIECE, err) < 0)
+			/* A whole piece of the caller's is compressed where it is. */
+			if (gz_piece(g, p, GZP_PIECE, 0, err) < 0)
 				return -EIO;
 			p += GZP_PIECE;
 			len -= GZP_PIECE;
-			if (finish && !len)
-				return 0;
 			continue;
 		}
-		size_t n = GZP_PIECE - g->in_len;
-		if (n > len)
-			n = len;
+		size_t n = GZP_PIECE - g->in_len < len ? GZP_PIECE - g->in_len : len;
 		memcpy(g->in + g->in_len, p, n);
 		g->in_len += n;
 		p += n;
 		len -= n;
 		if (g->in_len == GZP_PIECE) {
 			g->in_len = 0;
-			if (gz_piece(g, g->in, GZP_PIECE, finish && !len, err) < 0)
+			if (gz_piece(g, g->in, GZP_PIECE, 0, err) < 0)
 				return -EIO;
-			if (finish && !len)
-				return 0;
 		}
 	}
-	if (finish) {
-		size_t n = g->in_len;
-		g->in_len = 0;
-		return gz_piece(g, g->in, n, 1, err) < 0 ? -EIO : 0;
-	}
-	return 0;
+	if (!finish)
+		return 0;
+	/* The rest, then the final block and the trailer. */
+	size_t n = g->in_len;
+	g->in_len = 0;
+	return gz_piece(g, g->in, n, 1, err) < 0 ? -EIO : 0;
 }
 
 /* ---- the layer: walk -> tar -> (gzip blob, unpacker) ---- */

@@ -20,9 +20,9 @@
 #endif
 
 struct gzp {
-	int started; /* the header is out */
-	int done;    /* the trailer is out */
+	int done; /* the trailer is out */
 #ifdef BERTH_HAVE_ISAL
+	int started; /* the header is out */
 	struct isal_zstream z;
 	unsigned char *level_buf;
 	uint32_t crc;
@@ -190,7 +190,6 @@ long gzp_piece(struct gzp *g, const void *in, size_t len, int last, unsigned cha
 {
 	if (g->done || len > GZP_PIECE)
 		return -EIO;
-	g->started = 1;
 	g->z.next_in = (Bytef *)in;
 	g->z.avail_in = (uInt)len;
 	g->z.next_out = out;
