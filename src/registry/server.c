@@ -97,13 +97,25 @@ struct regsrv {
 	} mc[MC_SLOTS];
 };
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* A manifest GET reads three files (tag link, revision link, the manifest) and parses the
- * manifest for its media type; the cache saves the last two steps. */
+ * manifest for its media type; the cache saves the last two steps. A digest's slot: its
+ * first four hex digits. */
 static struct mc_slot *mc_slot_of(struct regsrv *s, const struct digest *d)
 {
 	unsigned h = 0;
 	for (int i = 0; i < 4 && d->hex[i]; i++)
-		h = h * 16 + (unsigned)(d->hex[i] <= '9' ? d->hex[i] - '0' : d->hex[i] - 'a' + 10);
+		h = h * 16 + (unsigned)hexval(d->hex[i]);
 	return &s->mc[h % MC_SLOTS];
 }
 
@@ -2046,17 +2058,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* ---- start and stop ---- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* URL decoding for paths and query values. A %00 decoded would cut the string short where
  * the router looks ("v1%00.json" would read as the tag "v1"), so control characters stay
