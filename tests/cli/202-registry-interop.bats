@@ -165,10 +165,14 @@ stop_dockerd() {
 }
 
 # start_distribution ROOT: Debian's docker-registry on ROOT, 127.0.0.1; sets DIST_HOST.
+# A port taken between free_port and docker-registry's bind makes it exit ("address already
+# in use"): then another port. It has started when it listens (ss shows its PID, not
+# another program's on that port) and answers.
 start_distribution() {
-	local port
-	port=$(free_port)
-	cat >"$TEST_DIR/distribution.yml" <<EOF
+	local port attempt
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		cat >"$TEST_DIR/distribution.yml" <<EOF
 version: 0.1
 log:
   level: warn
@@ -180,13 +184,19 @@ storage:
 http:
   addr: 127.0.0.1:$port
 EOF
-	docker-registry serve "$TEST_DIR/distribution.yml" >"$TEST_DIR/distribution.log" 2>&1 &
-	DIST_PID=$!
-	EXTRA_PIDS+=("$DIST_PID")
-	DIST_HOST=127.0.0.1:$port
-	for _ in $(seq 1 100); do
-		curl -sf "http://$DIST_HOST/v2/" >/dev/null && return 0
-		sleep 0.1
+		docker-registry serve "$TEST_DIR/distribution.yml" >"$TEST_DIR/distribution.log" 2>&1 &
+		DIST_PID=$!
+		EXTRA_PIDS+=("$DIST_PID")
+		DIST_HOST=127.0.0.1:$port
+		for _ in $(seq 1 100); do
+			if ss -Hltnp "sport = :$port" | grep -q "pid=$DIST_PID," &&
+				curl -sf "http://$DIST_HOST/v2/" >/dev/null; then
+				return 0
+			fi
+			kill -0 "$DIST_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$DIST_PID" 2>/dev/null && break # running, but not answering
 	done
 	cat "$TEST_DIR/distribution.log" >&2
 	die "docker-registry did not start"
